@@ -77,11 +77,6 @@ let package = Package(
         ),
         .testTarget(name: "TPM2Tests", dependencies: ["TPM2"]),
         .testTarget(name: "HypervisorTests", dependencies: ["Hypervisor"]),
-        .testTarget(
-            name: "keyshardCLITests",
-            dependencies: ["ShardCrypto"],
-            resources: [.copy("Resources")]
-        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,42 @@
+# keyshard — build, test, benchmark and demo entry points.
+#
+#   make test    install what is missing, build, run every test (what CI runs)
+#   make demo    the main job end to end: a key made by DKG, sealed, decrypted and signed by a threshold
+#   make bench   threshold costs next to OpenSSL's single-key operations, in one run
+#
+# Everything below runs on a fresh Debian 12 machine: scripts/bootstrap installs the
+# Debian packages, SwiftPM fetches the Swift packages.
+
+SWIFT        ?= swift
+SWIFT_FLAGS  ?=
+CONFIG       ?= debug
+BIN           = $(shell $(SWIFT) build -c $(CONFIG) --show-bin-path 2>/dev/null)
+
+.PHONY: all deps build test demo bench clean help
+
+all: build
+
+help:
+	@sed -n '2,8p' Makefile | sed 's/^# \{0,1\}//'
+
+deps:
+	@scripts/bootstrap
+
+build: deps
+	$(SWIFT) build -c $(CONFIG) $(SWIFT_FLAGS)
+
+# The test runner's summary line is the last line of output (CI reads it).
+test: deps
+	$(SWIFT) build --build-tests $(SWIFT_FLAGS)
+	$(SWIFT) test --skip-build $(SWIFT_FLAGS)
+
+demo: deps
+	$(SWIFT) build -c release --product keyshard $(SWIFT_FLAGS)
+	$(SWIFT) build -c release --product keyshard-demo $(SWIFT_FLAGS)
+	@scripts/demo "$$($(SWIFT) build -c release --show-bin-path)"
+
+bench: deps
+	cd Benchmarks && $(SWIFT) package --disable-sandbox benchmark --format markdown --no-progress
+
+clean:
+	rm -rf .build Benchmarks/.build
