@@ -114,7 +114,7 @@ func subsets<T>(of items: [T], size: Int) -> [[T]] {
             var seen = Set<UInt8>()
             for coefficient in UInt8.min...UInt8.max {
                 let share = try ByteShamir.split(
-                    secret: SecretBytes([secret]), threshold: 2, shares: 1 + 1,
+                    secret: SecretBytes([secret]), threshold: 2, shares: 2,
                     coefficients: SecretBytes([coefficient]))[0]
                 seen.insert(plain(share.bytes)[0])
             }
