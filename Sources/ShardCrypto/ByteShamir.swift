@@ -43,9 +43,12 @@ public struct ByteShare: Sendable, CustomStringConvertible, CustomReflectable {
     /// - Throws: ``ShardCryptoError/Code/invalidParameters`` when `id` is 0 or `bytes` is empty.
     public init(id: UInt8, bytes: SecretBytes) throws {
         guard id != 0 else {
-            throw ShardCryptoError(.invalidParameters, "byte share identifier 0 is not allowed (0 is where the secret lives)")
+            throw ShardCryptoError(
+                .invalidParameters, "byte share identifier 0 is not allowed (0 is where the secret lives)")
         }
-        guard bytes.count > 0 else { throw ShardCryptoError(.invalidParameters, "a byte share must hold at least one byte") }
+        guard bytes.count > 0 else {
+            throw ShardCryptoError(.invalidParameters, "a byte share must hold at least one byte")
+        }
         self.id = id
         self.bytes = bytes
     }
@@ -65,7 +68,8 @@ public struct ByteShare: Sendable, CustomStringConvertible, CustomReflectable {
     public func serialized() -> SecretBytes {
         SecretBytes(count: bytes.count + 1) { buffer in
             buffer[0] = id
-            bytes.withUnsafeBytes { data in UnsafeMutableRawBufferPointer(rebasing: buffer[1...]).copyMemory(from: data) }
+            bytes.withUnsafeBytes { data in UnsafeMutableRawBufferPointer(rebasing: buffer[1...]).copyMemory(from: data)
+            }
         }
     }
 
@@ -99,10 +103,13 @@ public enum ByteShamir {
 
     /// The split with caller-chosen coefficients, for fixed test vectors:
     /// `coefficients` holds a_1 for every byte position, then a_2, and so on.
-    static func split(secret: SecretBytes, threshold: Int, shares: Int, coefficients: SecretBytes) throws -> [ByteShare] {
+    static func split(secret: SecretBytes, threshold: Int, shares: Int, coefficients: SecretBytes) throws -> [ByteShare]
+    {
         try validate(secret: secret, threshold: threshold, shares: shares)
         guard coefficients.count == (threshold - 1) * secret.count else {
-            throw ShardCryptoError(.invalidParameters, "expected \((threshold - 1) * secret.count) coefficient bytes, got \(coefficients.count)")
+            throw ShardCryptoError(
+                .invalidParameters,
+                "expected \((threshold - 1) * secret.count) coefficient bytes, got \(coefficients.count)")
         }
         let length = secret.count
         return try (1...shares).map { index in
@@ -142,7 +149,9 @@ public enum ByteShamir {
             guard share.bytes.count == first.bytes.count else {
                 throw ShardCryptoError(
                     .invalidShare,
-                    "byte share \(share.id) holds \(share.bytes.count) bytes but share \(first.id) holds \(first.bytes.count): they are not from one split")
+                    "byte share \(share.id) holds \(share.bytes.count) bytes but share \(first.id) holds "
+                        + "\(first.bytes.count): they are not from one split"
+                )
             }
         }
         // λ_i = Π_{j≠i} x_j / (x_j − x_i); subtraction is XOR in characteristic 2.
@@ -171,10 +180,14 @@ public enum ByteShamir {
 
     static func validate(secret: SecretBytes, threshold: Int, shares: Int) throws {
         guard secret.count > 0 else { throw ShardCryptoError(.invalidParameters, "the secret to split is empty") }
-        guard threshold >= 1 else { throw ShardCryptoError(.invalidParameters, "the threshold must be at least 1, got \(threshold)") }
+        guard threshold >= 1 else {
+            throw ShardCryptoError(.invalidParameters, "the threshold must be at least 1, got \(threshold)")
+        }
         guard shares >= threshold else {
             throw ShardCryptoError(.invalidParameters, "\(shares) shares cannot meet a threshold of \(threshold)")
         }
-        guard shares <= 255 else { throw ShardCryptoError(.invalidParameters, "GF(2^8) allows at most 255 shares, got \(shares)") }
+        guard shares <= 255 else {
+            throw ShardCryptoError(.invalidParameters, "GF(2^8) allows at most 255 shares, got \(shares)")
+        }
     }
 }

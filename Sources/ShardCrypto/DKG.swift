@@ -31,17 +31,21 @@ extension DKG {
             var seen = Set<ParticipantID>()
             for package in packages {
                 guard known.contains(package.from) else {
-                    throw ShardCryptoError(.invalidParameters, "round-1 package from participant \(package.from), who is not in this run")
+                    throw ShardCryptoError(
+                        .invalidParameters, "round-1 package from participant \(package.from), who is not in this run")
                 }
                 guard seen.insert(package.from).inserted else {
-                    throw ShardCryptoError(.duplicateParticipant, "two round-1 packages from participant \(package.from)")
+                    throw ShardCryptoError(
+                        .duplicateParticipant, "two round-1 packages from participant \(package.from)")
                 }
             }
             if let missing = parameters.participants.first(where: { !seen.contains($0) }) {
                 throw ShardCryptoError(.invalidParameters, "no round-1 package from participant \(missing)")
             }
             let sorted = packages.sorted { $0.from < $1.from }
-            let passes = sorted.map { $0.commitment.threshold == parameters.threshold && $0.proofVerifies(parameters: parameters) }
+            let passes = sorted.map {
+                $0.commitment.threshold == parameters.threshold && $0.proofVerifies(parameters: parameters)
+            }
             self.parameters = parameters
             self.packages = sorted
             self.qualified = zip(sorted, passes).filter(\.1).map(\.0.from)
@@ -49,7 +53,9 @@ extension DKG {
             var hasher = SHA256()
             for part in [Self.digestLabel] + parameters.transcript + (try sorted.map { try $0.serialized() }) {
                 let length = UInt32(part.count)
-                hasher.update(data: [UInt8(length >> 24), UInt8(length >> 16 & 0xff), UInt8(length >> 8 & 0xff), UInt8(length & 0xff)])
+                hasher.update(data: [
+                    UInt8(length >> 24), UInt8(length >> 16 & 0xff), UInt8(length >> 8 & 0xff), UInt8(length & 0xff),
+                ])
                 hasher.update(data: part)
             }
             self.digest = Array(hasher.finalize())
@@ -77,20 +83,25 @@ extension DKG {
     ///   - round1: the checked round-1 broadcast.
     /// - Throws: ``ShardCryptoError/Code/invalidParameters`` when accuser or accused did not
     ///   pass round 1, are the same, or the answer is not from the accused to the accuser.
-    public static func resolveComplaint(_ complaint: Complaint, answer: Round2Share?, round1: Round1Outcome) throws -> Verdict {
+    public static func resolveComplaint(
+        _ complaint: Complaint, answer: Round2Share?, round1: Round1Outcome
+    ) throws -> Verdict {
         guard complaint.accuser != complaint.accused else {
             throw ShardCryptoError(.invalidParameters, "participant \(complaint.accuser) complains about itself")
         }
         guard round1.qualified.contains(complaint.accuser) else {
-            throw ShardCryptoError(.invalidParameters, "complaint from participant \(complaint.accuser), who did not pass round 1")
+            throw ShardCryptoError(
+                .invalidParameters, "complaint from participant \(complaint.accuser), who did not pass round 1")
         }
         guard let commitment = round1.commitment(of: complaint.accused) else {
-            throw ShardCryptoError(.invalidParameters, "complaint against participant \(complaint.accused), who did not pass round 1")
+            throw ShardCryptoError(
+                .invalidParameters, "complaint against participant \(complaint.accused), who did not pass round 1")
         }
         switch complaint.reason {
         case .invalidShare(let evidence):
             let authentic =
-                evidence.from == complaint.accused && evidence.to == complaint.accuser && evidence.round1Digest == round1.digest
+                evidence.from == complaint.accused && evidence.to == complaint.accuser
+                && evidence.round1Digest == round1.digest
                 && evidence.signatureVerifies(dealerCommitment: commitment, parameters: round1.parameters)
             guard authentic else { return .accuserAtFault }
             return evidence.valueVerifies(dealerCommitment: commitment) ? .accuserAtFault : .accusedAtFault
@@ -133,7 +144,9 @@ extension DKG {
     /// - Throws: ``ShardCryptoError/Code/duplicateParticipant`` for a repeated complaint or
     ///   answer, ``ShardCryptoError/Code/invalidParameters`` for an answer no complaint asked
     ///   for, a malformed complaint, or fewer than t qualified participants left.
-    public static func finalize(round1: Round1Outcome, complaints: [Complaint], answers: [Round2Share]) throws -> PublicResult {
+    public static func finalize(
+        round1: Round1Outcome, complaints: [Complaint], answers: [Round2Share]
+    ) throws -> PublicResult {
         struct Pair: Hashable {
             let accuser: ParticipantID
             let accused: ParticipantID
@@ -149,7 +162,8 @@ extension DKG {
         for complaint in complaints {
             let pair = Pair(accuser: complaint.accuser, accused: complaint.accused)
             guard complained.insert(pair).inserted else {
-                throw ShardCryptoError(.duplicateParticipant, "two complaints from \(complaint.accuser) about \(complaint.accused)")
+                throw ShardCryptoError(
+                    .duplicateParticipant, "two complaints from \(complaint.accuser) about \(complaint.accused)")
             }
             switch try resolveComplaint(complaint, answer: answerFor[pair], round1: round1) {
             case .accusedAtFault: atFault.insert(complaint.accused)
@@ -158,13 +172,16 @@ extension DKG {
             }
         }
         if let stray = answerFor.keys.first(where: { !complained.contains($0) }) {
-            throw ShardCryptoError(.invalidParameters, "an answer from \(stray.accused) to \(stray.accuser) that no complaint asked for")
+            throw ShardCryptoError(
+                .invalidParameters, "an answer from \(stray.accused) to \(stray.accuser) that no complaint asked for")
         }
         let qualified = round1.qualified.filter { !atFault.contains($0) }
         guard qualified.count >= round1.parameters.threshold else {
             throw ShardCryptoError(
                 .invalidParameters,
-                "only \(qualified.count) participants qualified, fewer than the threshold \(round1.parameters.threshold)")
+                "only \(qualified.count) participants qualified, fewer than the threshold "
+                    + "\(round1.parameters.threshold)"
+            )
         }
         let commitment = try FeldmanCommitment.combine(qualified.compactMap { round1.commitment(of: $0) })
         guard !commitment.publicKey.isIdentity else {
@@ -191,7 +208,9 @@ extension DKG {
         /// QUAL.
         public var qualified: [ParticipantID] { publicResult.qualified }
 
-        public var description: String { "DKG.Result(id: \(share.id), share: redacted, groupPublicKey: \(groupPublicKey))" }
+        public var description: String {
+            "DKG.Result(id: \(share.id), share: redacted, groupPublicKey: \(groupPublicKey))"
+        }
         public var customMirror: Mirror { Mirror(self, children: ["id": share.id, "publicResult": publicResult]) }
     }
 }

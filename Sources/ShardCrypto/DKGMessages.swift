@@ -39,7 +39,9 @@ extension DKG {
         public init(threshold: Int, participants: [ParticipantID], context: [UInt8]) throws {
             try Shamir.checkDistinct(participants)
             try Shamir.validate(threshold: threshold, participants: participants.count)
-            guard !context.isEmpty else { throw ShardCryptoError(.invalidParameters, "the DKG session context is empty") }
+            guard !context.isEmpty else {
+                throw ShardCryptoError(.invalidParameters, "the DKG session context is empty")
+            }
             self.threshold = threshold
             self.participants = participants.sorted()
             self.context = context
@@ -84,20 +86,23 @@ extension DKG {
         /// R ‖ μ.
         public func serialized() throws -> [UInt8] { try commitment.compressed() + response.serialized() }
 
-        static func challenge(publicKey: Point, commitment: Point, transcript: [[UInt8]], dst: String) throws -> Scalar {
+        static func challenge(publicKey: Point, commitment: Point, transcript: [[UInt8]], dst: String) throws -> Scalar
+        {
             HashToScalar.hash(parts: [try publicKey.compressed(), try commitment.compressed()] + transcript, dst: dst)
         }
 
         static func prove(secret: Scalar, transcript: [[UInt8]], dst: String) throws -> KnowledgeProof {
             let k = hedgedNonce(secret: secret, transcript: transcript, dst: dst + "/nonce")
             let r = Point.generatorMultiple(k)
-            let c = try challenge(publicKey: .generatorMultiple(secret), commitment: r, transcript: transcript, dst: dst)
+            let c = try challenge(
+                publicKey: .generatorMultiple(secret), commitment: r, transcript: transcript, dst: dst)
             return KnowledgeProof(commitment: r, response: k + c * secret)
         }
 
         func verify(publicKey: Point, transcript: [[UInt8]], dst: String) -> Bool {
             guard !publicKey.isIdentity, !commitment.isIdentity,
-                let c = try? Self.challenge(publicKey: publicKey, commitment: commitment, transcript: transcript, dst: dst)
+                let c = try? Self.challenge(
+                    publicKey: publicKey, commitment: commitment, transcript: transcript, dst: dst)
             else { return false }
             return Point.generatorMultiple(response) == commitment + c * publicKey
         }
@@ -129,7 +134,8 @@ extension DKG {
         public init(serialized bytes: [UInt8]) throws {
             let header = 2 + KnowledgeProof.byteCount
             guard bytes.count > header else {
-                throw ShardCryptoError(.invalidParameters, "a round-1 package is at least \(header + 33) bytes, got \(bytes.count)")
+                throw ShardCryptoError(
+                    .invalidParameters, "a round-1 package is at least \(header + 33) bytes, got \(bytes.count)")
             }
             self.init(
                 from: try ParticipantID(encoded: bytes[0..<2]),
@@ -138,16 +144,21 @@ extension DKG {
         }
 
         /// `from (2 bytes) ‖ proof (65) ‖ C_i (33 bytes per coefficient)`.
-        public func serialized() throws -> [UInt8] { from.encoded + (try proof.serialized()) + (try commitment.serialized()) }
+        public func serialized() throws -> [UInt8] {
+            from.encoded + (try proof.serialized()) + (try commitment.serialized())
+        }
 
-        static func proofTranscript(from: ParticipantID, commitment: FeldmanCommitment, parameters: Parameters) throws -> [[UInt8]] {
+        static func proofTranscript(
+            from: ParticipantID, commitment: FeldmanCommitment, parameters: Parameters
+        ) throws -> [[UInt8]] {
             [from.encoded] + parameters.transcript + [try commitment.serialized()]
         }
 
         /// Whether the proof of knowledge holds for this sender under `parameters`
         /// (it fails for another session context, sender or commitment).
         public func proofVerifies(parameters: Parameters) -> Bool {
-            guard let transcript = try? Self.proofTranscript(from: from, commitment: commitment, parameters: parameters) else {
+            guard let transcript = try? Self.proofTranscript(from: from, commitment: commitment, parameters: parameters)
+            else {
                 return false
             }
             return proof.verify(publicKey: commitment.publicKey, transcript: transcript, dst: Self.proofDST)
@@ -178,7 +189,9 @@ extension DKG {
         static let signatureDST = "keyshard/v1/dkg/share-signature"
 
         /// Wraps a received share.
-        public init(from: ParticipantID, to: ParticipantID, value: Scalar, round1Digest: [UInt8], signature: KnowledgeProof) {
+        public init(
+            from: ParticipantID, to: ParticipantID, value: Scalar, round1Digest: [UInt8], signature: KnowledgeProof
+        ) {
             self.from = from
             self.to = to
             self.value = value
@@ -191,12 +204,16 @@ extension DKG {
         ///   identifier, point and scalar decoding errors.
         public init(serialized encoding: SecretBytes) throws {
             guard encoding.count == Self.byteCount else {
-                throw ShardCryptoError(.invalidParameters, "a round-2 share is \(Self.byteCount) bytes, got \(encoding.count)")
+                throw ShardCryptoError(
+                    .invalidParameters, "a round-2 share is \(Self.byteCount) bytes, got \(encoding.count)")
             }
-            let (from, to, digest, signature): (ParticipantID, ParticipantID, [UInt8], KnowledgeProof) = try encoding.withUnsafeBytes {
-                (try ParticipantID(encoded: $0[0..<2]), try ParticipantID(encoded: $0[2..<4]), Array($0[4..<36]),
-                    try KnowledgeProof(serialized: $0[68..<Self.byteCount]))
-            }
+            let (from, to, digest, signature): (ParticipantID, ParticipantID, [UInt8], KnowledgeProof) =
+                try encoding.withUnsafeBytes {
+                    (
+                        try ParticipantID(encoded: $0[0..<2]), try ParticipantID(encoded: $0[2..<4]), Array($0[4..<36]),
+                        try KnowledgeProof(serialized: $0[68..<Self.byteCount])
+                    )
+                }
             let value = try encoding.withUnsafeBytes { try Scalar(bigEndian: $0[36..<68]) }
             self.init(from: from, to: to, value: value, round1Digest: digest, signature: signature)
         }
@@ -224,15 +241,18 @@ extension DKG {
             from: ParticipantID, to: ParticipantID, value: Scalar, round1Digest: [UInt8], dealerSecret: Scalar,
             parameters: Parameters
         ) throws -> Round2Share {
-            let transcript = signatureTranscript(from: from, to: to, value: value, round1Digest: round1Digest, parameters: parameters)
+            let transcript = signatureTranscript(
+                from: from, to: to, value: value, round1Digest: round1Digest, parameters: parameters)
             let signature = try KnowledgeProof.prove(secret: dealerSecret, transcript: transcript, dst: signatureDST)
             return Round2Share(from: from, to: to, value: value, round1Digest: round1Digest, signature: signature)
         }
 
         /// Whether the dealer's signature holds under its commitment C_i.
         public func signatureVerifies(dealerCommitment: FeldmanCommitment, parameters: Parameters) -> Bool {
-            let transcript = Self.signatureTranscript(from: from, to: to, value: value, round1Digest: round1Digest, parameters: parameters)
-            return signature.verify(publicKey: dealerCommitment.publicKey, transcript: transcript, dst: Self.signatureDST)
+            let transcript = Self.signatureTranscript(
+                from: from, to: to, value: value, round1Digest: round1Digest, parameters: parameters)
+            return signature.verify(
+                publicKey: dealerCommitment.publicKey, transcript: transcript, dst: Self.signatureDST)
         }
 
         /// Whether f_i(j)·G equals C_i evaluated at j.
@@ -275,20 +295,29 @@ extension DKG {
         /// Decodes `accuser (2) ‖ accused (2) ‖ 0x00` or `… ‖ 0x01 ‖ evidence share (133)`.
         /// - Throws: ``ShardCryptoError/Code/invalidParameters`` for a malformed encoding.
         public init(serialized bytes: [UInt8]) throws {
-            guard bytes.count == 5 || bytes.count == 5 + Round2Share.byteCount, bytes.count == 5 ? bytes[4] == 0 : bytes[4] == 1 else {
-                throw ShardCryptoError(.invalidParameters, "a complaint is 5 or \(5 + Round2Share.byteCount) bytes with a matching tag")
+            guard bytes.count == 5 || bytes.count == 5 + Round2Share.byteCount,
+                bytes.count == 5 ? bytes[4] == 0 : bytes[4] == 1
+            else {
+                throw ShardCryptoError(
+                    .invalidParameters, "a complaint is 5 or \(5 + Round2Share.byteCount) bytes with a matching tag")
             }
-            let reason: Reason = bytes[4] == 0 ? .missingShare : .invalidShare(evidence: try Round2Share(serialized: SecretBytes(bytes[5...])))
-            self.init(accuser: try ParticipantID(encoded: bytes[0..<2]), accused: try ParticipantID(encoded: bytes[2..<4]), reason: reason)
+            let reason: Reason =
+                bytes[4] == 0
+                ? .missingShare : .invalidShare(evidence: try Round2Share(serialized: SecretBytes(bytes[5...])))
+            self.init(
+                accuser: try ParticipantID(encoded: bytes[0..<2]), accused: try ParticipantID(encoded: bytes[2..<4]),
+                reason: reason)
         }
 
-        /// `accuser (2) ‖ accused (2) ‖ 0x00` for a missing share, `… ‖ 0x01 ‖ evidence (133)` for an invalid one.
+        /// `accuser (2) ‖ accused (2) ‖ 0x00` for a missing share,
+        /// `… ‖ 0x01 ‖ evidence (133)` for an invalid one.
         /// The evidence is public by design (it is not a point on the dealer's polynomial).
         public func serialized() throws -> [UInt8] {
             switch reason {
             case .missingShare: return accuser.encoded + accused.encoded + [0]
             case .invalidShare(let evidence):
-                return accuser.encoded + accused.encoded + [1] + (try evidence.serialized().withUnsafeBytes { Array($0) })
+                return accuser.encoded + accused.encoded + [1]
+                    + (try evidence.serialized().withUnsafeBytes { Array($0) })
             }
         }
 

@@ -40,7 +40,9 @@ extension DKG {
         ///   - parameters: the run's parameters.
         /// - Throws: ``ShardCryptoError/Code/invalidParameters`` when `id` is not a participant.
         public convenience init(id: ParticipantID, parameters: Parameters) throws {
-            try self.init(id: id, parameters: parameters, polynomial: try Polynomial.random(constant: .random(), threshold: parameters.threshold))
+            try self.init(
+                id: id, parameters: parameters,
+                polynomial: try Polynomial.random(constant: .random(), threshold: parameters.threshold))
         }
 
         /// Starts a run with a given polynomial (tests, and malicious participants in them).
@@ -50,7 +52,8 @@ extension DKG {
             }
             let commitment = polynomial.commitment
             let transcript = try Round1Package.proofTranscript(from: id, commitment: commitment, parameters: parameters)
-            let proof = try KnowledgeProof.prove(secret: polynomial.coefficients[0], transcript: transcript, dst: Round1Package.proofDST)
+            let proof = try KnowledgeProof.prove(
+                secret: polynomial.coefficients[0], transcript: transcript, dst: Round1Package.proofDST)
             self.id = id
             self.parameters = parameters
             self.polynomial = polynomial
@@ -58,7 +61,9 @@ extension DKG {
         }
 
         private func activePolynomial() throws -> Polynomial {
-            guard let polynomial else { throw ShardCryptoError(.invalidParameters, "the DKG run of participant \(id) has finished") }
+            guard let polynomial else {
+                throw ShardCryptoError(.invalidParameters, "the DKG run of participant \(id) has finished")
+            }
             return polynomial
         }
 
@@ -79,7 +84,8 @@ extension DKG {
             guard case .round1 = phase else { throw ShardCryptoError(.invalidParameters, "round 2 was already dealt") }
             let outcome = try Round1Outcome(parameters: parameters, packages: packages)
             guard outcome.packages.first(where: { $0.from == id }) == round1Package else {
-                throw ShardCryptoError(.transcriptMismatch, "the round-1 broadcast holds a package for \(id) that \(id) did not send")
+                throw ShardCryptoError(
+                    .transcriptMismatch, "the round-1 broadcast holds a package for \(id) that \(id) did not send")
             }
             let shares = try outcome.qualified.filter { $0 != id }.map { try share(to: $0, outcome: outcome) }
             phase = .round2(outcome)
@@ -102,26 +108,32 @@ extension DKG {
             var byDealer: [ParticipantID: Round2Share] = [:]
             for share in shares {
                 guard share.to == id else {
-                    throw ShardCryptoError(.invalidParameters, "a share for participant \(share.to) was delivered to \(id)")
+                    throw ShardCryptoError(
+                        .invalidParameters, "a share for participant \(share.to) was delivered to \(id)")
                 }
                 guard parameters.participants.contains(share.from), share.from != id else {
-                    throw ShardCryptoError(.invalidParameters, "a share from \(share.from), who is not another participant of this run")
+                    throw ShardCryptoError(
+                        .invalidParameters, "a share from \(share.from), who is not another participant of this run")
                 }
                 guard outcome.qualified.contains(share.from) else {
-                    throw ShardCryptoError(.invalidParameters, "a share from \(share.from), who was disqualified in round 1")
+                    throw ShardCryptoError(
+                        .invalidParameters, "a share from \(share.from), who was disqualified in round 1")
                 }
                 guard byDealer.updateValue(share, forKey: share.from) == nil else {
                     throw ShardCryptoError(.duplicateParticipant, "two shares from dealer \(share.from)")
                 }
                 guard share.round1Digest == outcome.digest else {
-                    throw ShardCryptoError(.transcriptMismatch, "dealer \(share.from) saw a different round-1 broadcast than \(id)")
+                    throw ShardCryptoError(
+                        .transcriptMismatch, "dealer \(share.from) saw a different round-1 broadcast than \(id)")
                 }
             }
             var received: [ParticipantID: Scalar] = [:]
             var complaints: [Complaint] = []
             for dealer in outcome.qualified where dealer != id {
                 let commitment = outcome.commitment(of: dealer)!
-                guard let share = byDealer[dealer], share.signatureVerifies(dealerCommitment: commitment, parameters: parameters) else {
+                guard let share = byDealer[dealer],
+                    share.signatureVerifies(dealerCommitment: commitment, parameters: parameters)
+                else {
                     // Without the dealer's signature the share proves nothing: ask for it in public.
                     complaints.append(Complaint(accuser: id, accused: dealer, reason: .missingShare))
                     continue
@@ -149,7 +161,8 @@ extension DKG {
             return try complaints.filter { $0.accused == id }.compactMap { complaint in
                 guard case .missingShare = complaint.reason else { return nil }
                 guard outcome.qualified.contains(complaint.accuser) else {
-                    throw ShardCryptoError(.invalidParameters, "a complaint from \(complaint.accuser), who did not pass round 1")
+                    throw ShardCryptoError(
+                        .invalidParameters, "a complaint from \(complaint.accuser), who did not pass round 1")
                 }
                 return try share(to: complaint.accuser, outcome: outcome)
             }
@@ -171,7 +184,8 @@ extension DKG {
             }
             let result = try DKG.finalize(round1: outcome, complaints: complaints, answers: answers)
             guard result.qualified.contains(id) else {
-                throw ShardCryptoError(.disqualified, "participant \(id) was disqualified and holds no share of the key")
+                throw ShardCryptoError(
+                    .disqualified, "participant \(id) was disqualified and holds no share of the key")
             }
             var value = try activePolynomial().evaluate(at: id.scalar)
             for dealer in result.qualified where dealer != id {
@@ -183,12 +197,15 @@ extension DKG {
                     value = value + revealed.value
                 } else {
                     throw ShardCryptoError(
-                        .invalidParameters, "dealer \(dealer) is in QUAL but gave \(id) no valid share and no complaint about it was settled")
+                        .invalidParameters,
+                        "dealer \(dealer) is in QUAL but gave \(id) no valid share; no complaint about it was settled"
+                    )
                 }
             }
             let share = SecretShare(id: id, value: value)
             guard result.commitment.verifies(share) else {
-                throw ShardCryptoError(.invalidShare, "the share of participant \(id) does not match the combined commitment")
+                throw ShardCryptoError(
+                    .invalidShare, "the share of participant \(id) does not match the combined commitment")
             }
             polynomial = nil
             phase = .finished

@@ -34,7 +34,8 @@ public enum Redistribution {
         ///   identifier, the scalar decoding errors for the value.
         public init(serialized encoding: SecretBytes) throws {
             guard encoding.count == Self.byteCount else {
-                throw ShardCryptoError(.invalidParameters, "a sub-share is \(Self.byteCount) bytes, got \(encoding.count)")
+                throw ShardCryptoError(
+                    .invalidParameters, "a sub-share is \(Self.byteCount) bytes, got \(encoding.count)")
             }
             try self.init(
                 from: encoding.withUnsafeBytes { try ParticipantID(encoded: $0[0..<2]) },
@@ -73,13 +74,17 @@ public enum Redistribution {
         /// - Throws: the identifier and commitment decoding errors.
         public init(serialized bytes: [UInt8]) throws {
             guard bytes.count > 2 else { throw ShardCryptoError(.invalidParameters, "a public dealing is too short") }
-            self.init(from: try ParticipantID(encoded: bytes[0..<2]), commitment: try FeldmanCommitment(serialized: Array(bytes[2...])))
+            self.init(
+                from: try ParticipantID(encoded: bytes[0..<2]),
+                commitment: try FeldmanCommitment(serialized: Array(bytes[2...])))
         }
 
         /// `from (2) ‖ G_i (33 bytes per coefficient)`.
         public func serialized() throws -> [UInt8] { from.encoded + (try commitment.serialized()) }
 
-        public var description: String { "Redistribution.PublicDealing(from: \(from), threshold: \(commitment.threshold))" }
+        public var description: String {
+            "Redistribution.PublicDealing(from: \(from), threshold: \(commitment.threshold))"
+        }
     }
 
     /// Everything old holder i produces: G_i for everyone, and one sub-share per new holder.
@@ -94,7 +99,9 @@ public enum Redistribution {
         /// The part to broadcast.
         public var publicDealing: PublicDealing { PublicDealing(from: from, commitment: commitment) }
 
-        public var description: String { "Redistribution.Dealing(from: \(from), \(subShares.count) sub-shares redacted)" }
+        public var description: String {
+            "Redistribution.Dealing(from: \(from), \(subShares.count) sub-shares redacted)"
+        }
         public var customMirror: Mirror { Mirror(self, children: ["from": from, "commitment": commitment]) }
     }
 
@@ -106,7 +113,9 @@ public enum Redistribution {
         /// The commitment to the new sharing polynomial; its constant term is the group key.
         public let commitment: FeldmanCommitment
 
-        public var description: String { "Redistribution.Result(id: \(share.id), share: redacted, commitment: \(commitment))" }
+        public var description: String {
+            "Redistribution.Result(id: \(share.id), share: redacted, commitment: \(commitment))"
+        }
         public var customMirror: Mirror { Mirror(self, children: ["id": share.id, "commitment": commitment]) }
     }
 
@@ -124,7 +133,9 @@ public enum Redistribution {
         let polynomial = try Polynomial.random(constant: share.value, threshold: newThreshold)
         return Dealing(
             from: share.id, commitment: polynomial.commitment,
-            subShares: newParticipants.map { SubShare(from: share.id, to: $0, value: polynomial.evaluate(at: $0.scalar)) })
+            subShares: newParticipants.map {
+                SubShare(from: share.id, to: $0, value: polynomial.evaluate(at: $0.scalar))
+            })
     }
 
     /// Checks the dealings against the old commitment and computes the new commitment
@@ -140,21 +151,27 @@ public enum Redistribution {
     public static func newCommitment(
         oldCommitment: FeldmanCommitment, newThreshold: Int, dealings: [PublicDealing]
     ) throws -> FeldmanCommitment {
-        guard newThreshold >= 1 else { throw ShardCryptoError(.invalidParameters, "the new threshold must be at least 1, got \(newThreshold)") }
+        guard newThreshold >= 1 else {
+            throw ShardCryptoError(.invalidParameters, "the new threshold must be at least 1, got \(newThreshold)")
+        }
         let dealers = dealings.map(\.from)
         try Shamir.checkDistinct(dealers)
         guard dealers.count >= oldCommitment.threshold else {
             throw ShardCryptoError(
-                .invalidParameters, "\(dealers.count) dealers cannot redistribute a sharing with threshold \(oldCommitment.threshold)")
+                .invalidParameters,
+                "\(dealers.count) dealers cannot redistribute a sharing with threshold \(oldCommitment.threshold)")
         }
         for dealing in dealings {
             guard dealing.commitment.threshold == newThreshold else {
                 throw ShardCryptoError(
                     .invalidShare,
-                    "dealer \(dealing.from) committed to threshold \(dealing.commitment.threshold), not the new threshold \(newThreshold)")
+                    "dealer \(dealing.from) committed to threshold \(dealing.commitment.threshold), "
+                        + "not the new threshold \(newThreshold)"
+                )
             }
             guard dealing.commitment.publicKey == oldCommitment.publicShare(for: dealing.from) else {
-                throw ShardCryptoError(.invalidShare, "dealer \(dealing.from) re-shares a value that is not its share of the old key")
+                throw ShardCryptoError(
+                    .invalidShare, "dealer \(dealing.from) re-shares a value that is not its share of the old key")
             }
         }
         let lagrange = try dealers.map { try Shamir.lagrangeCoefficient(for: $0, in: dealers) }
@@ -193,7 +210,8 @@ public enum Redistribution {
         for dealing in dealings {
             let subShare = byDealer[dealing.from]!
             guard dealing.commitment.verifies(SecretShare(id: recipient, value: subShare.value)) else {
-                throw ShardCryptoError(.invalidShare, "the sub-share from dealer \(dealing.from) does not match its commitment")
+                throw ShardCryptoError(
+                    .invalidShare, "the sub-share from dealer \(dealing.from) does not match its commitment")
             }
             value = value + (try Shamir.lagrangeCoefficient(for: dealing.from, in: dealers)) * subShare.value
         }
@@ -209,10 +227,12 @@ public enum Redistribution {
         var byDealer: [ParticipantID: SubShare] = [:]
         for subShare in subShares {
             guard subShare.to == recipient else {
-                throw ShardCryptoError(.invalidParameters, "a sub-share for participant \(subShare.to) was delivered to \(recipient)")
+                throw ShardCryptoError(
+                    .invalidParameters, "a sub-share for participant \(subShare.to) was delivered to \(recipient)")
             }
             guard dealers.contains(subShare.from) else {
-                throw ShardCryptoError(.invalidParameters, "a sub-share from \(subShare.from), who is not among the chosen dealers")
+                throw ShardCryptoError(
+                    .invalidParameters, "a sub-share from \(subShare.from), who is not among the chosen dealers")
             }
             guard byDealer.updateValue(subShare, forKey: subShare.from) == nil else {
                 throw ShardCryptoError(.duplicateParticipant, "two sub-shares from dealer \(subShare.from)")

@@ -19,7 +19,8 @@ public enum Refresh {
         ///   an identity point.
         public init(coefficients: [Point]) throws {
             guard !coefficients.isEmpty else {
-                throw ShardCryptoError(.invalidParameters, "a refresh commitment needs at least one point (threshold 2 or more)")
+                throw ShardCryptoError(
+                    .invalidParameters, "a refresh commitment needs at least one point (threshold 2 or more)")
             }
             guard !coefficients.contains(where: \.isIdentity) else {
                 throw ShardCryptoError(.identityPoint, "a refresh commitment point is the identity")
@@ -51,11 +52,14 @@ public enum Refresh {
         /// - Throws: ``ShardCryptoError/Code/invalidPointEncoding`` for a bad length, and the point decoding errors.
         public init(serialized bytes: [UInt8]) throws {
             guard !bytes.isEmpty, bytes.count % Point.compressedByteCount == 0 else {
-                throw ShardCryptoError(.invalidPointEncoding, "a refresh commitment is a non-empty list of 33-byte points, got \(bytes.count) bytes")
+                throw ShardCryptoError(
+                    .invalidPointEncoding,
+                    "a refresh commitment is a non-empty list of 33-byte points, got \(bytes.count) bytes")
             }
-            try self.init(coefficients: stride(from: 0, to: bytes.count, by: Point.compressedByteCount).map {
-                try Point(sec1: bytes[$0..<$0 + Point.compressedByteCount])
-            })
+            try self.init(
+                coefficients: stride(from: 0, to: bytes.count, by: Point.compressedByteCount).map {
+                    try Point(sec1: bytes[$0..<$0 + Point.compressedByteCount])
+                })
         }
 
         public var description: String { "Refresh.ZeroCommitment(threshold: \(threshold))" }
@@ -77,7 +81,9 @@ public enum Refresh {
         /// Decodes `from (2) ‖ Z_i (33 bytes per point)`.
         public init(serialized bytes: [UInt8]) throws {
             guard bytes.count > 2 else { throw ShardCryptoError(.invalidParameters, "a refresh dealing is too short") }
-            self.init(from: try ParticipantID(encoded: bytes[0..<2]), commitment: try ZeroCommitment(serialized: Array(bytes[2...])))
+            self.init(
+                from: try ParticipantID(encoded: bytes[0..<2]),
+                commitment: try ZeroCommitment(serialized: Array(bytes[2...])))
         }
 
         /// `from (2) ‖ Z_i (33 bytes per point)`.
@@ -111,7 +117,8 @@ public enum Refresh {
     ///   a dealer outside `participants`; ``ShardCryptoError/Code/duplicateParticipant`` for a repeated holder.
     public static func deal(from: ParticipantID, threshold: Int, participants: [ParticipantID]) throws -> Dealing {
         guard threshold >= 2 else {
-            throw ShardCryptoError(.invalidParameters, "a threshold-\(threshold) sharing has nothing to refresh (every share is the key)")
+            throw ShardCryptoError(
+                .invalidParameters, "a threshold-\(threshold) sharing has nothing to refresh (every share is the key)")
         }
         try Shamir.checkDistinct(participants)
         try Shamir.validate(threshold: threshold, participants: participants.count)
@@ -122,7 +129,9 @@ public enum Refresh {
         return Dealing(
             from: from,
             commitment: ZeroCommitment(unchecked: polynomial.coefficients.dropFirst().map(Point.generatorMultiple)),
-            subShares: participants.map { Redistribution.SubShare(from: from, to: $0, value: polynomial.evaluate(at: $0.scalar)) })
+            subShares: participants.map {
+                Redistribution.SubShare(from: from, to: $0, value: polynomial.evaluate(at: $0.scalar))
+            })
     }
 
     /// Checks the dealings and computes the refreshed commitment: the old one plus Σ Z_i,
@@ -133,18 +142,23 @@ public enum Refresh {
     /// - Throws: ``ShardCryptoError/Code/invalidParameters`` for t < 2 or fewer than t dealers,
     ///   ``ShardCryptoError/Code/duplicateParticipant`` for a repeated dealer,
     ///   ``ShardCryptoError/Code/invalidShare`` naming a dealer whose Z_i does not have t − 1 points.
-    public static func newCommitment(oldCommitment: FeldmanCommitment, dealings: [PublicDealing]) throws -> FeldmanCommitment {
+    public static func newCommitment(
+        oldCommitment: FeldmanCommitment, dealings: [PublicDealing]
+    ) throws -> FeldmanCommitment {
         let threshold = oldCommitment.threshold
         guard threshold >= 2 else {
-            throw ShardCryptoError(.invalidParameters, "a threshold-\(threshold) sharing has nothing to refresh (every share is the key)")
+            throw ShardCryptoError(
+                .invalidParameters, "a threshold-\(threshold) sharing has nothing to refresh (every share is the key)")
         }
         try Shamir.checkDistinct(dealings.map(\.from))
         guard dealings.count >= threshold else {
-            throw ShardCryptoError(.invalidParameters, "\(dealings.count) refresh dealers, fewer than the threshold \(threshold)")
+            throw ShardCryptoError(
+                .invalidParameters, "\(dealings.count) refresh dealers, fewer than the threshold \(threshold)")
         }
         for dealing in dealings where dealing.commitment.threshold != threshold {
             throw ShardCryptoError(
-                .invalidShare, "dealer \(dealing.from) committed to threshold \(dealing.commitment.threshold), not \(threshold)")
+                .invalidShare,
+                "dealer \(dealing.from) committed to threshold \(dealing.commitment.threshold), not \(threshold)")
         }
         return FeldmanCommitment(
             unchecked: [oldCommitment.publicKey]
@@ -166,16 +180,19 @@ public enum Refresh {
     ///   ``ShardCryptoError/Code/invalidParameters`` / ``ShardCryptoError/Code/duplicateParticipant``
     ///   for misaddressed, stray, missing or repeated sub-shares.
     public static func receive(
-        share: SecretShare, oldCommitment: FeldmanCommitment, dealings: [PublicDealing], subShares: [Redistribution.SubShare]
+        share: SecretShare, oldCommitment: FeldmanCommitment, dealings: [PublicDealing],
+        subShares: [Redistribution.SubShare]
     ) throws -> Redistribution.Result {
         try oldCommitment.verify(share)
         let commitment = try newCommitment(oldCommitment: oldCommitment, dealings: dealings)
-        let byDealer = try Redistribution.checkedSubShares(subShares, recipient: share.id, dealers: dealings.map(\.from))
+        let byDealer = try Redistribution.checkedSubShares(
+            subShares, recipient: share.id, dealers: dealings.map(\.from))
         var value = share.value
         for dealing in dealings {
             let delta = byDealer[dealing.from]!.value
             guard Point.generatorMultiple(delta) == dealing.commitment.publicShare(for: share.id) else {
-                throw ShardCryptoError(.invalidShare, "the refresh sub-share from dealer \(dealing.from) does not match its commitment")
+                throw ShardCryptoError(
+                    .invalidShare, "the refresh sub-share from dealer \(dealing.from) does not match its commitment")
             }
             value = value + delta
         }

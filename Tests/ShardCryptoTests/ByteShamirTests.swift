@@ -76,7 +76,9 @@ func subsets<T>(of items: [T], size: Int) -> [[T]] {
                 #expect(plain(share.bytes).hexString == expected.data, "\(vector.label) share \(expected.id)")
             }
             // And the reference's shares combine back to the secret from every t-subset.
-            let referenceShares = try vector.shares.map { try ByteShare(id: $0.id, bytes: SecretBytes(try bytes($0.data))) }
+            let referenceShares = try vector.shares.map {
+                try ByteShare(id: $0.id, bytes: SecretBytes(try bytes($0.data)))
+            }
             for subset in subsets(of: referenceShares, size: vector.threshold) {
                 #expect(plain(try ByteShamir.combine(subset)).hexString == vector.secret, "\(vector.label)")
             }
@@ -156,7 +158,8 @@ func subsets<T>(of items: [T], size: Int) -> [[T]] {
         #expect(code { _ = try ByteShare(serialized: SecretBytes([0, 1, 2])) } == .invalidParameters)
         #expect(code { _ = try ByteShare(serialized: SecretBytes([1])) } == .invalidParameters)
         #expect(code { _ = try ByteShare(id: 1, bytes: SecretBytes([])) } == .invalidParameters)
-        #expect(code { _ = try ByteShamir.split(secret: SecretBytes([]), threshold: 1, shares: 1) } == .invalidParameters)
+        #expect(
+            code { _ = try ByteShamir.split(secret: SecretBytes([]), threshold: 1, shares: 1) } == .invalidParameters)
         #expect(code { _ = try ByteShamir.split(secret: key, threshold: 0, shares: 3) } == .invalidParameters)
         #expect(code { _ = try ByteShamir.split(secret: key, threshold: 4, shares: 3) } == .invalidParameters)
         #expect(code { _ = try ByteShamir.split(secret: key, threshold: 2, shares: 256) } == .invalidParameters)

@@ -18,12 +18,15 @@ struct SimulatedDKG {
 
     /// - Parameter polynomials: fixed polynomials for some participants (to play a cheater who knows its own).
     init(
-        threshold: Int, count: UInt16, context: [UInt8] = Array("test-session".utf8), polynomials: [UInt16: Polynomial] = [:]
+        threshold: Int, count: UInt16, context: [UInt8] = Array("test-session".utf8),
+        polynomials: [UInt16: Polynomial] = [:]
     ) throws {
         let parameters = try DKG.Parameters(threshold: threshold, participants: try ids(1...count), context: context)
         self.parameters = parameters
         participants = try parameters.participants.map { id in
-            guard let polynomial = polynomials[id.rawValue] else { return try DKG.Participant(id: id, parameters: parameters) }
+            guard let polynomial = polynomials[id.rawValue] else {
+                return try DKG.Participant(id: id, parameters: parameters)
+            }
             return try DKG.Participant(id: id, parameters: parameters, polynomial: polynomial)
         }
     }
@@ -33,7 +36,9 @@ struct SimulatedDKG {
     func participant(_ id: UInt16) -> DKG.Participant { participants.first { $0.id.rawValue == id }! }
 
     /// Round 2 for everyone, then the shares grouped by recipient.
-    func dealAll(packages: [DKG.Round1Package]? = nil, skip: Set<UInt16> = []) throws -> [ParticipantID: [DKG.Round2Share]] {
+    func dealAll(
+        packages: [DKG.Round1Package]? = nil, skip: Set<UInt16> = []
+    ) throws -> [ParticipantID: [DKG.Round2Share]] {
         var inbox: [ParticipantID: [DKG.Round2Share]] = [:]
         for participant in participants where !skip.contains(participant.id.rawValue) {
             for share in try participant.round2(packages: packages ?? self.packages) {
@@ -105,9 +110,11 @@ func expectConsistentKey(_ results: [DKG.Result], threshold: Int) throws {
         #expect(!package.proofVerifies(parameters: otherSession))
         let otherSet = try DKG.Parameters(threshold: 2, participants: try ids(1...4), context: run.parameters.context)
         #expect(!package.proofVerifies(parameters: otherSet))
-        let relabelled = DKG.Round1Package(from: try ParticipantID(2), commitment: package.commitment, proof: package.proof)
+        let relabelled = DKG.Round1Package(
+            from: try ParticipantID(2), commitment: package.commitment, proof: package.proof)
         #expect(!relabelled.proofVerifies(parameters: run.parameters))
-        let swapped = DKG.Round1Package(from: package.from, commitment: run.packages[1].commitment, proof: package.proof)
+        let swapped = DKG.Round1Package(
+            from: package.from, commitment: run.packages[1].commitment, proof: package.proof)
         #expect(!swapped.proofVerifies(parameters: run.parameters))
     }
 
@@ -141,22 +148,35 @@ func expectConsistentKey(_ results: [DKG.Result], threshold: Int) throws {
         #expect(errorCode { _ = try me.round2(packages: Array(packages.dropLast())) } == .invalidParameters)
         let outsider = try DKG.Participant(
             id: try ParticipantID(9),
-            parameters: try DKG.Parameters(threshold: 2, participants: try ids([1, 2, 3, 9]), context: run.parameters.context))
+            parameters: try DKG.Parameters(
+                threshold: 2, participants: try ids([1, 2, 3, 9]), context: run.parameters.context))
         #expect(errorCode { _ = try me.round2(packages: packages + [outsider.round1Package]) } == .invalidParameters)
         let impostor = try DKG.Participant(id: try ParticipantID(1), parameters: run.parameters)
-        #expect(errorCode { _ = try me.round2(packages: [impostor.round1Package] + packages.dropFirst()) } == .transcriptMismatch)
+        #expect(
+            errorCode { _ = try me.round2(packages: [impostor.round1Package] + packages.dropFirst()) }
+                == .transcriptMismatch)
         _ = try me.round2(packages: packages)
         #expect(errorCode { _ = try me.round2(packages: packages) } == .invalidParameters)
         #expect(errorCode { _ = try me.answer(complaints: []) } == .invalidParameters)
         #expect(errorCode { _ = try me.finish(complaints: [], answers: []) } == .invalidParameters)
-        #expect(errorCode { _ = try DKG.Participant(id: try ParticipantID(4), parameters: run.parameters) } == .invalidParameters)
+        #expect(
+            errorCode { _ = try DKG.Participant(id: try ParticipantID(4), parameters: run.parameters) }
+                == .invalidParameters)
     }
 
     @Test func parameterRefusals() throws {
-        #expect(errorCode { _ = try DKG.Parameters(threshold: 2, participants: try ids([1, 2, 2]), context: [1]) } == .duplicateParticipant)
-        #expect(errorCode { _ = try DKG.Parameters(threshold: 4, participants: try ids(1...3), context: [1]) } == .invalidParameters)
-        #expect(errorCode { _ = try DKG.Parameters(threshold: 0, participants: try ids(1...3), context: [1]) } == .invalidParameters)
-        #expect(errorCode { _ = try DKG.Parameters(threshold: 2, participants: try ids(1...3), context: []) } == .invalidParameters)
+        #expect(
+            errorCode { _ = try DKG.Parameters(threshold: 2, participants: try ids([1, 2, 2]), context: [1]) }
+                == .duplicateParticipant)
+        #expect(
+            errorCode { _ = try DKG.Parameters(threshold: 4, participants: try ids(1...3), context: [1]) }
+                == .invalidParameters)
+        #expect(
+            errorCode { _ = try DKG.Parameters(threshold: 0, participants: try ids(1...3), context: [1]) }
+                == .invalidParameters)
+        #expect(
+            errorCode { _ = try DKG.Parameters(threshold: 2, participants: try ids(1...3), context: []) }
+                == .invalidParameters)
     }
 
     @Test func round2Refusals() throws {
@@ -172,10 +192,12 @@ func expectConsistentKey(_ results: [DKG.Result], threshold: Int) throws {
         // Two shares from one dealer.
         #expect(errorCode { _ = try receiver.receive(shares: forTwo + [forTwo[0]]) } == .duplicateParticipant)
         // A share from its own id or from outside the run.
-        let own = DKG.Round2Share(from: two, to: two, value: .one, round1Digest: forTwo[0].round1Digest, signature: forTwo[0].signature)
+        let own = DKG.Round2Share(
+            from: two, to: two, value: .one, round1Digest: forTwo[0].round1Digest, signature: forTwo[0].signature)
         #expect(errorCode { _ = try receiver.receive(shares: [own]) } == .invalidParameters)
         let stranger = DKG.Round2Share(
-            from: try ParticipantID(7), to: two, value: .one, round1Digest: forTwo[0].round1Digest, signature: forTwo[0].signature)
+            from: try ParticipantID(7), to: two, value: .one, round1Digest: forTwo[0].round1Digest,
+            signature: forTwo[0].signature)
         #expect(errorCode { _ = try receiver.receive(shares: [stranger]) } == .invalidParameters)
         // A dealer that saw another round-1 broadcast.
         let otherView = DKG.Round2Share(
@@ -203,7 +225,10 @@ func expectConsistentKey(_ results: [DKG.Result], threshold: Int) throws {
         let complaint = try #require(complaints.first)
         #expect(complaints.count == 1)
         #expect(complaint.accuser.rawValue == 2 && complaint.accused.rawValue == 1)
-        guard case .invalidShare = complaint.reason else { Issue.record("expected an invalid-share complaint"); return }
+        guard case .invalidShare = complaint.reason else {
+            Issue.record("expected an invalid-share complaint")
+            return
+        }
         let outcome = try DKG.Round1Outcome(parameters: run.parameters, packages: run.packages)
         #expect(try DKG.resolveComplaint(complaint, answer: nil, round1: outcome) == .accusedAtFault)
         #expect(results.keys.sorted() == (try ids([2, 3, 4])))
@@ -223,13 +248,15 @@ func expectConsistentKey(_ results: [DKG.Result], threshold: Int) throws {
         let accused = try ParticipantID(1)
         func verdict(_ evidence: DKG.Round2Share) throws -> DKG.Verdict {
             try DKG.resolveComplaint(
-                DKG.Complaint(accuser: accuser, accused: accused, reason: .invalidShare(evidence: evidence)), answer: nil, round1: outcome)
+                DKG.Complaint(accuser: accuser, accused: accused, reason: .invalidShare(evidence: evidence)),
+                answer: nil, round1: outcome)
         }
         // The genuine share as "evidence": it matches the commitment.
         #expect(try verdict(genuine) == .accuserAtFault)
         // A made-up value: the dealer never signed it.
         let madeUp = DKG.Round2Share(
-            from: accused, to: accuser, value: genuine.value + .one, round1Digest: genuine.round1Digest, signature: genuine.signature)
+            from: accused, to: accuser, value: genuine.value + .one, round1Digest: genuine.round1Digest,
+            signature: genuine.signature)
         #expect(try verdict(madeUp) == .accuserAtFault)
         // A genuine share for someone else.
         let forThree = try #require(inbox[try ParticipantID(3)]?.first { $0.from.rawValue == 1 })
@@ -238,7 +265,9 @@ func expectConsistentKey(_ results: [DKG.Result], threshold: Int) throws {
         // In a full run the false accuser is excluded and learns it.
         let falseComplaint = DKG.Complaint(accuser: accuser, accused: accused, reason: .invalidShare(evidence: madeUp))
         var complaints: [DKG.Complaint] = []
-        for participant in run.participants { complaints += try participant.receive(shares: inbox[participant.id] ?? []) }
+        for participant in run.participants {
+            complaints += try participant.receive(shares: inbox[participant.id] ?? [])
+        }
         #expect(complaints.isEmpty)
         complaints.append(falseComplaint)
         #expect(errorCode { _ = try run.participant(2).finish(complaints: complaints, answers: []) } == .disqualified)
@@ -254,7 +283,10 @@ func expectConsistentKey(_ results: [DKG.Result], threshold: Int) throws {
         }
         let complaint = try #require(complaints.first)
         #expect(complaints.count == 1)
-        guard case .missingShare = complaint.reason else { Issue.record("expected a missing-share complaint"); return }
+        guard case .missingShare = complaint.reason else {
+            Issue.record("expected a missing-share complaint")
+            return
+        }
         #expect(answers.count == 1)
         #expect(answers[0].from.rawValue == 1 && answers[0].to.rawValue == 2)
         let outcome = try DKG.Round1Outcome(parameters: run.parameters, packages: run.packages)
@@ -270,20 +302,30 @@ func expectConsistentKey(_ results: [DKG.Result], threshold: Int) throws {
         // The relay changes the value: the dealer's signature no longer holds.
         inbox[two] = inbox[two]!.map {
             $0.from.rawValue == 1
-                ? DKG.Round2Share(from: $0.from, to: $0.to, value: $0.value + .one, round1Digest: $0.round1Digest, signature: $0.signature)
+                ? DKG.Round2Share(
+                    from: $0.from, to: $0.to, value: $0.value + .one, round1Digest: $0.round1Digest,
+                    signature: $0.signature)
                 : $0
         }
         var complaints: [DKG.Complaint] = []
-        for participant in run.participants { complaints += try participant.receive(shares: inbox[participant.id] ?? []) }
+        for participant in run.participants {
+            complaints += try participant.receive(shares: inbox[participant.id] ?? [])
+        }
         #expect(complaints.count == 1)
-        guard case .missingShare = complaints[0].reason else { Issue.record("expected a missing-share complaint"); return }
+        guard case .missingShare = complaints[0].reason else {
+            Issue.record("expected a missing-share complaint")
+            return
+        }
         let outcome = try DKG.Round1Outcome(parameters: run.parameters, packages: run.packages)
         #expect(try DKG.resolveComplaint(complaints[0], answer: nil, round1: outcome) == .accusedAtFault)
         let wrongAnswer = DKG.Round2Share(
-            from: try ParticipantID(1), to: two, value: .one, round1Digest: outcome.digest, signature: inbox[two]![0].signature)
+            from: try ParticipantID(1), to: two, value: .one, round1Digest: outcome.digest,
+            signature: inbox[two]![0].signature)
         #expect(try DKG.resolveComplaint(complaints[0], answer: wrongAnswer, round1: outcome) == .accusedAtFault)
         let misaddressed = try #require(inbox[try ParticipantID(3)]?.first { $0.from.rawValue == 1 })
-        #expect(errorCode { _ = try DKG.resolveComplaint(complaints[0], answer: misaddressed, round1: outcome) } == .invalidParameters)
+        #expect(
+            errorCode { _ = try DKG.resolveComplaint(complaints[0], answer: misaddressed, round1: outcome) }
+                == .invalidParameters)
         // Dealer 1 stays silent: it is excluded, the others finish with QUAL = {2, 3}.
         let results = try [2, 3].map { try run.participant($0).finish(complaints: complaints, answers: []) }
         #expect(results[0].qualified == (try ids([2, 3])))
@@ -295,21 +337,30 @@ func expectConsistentKey(_ results: [DKG.Result], threshold: Int) throws {
         var inbox = try run.dealAll()
         inbox[try ParticipantID(2)]!.removeAll { $0.from.rawValue == 1 }
         var complaints: [DKG.Complaint] = []
-        for participant in run.participants { complaints += try participant.receive(shares: inbox[participant.id] ?? []) }
+        for participant in run.participants {
+            complaints += try participant.receive(shares: inbox[participant.id] ?? [])
+        }
         let answers = try run.participant(1).answer(complaints: complaints)
         let two = run.participant(2)
         // Its own complaint was dropped by the relay: it has no share from dealer 1.
         #expect(errorCode { _ = try two.finish(complaints: [], answers: []) } == .invalidParameters)
-        #expect(errorCode { _ = try two.finish(complaints: complaints + complaints, answers: answers) } == .duplicateParticipant)
-        #expect(errorCode { _ = try two.finish(complaints: complaints, answers: answers + answers) } == .duplicateParticipant)
+        #expect(
+            errorCode { _ = try two.finish(complaints: complaints + complaints, answers: answers) }
+                == .duplicateParticipant)
+        #expect(
+            errorCode { _ = try two.finish(complaints: complaints, answers: answers + answers) }
+                == .duplicateParticipant)
         #expect(errorCode { _ = try run.participant(3).finish(complaints: [], answers: answers) } == .invalidParameters)
         // Unanswered: dealer 1 is excluded, leaving 2 of a 3-of-3 run.
         #expect(errorCode { _ = try two.finish(complaints: complaints, answers: []) } == .invalidParameters)
         let outcome = try DKG.Round1Outcome(parameters: run.parameters, packages: run.packages)
         let selfComplaint = DKG.Complaint(accuser: two.id, accused: two.id, reason: .missingShare)
-        #expect(errorCode { _ = try DKG.resolveComplaint(selfComplaint, answer: nil, round1: outcome) } == .invalidParameters)
+        #expect(
+            errorCode { _ = try DKG.resolveComplaint(selfComplaint, answer: nil, round1: outcome) }
+                == .invalidParameters)
         let outsider = DKG.Complaint(accuser: try ParticipantID(8), accused: two.id, reason: .missingShare)
-        #expect(errorCode { _ = try DKG.resolveComplaint(outsider, answer: nil, round1: outcome) } == .invalidParameters)
+        #expect(
+            errorCode { _ = try DKG.resolveComplaint(outsider, answer: nil, round1: outcome) } == .invalidParameters)
         // The refusals consumed nothing: the complete inputs finish.
         let result = try two.finish(complaints: complaints, answers: answers)
         #expect(result.qualified.count == 3)
@@ -325,7 +376,8 @@ func expectConsistentKey(_ results: [DKG.Result], threshold: Int) throws {
         #expect(try DKG.Round1Package(serialized: encoded).proofVerifies(parameters: run.parameters))
         #expect(errorCode { _ = try DKG.Round1Package(serialized: Array(encoded.prefix(67))) } == .invalidParameters)
         #expect(errorCode { _ = try DKG.Round1Package(serialized: Array(encoded.dropLast())) } == .invalidPointEncoding)
-        #expect(errorCode { _ = try DKG.Round1Package(serialized: [0, 0] + encoded.dropFirst(2)) } == .invalidParameters)
+        #expect(
+            errorCode { _ = try DKG.Round1Package(serialized: [0, 0] + encoded.dropFirst(2)) } == .invalidParameters)
 
         let inbox = try run.dealAll()
         let share = try #require(inbox[try ParticipantID(1)]?.first)
