@@ -14,6 +14,11 @@ extension DKG {
     /// 5. ``finish(complaints:answers:)`` settles all complaints (see ``DKG/finalize(round1:complaints:answers:)``)
     ///    and returns x_j = Σ_{i∈QUAL} f_i(j), checked against X_j = x_j·G.
     ///
+    /// The relay cannot show participants different round-1 broadcasts unnoticed (every
+    /// share carries the dealer's ``Round1Outcome/digest``), but it could hand out
+    /// different complaint lists: before using the key, confirm that every participant
+    /// reports the same ``PublicResult`` (for example over attested, authenticated channels).
+    ///
     /// Not thread-safe: one participant is driven by one task.
     public final class Participant: CustomStringConvertible, CustomReflectable {
         private enum Phase {
