@@ -46,6 +46,11 @@ public struct ShardCryptoError: Error, Hashable, Sendable, CustomStringConvertib
         public static let invalidKeyEncoding = Code("invalid-key-encoding")
         /// A one-time value (such as a FROST nonce) was used twice.
         public static let nonceReuse = Code("nonce-reuse")
+        /// Participants of one protocol run saw different broadcasts: the relay (or a
+        /// participant) equivocated, and the run must be abandoned.
+        public static let transcriptMismatch = Code("transcript-mismatch")
+        /// This participant was excluded from a protocol's qualified set and has no result.
+        public static let disqualified = Code("disqualified")
         /// libcrypto reported a failure that no input explains.
         public static let libcryptoFailure = Code("libcrypto-failure")
 
