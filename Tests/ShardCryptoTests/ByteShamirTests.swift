@@ -34,14 +34,6 @@ struct GF256Vectors: Decodable {
 private func bytes(_ hex: String) throws -> [UInt8] { try #require([UInt8](hexString: hex)) }
 private func plain(_ secret: SecretBytes) -> [UInt8] { secret.withUnsafeBytes { Array($0) } }
 
-/// Every subset of `size` elements of `items`, in order.
-func subsets<T>(of items: [T], size: Int) -> [[T]] {
-    guard size > 0 else { return [[]] }
-    guard items.count >= size else { return [] }
-    let head = items[0]
-    let tail = Array(items.dropFirst())
-    return subsets(of: tail, size: size - 1).map { [head] + $0 } + subsets(of: tail, size: size)
-}
 
 @Suite struct ByteShamirTests {
     @Test func multiplicationMatchesFIPS197() throws {

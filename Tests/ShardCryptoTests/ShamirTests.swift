@@ -101,12 +101,3 @@ import Testing
         #expect(!dumped.contains(String(value.suffix(16))))
     }
 }
-
-/// All subsets of `elements` with `size` members, in order.
-func subsets<T>(of elements: [T], size: Int) -> [[T]] {
-    guard size > 0 else { return [[]] }
-    guard elements.count >= size else { return [] }
-    let head = elements[0]
-    let tail = Array(elements.dropFirst())
-    return subsets(of: tail, size: size - 1).map { [head] + $0 } + subsets(of: tail, size: size)
-}

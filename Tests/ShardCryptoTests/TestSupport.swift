@@ -1,0 +1,9 @@
+/// Every subset of `size` elements of `items`, in order: tests use it to show that
+/// *every* threshold set works and *no* smaller set does.
+func subsets<T>(of items: [T], size: Int) -> [[T]] {
+    guard size > 0 else { return [[]] }
+    guard items.count >= size else { return [] }
+    let head = items[0]
+    let tail = Array(items.dropFirst())
+    return subsets(of: tail, size: size - 1).map { [head] + $0 } + subsets(of: tail, size: size)
+}
