@@ -82,7 +82,8 @@ enum DHKEM {
         }
         guard enc.count == encapsulatedKeyByteCount, enc.first == 0x04 else {
             throw ShardCryptoError(
-                .invalidPointEncoding, "the HPKE encapsulated key must be a \(encapsulatedKeyByteCount)-byte uncompressed point")
+                .invalidPointEncoding,
+                "the HPKE encapsulated key must be a \(encapsulatedKeyByteCount)-byte uncompressed point")
         }
         return try Point(sec1: enc)
     }

@@ -38,7 +38,8 @@ struct HPKEContext: Sendable, CustomStringConvertible, CustomReflectable {
     /// RFC 9180 `IncrementSeq`: refuses to wrap, which would reuse a nonce.
     private mutating func incrementSequenceNumber() throws {
         guard sequenceNumber < UInt64.max else {
-            throw ShardCryptoError(.invalidParameters, "the HPKE context has sent its last message (sequence number limit)")
+            throw ShardCryptoError(
+                .invalidParameters, "the HPKE context has sent its last message (sequence number limit)")
         }
         sequenceNumber += 1
     }
@@ -82,9 +83,9 @@ struct HPKEContext: Sendable, CustomStringConvertible, CustomReflectable {
     /// `Context.Export(exporter_context, L)` = LabeledExpand(exporter_secret, "sec", exporter_context, L).
     /// - Throws: ``ShardCryptoError/Code/invalidParameters`` unless 1 ≤ `length` ≤ 255·Nh.
     func export(context: [UInt8], length: Int) throws -> SymmetricKey {
-        guard length >= 1, length <= 255 * HPKEKeySchedule.hashByteCount else {
-            throw ShardCryptoError(
-                .invalidParameters, "an HPKE export is 1…\(255 * HPKEKeySchedule.hashByteCount) bytes, asked for \(length)")
+        let maximum = 255 * HPKEKeySchedule.hashByteCount
+        guard length >= 1, length <= maximum else {
+            throw ShardCryptoError(.invalidParameters, "an HPKE export is 1…\(maximum) bytes, asked for \(length)")
         }
         return HPKEKeySchedule.labeledExpand(
             prk: exporterSecret, label: "sec", info: context, length: length, suiteID: HPKEKeySchedule.suiteID)

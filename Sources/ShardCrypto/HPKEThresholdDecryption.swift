@@ -46,7 +46,8 @@ extension ThresholdHPKE {
     ///     custodian checks the shape of what it is asked to help decrypt).
     ///   - share: this custodian's share x_i.
     ///   - context: bytes the proof is bound to, such as the request identifier;
-    ///     the coordinator must pass the same to ``combine(ciphertext:partials:publicKey:publicShares:threshold:info:context:)``.
+    ///     the coordinator must pass the same to
+    ///     ``combine(ciphertext:partials:publicKey:publicShares:threshold:info:context:)``.
     /// - Returns: the partial decryption to send to the coordinator.
     /// - Throws: ``ShardCryptoError/Code/invalidCiphertext`` when the ciphertext is too short,
     ///   point errors when enc is malformed, off the curve or the identity,
@@ -86,7 +87,8 @@ extension ThresholdHPKE {
         // "from" one custodian is genuine is not a question the combiner can settle.
         var seen = Set<ParticipantID>()
         for partial in partials where !seen.insert(partial.id).inserted {
-            throw ShardCryptoError(.duplicateParticipant, "participant \(partial.id) sent more than one partial decryption")
+            throw ShardCryptoError(
+                .duplicateParticipant, "participant \(partial.id) sent more than one partial decryption")
         }
         var valid: [PartialDecryption] = []
         var rejected: [RejectedPartial] = []

@@ -84,7 +84,8 @@ struct ThresholdFixture {
     let threshold: Int
 
     init(privateKey: Scalar = .random(), threshold: Int, participants: Int) throws {
-        let (shares, commitment) = try Shamir.split(secret: privateKey, threshold: threshold, participants: participants)
+        let (shares, commitment) = try Shamir.split(
+            secret: privateKey, threshold: threshold, participants: participants)
         self.privateKey = privateKey
         self.publicKey = commitment.publicKey
         self.shares = shares

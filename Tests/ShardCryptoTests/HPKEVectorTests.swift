@@ -74,7 +74,8 @@ import Testing
         #expect(sender.sequenceNumber == 257 && recipient.sequenceNumber == 257)
         #expect(vector.exports.count == 3)
         for export in vector.exports {
-            let value = try schedule.context.export(context: try hexBytes(export.exporterContext), length: export.length)
+            let value = try schedule.context.export(
+                context: try hexBytes(export.exporterContext), length: export.length)
             #expect(value.withUnsafeBytes { $0.hexString } == export.exportedValue)
         }
     }
