@@ -11,12 +11,6 @@ import Testing
     let message = Array("a data key, wrapped for the group".utf8)
     let requestContext = Array("request-42".utf8)
 
-    @Test func swiftCryptoSuiteIsKeyshardsSuite() {
-        let suite = HPKE.Ciphersuite.P256_SHA256_AES_GCM_256
-        #expect(HPKEKeySchedule.suiteID.hexString == "48504b45001000010002")
-        #expect(suite.kem == .P256_HKDF_SHA256 && suite.kdf == .HKDF_SHA256 && suite.aead == .AES_GCM_256)
-    }
-
     @Test(arguments: [(2, 3), (3, 5)])
     func swiftCryptoSenderToThresholdCombine(threshold: Int, participants: Int) throws {
         let swiftCryptoKey = P256.KeyAgreement.PrivateKey()
