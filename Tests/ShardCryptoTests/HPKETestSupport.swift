@@ -107,12 +107,3 @@ struct ThresholdFixture {
             threshold: threshold, info: info, context: context)
     }
 }
-
-/// All subsets of `elements` of size `size`, in lexicographic order.
-func subsets<T>(of elements: [T], size: Int) -> [[T]] {
-    guard size > 0 else { return [[]] }
-    guard elements.count >= size else { return [] }
-    let head = elements[0]
-    let rest = Array(elements.dropFirst())
-    return subsets(of: rest, size: size - 1).map { [head] + $0 } + subsets(of: rest, size: size)
-}
