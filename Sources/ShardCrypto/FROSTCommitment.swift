@@ -88,7 +88,8 @@ extension FROST {
             }
             for (previous, next) in zip(commitments, commitments.dropFirst()) {
                 guard previous.id != next.id else {
-                    throw ShardCryptoError(.invalidCommitments, "participant \(next.id) has two commitments in the list")
+                    throw ShardCryptoError(
+                        .invalidCommitments, "participant \(next.id) has two commitments in the list")
                 }
                 guard previous.id < next.id else {
                     throw ShardCryptoError(

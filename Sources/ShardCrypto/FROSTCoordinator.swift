@@ -79,7 +79,8 @@ extension FROST {
         guard !publicShare.isIdentity, let commitment = list.commitment(for: share.id),
             let lambda = try? Shamir.lagrangeCoefficient(for: share.id, in: list.participants)
         else { return false }
-        let commitmentShare = CommitmentList.commitmentShare(commitment, bindingFactor: session.bindingFactors[share.id]!)
+        let commitmentShare = CommitmentList.commitmentShare(
+            commitment, bindingFactor: session.bindingFactors[share.id]!)
         return Point.generatorMultiple(share.value) == commitmentShare + (session.challenge * lambda) * publicShare
     }
 
@@ -98,8 +99,8 @@ extension FROST {
     ///   participant outside the list, or when shares do not verify (the reason names every culprit);
     ///   ``ShardCryptoError/Code/invalidParameters`` when a signer's public share is missing;
     ///   ``ShardCryptoError/Code/identityPoint`` when the group public key is the identity;
-    ///   ``ShardCryptoError/Code/invalidSignature`` when every share verifies but the sum does not,
-    ///   meaning the public shares do not belong to `groupPublicKey`.
+    ///   ``ShardCryptoError/Code/invalidSignature`` when every share verifies but the sum does not:
+    ///   fewer signers than the threshold, or public shares that do not belong to `groupPublicKey`.
     public static func aggregate(
         shares: [SignatureShare], message: [UInt8], commitments: [SigningCommitment], groupPublicKey: Point,
         publicShares: [ParticipantID: Point]
@@ -140,7 +141,8 @@ extension FROST {
         guard verify(signature: signature, message: message, publicKey: groupPublicKey) else {
             throw ShardCryptoError(
                 .invalidSignature,
-                "every share verified but the signature does not: the public shares do not match the group key")
+                "every share verified but the signature does not: fewer signers than the threshold, "
+                    + "or public shares that do not belong to the group key")
         }
         return signature
     }

@@ -21,7 +21,8 @@ extension FROST {
         ///   R is not a compressed non-identity P-256 point, or z is not below the group order.
         public init(serialized bytes: [UInt8]) throws {
             guard bytes.count == Self.byteCount else {
-                throw ShardCryptoError(.invalidSignature, "a FROST signature is \(Self.byteCount) bytes, got \(bytes.count)")
+                throw ShardCryptoError(
+                    .invalidSignature, "a FROST signature is \(Self.byteCount) bytes, got \(bytes.count)")
             }
             let split = Point.compressedByteCount
             do {

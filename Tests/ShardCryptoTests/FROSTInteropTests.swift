@@ -92,7 +92,8 @@ import Testing
         let key = try FROSTTestKey.deal(threshold: threshold, participants: participants)
         let message = (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
         let signature = try frostSign(key: key, signers: try signers.map { try key.share($0) }, message: message)
-        let result = try Self.verify(publicKey: key.groupPublicKey, signature: try signature.serialized(), message: message)
+        let result = try Self.verify(
+            publicKey: key.groupPublicKey, signature: try signature.serialized(), message: message)
         #expect(result.output == "valid\n", "t=\(threshold) n=\(participants) \(message.count) bytes: \(result.errors)")
         #expect(result.status == 0)
     }

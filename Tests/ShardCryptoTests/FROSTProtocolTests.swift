@@ -100,7 +100,8 @@ import Testing
             publicKey: publicKey))
         var bytes = try signature.serialized()
         bytes[40] ^= 0x80
-        #expect(!FROST.verify(signature: try FROST.Signature(serialized: bytes), message: message, publicKey: publicKey))
+        let decoded = try FROST.Signature(serialized: bytes)
+        #expect(!FROST.verify(signature: decoded, message: message, publicKey: publicKey))
     }
 
     // MARK: - Coordinator refusals
@@ -183,6 +184,16 @@ import Testing
                 groupPublicKey: session.key.groupPublicKey, publicShares: other.publicShares)
         }
         #expect(error.code == .invalidSignatureShare)
+    }
+
+    @Test func fewerSignersThanTheThresholdGiveNoSignature() throws {
+        // Each share is correct for the two-signer list, but two points do not
+        // determine a degree-2 polynomial: the sum is not a signature under the key.
+        let session = try Session(threshold: 3, participants: 5, signers: [2, 5])
+        let shares = try session.signAll(message: message)
+        let error = try #require(throws: ShardCryptoError.self) { try session.aggregate(shares, message: message) }
+        #expect(error.code == .invalidSignature)
+        #expect(error.reason.contains("fewer signers than the threshold"))
     }
 
     @Test func coordinatorRefusesBadCommitmentLists() throws {
