@@ -31,7 +31,6 @@ struct GF256Vectors: Decodable {
     }
 }
 
-private func bytes(_ hex: String) throws -> [UInt8] { try #require([UInt8](hexString: hex)) }
 private func plain(_ secret: SecretBytes) -> [UInt8] { secret.withUnsafeBytes { Array($0) } }
 
 

@@ -54,7 +54,6 @@ struct FROSTVector: Decodable {
     }
 }
 
-func bytes(_ hex: String) throws -> [UInt8] { try #require([UInt8](hexString: hex), "bad hex in vector: \(hex)") }
 func scalar(_ hex: String) throws -> Scalar { try Scalar(bigEndian: bytes(hex)) }
 func point(_ hex: String) throws -> Point { try Point(sec1: bytes(hex)) }
 

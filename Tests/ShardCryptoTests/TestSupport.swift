@@ -1,3 +1,6 @@
+import Testing
+@testable import ShardCrypto
+
 /// Every subset of `size` elements of `items`, in order: tests use it to show that
 /// *every* threshold set works and *no* smaller set does.
 func subsets<T>(of items: [T], size: Int) -> [[T]] {
@@ -7,3 +10,6 @@ func subsets<T>(of items: [T], size: Int) -> [[T]] {
     let tail = Array(items.dropFirst())
     return subsets(of: tail, size: size - 1).map { [head] + $0 } + subsets(of: tail, size: size)
 }
+
+/// Decodes hex from a vector file, failing the test (not crashing) on a typo.
+func bytes(_ hex: String) throws -> [UInt8] { try #require([UInt8](hexString: hex), "bad hex in vector: \(hex)") }
