@@ -76,6 +76,14 @@ let package = Package(
             resources: [.copy("Resources")]
         ),
         .testTarget(name: "TPM2Tests", dependencies: ["TPM2"]),
+        .testTarget(
+            name: "keyshardCLITests",
+            dependencies: [
+                "keyshard",
+                "ShardCrypto",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
         .testTarget(name: "HypervisorTests", dependencies: ["Hypervisor"]),
     ],
     swiftLanguageModes: [.v6]
