@@ -10,7 +10,6 @@
 SWIFT        ?= swift
 SWIFT_FLAGS  ?=
 CONFIG       ?= debug
-BIN           = $(shell $(SWIFT) build -c $(CONFIG) --show-bin-path 2>/dev/null)
 
 .PHONY: all deps build test demo bench clean help
 
@@ -31,9 +30,9 @@ test: deps
 	$(SWIFT) test --skip-build $(SWIFT_FLAGS)
 
 demo: deps
-	$(SWIFT) build -c release --product keyshard $(SWIFT_FLAGS)
-	$(SWIFT) build -c release --product keyshard-demo $(SWIFT_FLAGS)
-	@scripts/demo "$$($(SWIFT) build -c release --show-bin-path)"
+	$(SWIFT) build -c $(CONFIG) --product keyshard $(SWIFT_FLAGS)
+	$(SWIFT) build -c $(CONFIG) --product keyshard-demo $(SWIFT_FLAGS)
+	@scripts/demo "$$($(SWIFT) build -c $(CONFIG) --show-bin-path)"
 
 bench: deps
 	cd Benchmarks && $(SWIFT) package --disable-sandbox benchmark --format markdown --no-progress

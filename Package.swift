@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "TPM2", targets: ["TPM2"]),
         .library(name: "Hypervisor", targets: ["Hypervisor"]),
         .executable(name: "keyshard", targets: ["keyshard"]),
+        .executable(name: "keyshard-demo", targets: ["keyshard-demo"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
@@ -64,6 +65,12 @@ let package = Package(
                 "ShardCrypto",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
+        ),
+
+        // `make demo`: the protocols end to end with simulated custodians.
+        .executableTarget(
+            name: "keyshard-demo",
+            dependencies: ["ShardCrypto"]
         ),
 
         // Tests: one target per module.
