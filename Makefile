@@ -7,6 +7,7 @@
 # Everything below runs on a fresh Debian 12 machine: scripts/bootstrap installs the
 # Debian packages, SwiftPM fetches the Swift packages.
 
+SHELL        := /bin/bash
 SWIFT        ?= swift
 SWIFT_FLAGS  ?=
 CONFIG       ?= debug
@@ -35,7 +36,8 @@ demo: deps
 	@scripts/demo "$$($(SWIFT) build -c $(CONFIG) --show-bin-path)"
 
 bench: deps
-	cd Benchmarks && $(SWIFT) package --disable-sandbox benchmark --format markdown --no-progress
+	cd Benchmarks && set -o pipefail && $(SWIFT) package --disable-sandbox benchmark --format markdown --no-progress \
+		| /usr/bin/python3 ../scripts/bench-summary
 
 clean:
 	rm -rf .build Benchmarks/.build
