@@ -62,12 +62,8 @@ extension FROST {
         ///   - randomness: 32 fresh random bytes (fixed only by the RFC vector test).
         ///   - secret: the signer's share.
         static func nonceGenerate(randomness: SecretBytes, secret: Scalar) -> Scalar {
-            let secretBytes = secret.secretBytes()
-            // HashToScalar takes ordinary arrays, so the hash input sits briefly in
-            // unwiped memory, as in `hedgedNonce`.
-            return randomness.withUnsafeBytes { random in
-                secretBytes.withUnsafeBytes { secret in h3(Array(random) + Array(secret)) }
-            }
+            // H3 over random ‖ secret, fed from wiped storage rather than concatenated in an array.
+            HashToScalar.hash(concatenating: [randomness, secret.secretBytes()], dst: contextString + Array("nonce".utf8))
         }
     }
 

@@ -7,6 +7,13 @@ public enum HashToScalar {
     /// RFC 9380 §5.3.1 `expand_message_xmd(msg, DST, len_in_bytes)` with SHA-256.
     /// - Precondition: `outputLength` ≤ 255·32 and the DST is at most 255 bytes.
     public static func expandMessageXMD(message: [UInt8], dst: [UInt8], outputLength: Int) -> [UInt8] {
+        expandMessageXMD(dst: dst, outputLength: outputLength) { $0.update(data: message) }
+    }
+
+    /// `expand_message_xmd` whose message is fed straight into the hash by `feedMessage`,
+    /// so inputs that contain secrets are read in place from wiped storage instead of
+    /// being concatenated into an ordinary array first.
+    static func expandMessageXMD(dst: [UInt8], outputLength: Int, feedMessage: (inout SHA256) -> Void) -> [UInt8] {
         let hashLength = SHA256.byteCount
         let blockLength = 64
         let ell = (outputLength + hashLength - 1) / hashLength
@@ -16,7 +23,7 @@ public enum HashToScalar {
         let lengthBytes = [UInt8(outputLength >> 8), UInt8(outputLength & 0xff)]
         var hasher = SHA256()
         hasher.update(data: zPad)
-        hasher.update(data: message)
+        feedMessage(&hasher)
         hasher.update(data: lengthBytes)
         hasher.update(data: [0])
         hasher.update(data: dstPrime)
@@ -37,6 +44,14 @@ public enum HashToScalar {
     /// bytes reduced modulo n.
     public static func hash(_ message: [UInt8], dst: [UInt8]) -> Scalar {
         Scalar(reducing: expandMessageXMD(message: message, dst: dst, outputLength: 48))
+    }
+
+    /// `hash_to_field` over the concatenation of `parts`, each read in place from wiped
+    /// storage (for nonce derivation, whose input contains a secret share).
+    public static func hash(concatenating parts: [SecretBytes], dst: [UInt8]) -> Scalar {
+        Scalar(reducing: expandMessageXMD(dst: dst, outputLength: 48) { hasher in
+            for part in parts { part.withUnsafeBytes { hasher.update(bufferPointer: $0) } }
+        })
     }
 
     /// Hashes several length-prefixed parts, so that no two different part lists

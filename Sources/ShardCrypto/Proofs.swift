@@ -2,14 +2,17 @@
 /// random number generator alone does not leak the secret (the hedging RFC 9591
 /// `nonce_generate` uses).
 func hedgedNonce(secret: Scalar, transcript: [[UInt8]], dst: String) -> Scalar {
-    let randomness = SecretBytes.random(count: 32)
-    let secretBytes = secret.secretBytes()
-    // The hash input holds the secret only for the duration of this call.
-    return randomness.withUnsafeBytes { random in
-        secretBytes.withUnsafeBytes { secret in
-            HashToScalar.hash(parts: [Array(random), Array(secret)] + transcript, dst: dst)
-        }
+    // Fixed-length secret parts first, then the length-prefixed public transcript: unambiguous,
+    // and the secret is read in place from wiped storage.
+    var framedTranscript: [UInt8] = []
+    for part in transcript {
+        let length = UInt32(part.count)
+        framedTranscript += [UInt8(length >> 24), UInt8(length >> 16 & 0xff), UInt8(length >> 8 & 0xff), UInt8(length & 0xff)]
+        framedTranscript += part
     }
+    return HashToScalar.hash(
+        concatenating: [SecretBytes.random(count: 32), secret.secretBytes(), SecretBytes(framedTranscript)],
+        dst: Array(dst.utf8))
 }
 
 /// A Chaum–Pedersen proof that log_G(X) = log_H(D): the prover knows x with
