@@ -43,7 +43,7 @@ struct PublicKeyOptions: ParsableArguments {
         name: .long,
         help: ArgumentHelp(
             "The key's public half: a PEM 'PUBLIC KEY' file or SEC1 hex.",
-            discussion: "Produced by 'keyshard key show --public-key' or any tool that writes a P-256 SubjectPublicKeyInfo.",
+            discussion: "For example the output of 'openssl ec -pubout', or 66/130 hex digits of a SEC1 point.",
             valueName: "file"))
     var publicKey: String
 

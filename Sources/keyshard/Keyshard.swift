@@ -12,8 +12,9 @@ struct Keyshard: ParsableCommand {
               encrypt   seal data to a key's public key (RFC 9180 HPKE)
               verify    check a FROST threshold signature (RFC 9591)
 
-            Exit codes: 0 success, 1 a negative answer (for example an invalid signature),
-            2 bad usage or unreadable input, 3 a cryptographic refusal.
+            Exit codes: 0 success; 1 a negative answer (an invalid signature);
+            2 input that cannot be used (unreadable file, malformed key or signature);
+            3 a cryptographic refusal; 64 wrong usage (unknown option, missing argument).
             """,
         version: "0.1.0",
         subcommands: Keyshard.allSubcommands
