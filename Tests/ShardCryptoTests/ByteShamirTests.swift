@@ -26,8 +26,7 @@ struct GF256Vectors: Decodable {
     let splits: [Split]
 
     static func load() throws -> GF256Vectors {
-        let url = try #require(Bundle.module.url(forResource: "Resources/gf256-shamir-vectors", withExtension: "json"))
-        return try JSONDecoder().decode(GF256Vectors.self, from: Data(contentsOf: url))
+        try JSONDecoder().decode(GF256Vectors.self, from: vectorResource("gf256-shamir-vectors.json"))
     }
 }
 

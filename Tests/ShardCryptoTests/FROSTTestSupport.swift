@@ -39,11 +39,3 @@ extension ParticipantID {
     /// A literal identifier for tests (never 0 there).
     static func id(_ value: UInt16) -> ParticipantID { try! ParticipantID(value) }
 }
-
-/// The directory `Tests/ShardCryptoTests/Resources` as bundled with the tests.
-func frostResource(_ name: String) throws -> Data {
-    let url = try #require(
-        Bundle.module.url(forResource: "Resources/\(name)", withExtension: nil),
-        "test resource \(name) is not bundled")
-    return try Data(contentsOf: url)
-}

@@ -45,7 +45,7 @@ struct FROSTVector: Decodable {
     private struct Configuration: Decodable { let config: [String: String] }
 
     static func load() throws -> FROSTVector {
-        let data = try frostResource("rfc9591-frost-p256-sha256.json")
+        let data = try vectorResource("rfc9591-frost-p256-sha256.json")
         let decoder = JSONDecoder()
         decoder.keyDecodingStrategy = .convertFromSnakeCase
         var vector = try decoder.decode(FROSTVector.self, from: data)

@@ -58,10 +58,7 @@ struct HPKETestVector: Decodable {
 
     /// The vectors for keyshard's suite, base mode.
     static func load() throws -> [HPKETestVector] {
-        let url = try #require(
-            Bundle.module.url(
-                forResource: "rfc9180-p256-sha256-aes256gcm", withExtension: "json", subdirectory: "Resources"))
-        return try JSONDecoder().decode([HPKETestVector].self, from: Data(contentsOf: url))
+        try JSONDecoder().decode([HPKETestVector].self, from: vectorResource("rfc9180-p256-sha256-aes256gcm.json"))
     }
 }
 

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import ShardCrypto
 
@@ -13,3 +14,10 @@ func subsets<T>(of items: [T], size: Int) -> [[T]] {
 
 /// Decodes hex from a vector file, failing the test (not crashing) on a typo.
 func bytes(_ hex: String) throws -> [UInt8] { try #require([UInt8](hexString: hex), "bad hex in vector: \(hex)") }
+
+/// A file from `Tests/ShardCryptoTests/Resources` (sources in `VECTORS-SOURCES.md`).
+func vectorResource(_ name: String) throws -> Data {
+    let url = try #require(
+        Bundle.module.url(forResource: "Resources/\(name)", withExtension: nil), "test resource \(name) is not bundled")
+    return try Data(contentsOf: url)
+}
