@@ -12,12 +12,14 @@ let package = Package(
         .library(name: "ShardCrypto", targets: ["ShardCrypto"]),
         .library(name: "TPM2", targets: ["TPM2"]),
         .library(name: "Hypervisor", targets: ["Hypervisor"]),
+        .library(name: "AgentProtocol", targets: ["AgentProtocol"]),
         .executable(name: "keyshard", targets: ["keyshard"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.81.0"),
     ],
     targets: [
         // C libraries: module maps and tiny static-inline shims only.
@@ -57,6 +59,16 @@ let package = Package(
             ]
         ),
 
+        .target(
+            name: "AgentProtocol",
+            dependencies: [
+                "ShardCrypto",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
         // Thin executables.
         .executableTarget(
             name: "keyshard",
@@ -85,6 +97,18 @@ let package = Package(
             ]
         ),
         .testTarget(name: "HypervisorTests", dependencies: ["Hypervisor"]),
+        .testTarget(
+            name: "AgentProtocolTests",
+            dependencies: [
+                "AgentProtocol",
+                "ShardCrypto",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+
+        // libFuzzer target for the frame and message decoders; see Sources/AgentProtocolFuzz.
+        .executableTarget(name: "AgentProtocolFuzz", dependencies: ["AgentProtocol"]),
     ],
     swiftLanguageModes: [.v6]
 )
