@@ -18,8 +18,6 @@ public struct AgentErrorCode: RawRepresentable, Sendable, Hashable, CustomString
     public static let malformedMessage = AgentErrorCode(rawValue: 0x0004)
     /// A response type was sent as a request.
     public static let unexpectedMessage = AgentErrorCode(rawValue: 0x0005)
-    /// Too many requests in flight on this connection.
-    public static let busy = AgentErrorCode(rawValue: 0x0006)
 
     /// The agent's evidence was not accepted or credential activation has not succeeded.
     public static let notAttested = AgentErrorCode(rawValue: 0x0100)
@@ -41,7 +39,6 @@ public struct AgentErrorCode: RawRepresentable, Sendable, Hashable, CustomString
         case .unknownMessageType: "unknown-message-type"
         case .malformedMessage: "malformed-message"
         case .unexpectedMessage: "unexpected-message"
-        case .busy: "busy"
         case .notAttested: "not-attested"
         case .refused: "refused"
         case .invalidShare: "invalid-share"

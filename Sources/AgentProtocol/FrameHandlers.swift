@@ -73,16 +73,17 @@ final class FrameViolationHandler: ChannelInboundHandler, RemovableChannelHandle
             return
         }
         closing = true
-        // Tell the next handler why the stream is ending before it sees the close.
-        context.fireErrorCaught(protocolError)
-        guard replyWithErrorFrame,
+        if replyWithErrorFrame,
             let frame = try? AgentMessage.error(ErrorMessage(errorFrameFor: protocolError)).frame(requestID: 0)
-        else {
+        {
+            // Written before anything else can close the channel; closed once it is out.
+            let channel = context.channel
+            context.writeAndFlush(Self.wrapOutboundOut(frame)).whenComplete { _ in channel.close(promise: nil) }
+        } else {
             context.close(promise: nil)
-            return
         }
-        let channel = context.channel
-        context.writeAndFlush(Self.wrapOutboundOut(frame)).whenComplete { _ in channel.close(promise: nil) }
+        // Tells the next handler why the stream is ending.
+        context.fireErrorCaught(protocolError)
     }
 }
 
