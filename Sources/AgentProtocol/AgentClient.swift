@@ -39,7 +39,11 @@ public final class AgentClient: Sendable {
         let promise = channel.eventLoop.makePromise(of: Frame.self)
         let outgoing = OutgoingRequest(
             type: request.type.rawValue, payload: payload, promise: promise, timeout: options.requestTimeout)
-        channel.writeAndFlush(outgoing).whenFailure { promise.fail($0) }
+        channel.writeAndFlush(outgoing).whenFailure { error in
+            promise.fail(
+                error as? AgentProtocolError
+                    ?? AgentProtocolError(.connectionClosed, "the request could not be sent: \(error)"))
+        }
         let frame = try await promise.futureResult.get()
         let response = try AgentMessage(frame: frame)
         if case .error(let body) = response {

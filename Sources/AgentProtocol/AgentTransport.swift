@@ -35,6 +35,8 @@ public struct AgentConnectionOptions: Sendable {
     public var maximumConcurrentRequests: Int
     /// How long a client waits for each response; nil waits until the connection closes.
     public var requestTimeout: TimeAmount?
+    /// How long a client waits for the connection itself.
+    public var connectTimeout: TimeAmount
     /// Where protocol events are logged (never payloads).
     public var logger: Logger
 
@@ -44,12 +46,14 @@ public struct AgentConnectionOptions: Sendable {
     ///   - limits: the frame limits.
     ///   - maximumConcurrentRequests: at least 1.
     ///   - requestTimeout: the client's wait per request.
+    ///   - connectTimeout: the client's wait for the connection.
     ///   - logger: the logger.
     public init(
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, limits: FrameLimits = .default,
         maximumConcurrentRequests: Int = 16, requestTimeout: TimeAmount? = .seconds(60),
-        logger: Logger = Logger(label: "keyshard.agent-protocol")
+        connectTimeout: TimeAmount = .seconds(10), logger: Logger = Logger(label: "keyshard.agent-protocol")
     ) {
+        self.connectTimeout = connectTimeout
         self.group = group
         self.limits = limits
         self.maximumConcurrentRequests = max(1, maximumConcurrentRequests)

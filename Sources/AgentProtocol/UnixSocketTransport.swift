@@ -22,6 +22,7 @@ public struct UnixSocketTransport: AgentTransport {
 
     public func connect(options: AgentConnectionOptions) async throws -> AgentClient {
         try await ClientBootstrap(group: options.group)
+            .connectTimeout(options.connectTimeout)
             .connect(unixDomainSocketPath: path, channelInitializer: clientChannelInitializer(options: options))
     }
 
@@ -83,6 +84,7 @@ public struct VsockTransport: AgentTransport {
                 .transportUnavailable, "\(self) is the agent's side; the coordinator connects with vsock:CID:PORT")
         }
         return try await ClientBootstrap(group: options.group)
+            .connectTimeout(options.connectTimeout)
             .connect(to: address, channelInitializer: clientChannelInitializer(options: options))
     }
 
