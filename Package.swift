@@ -107,8 +107,11 @@ let package = Package(
             ]
         ),
 
-        // libFuzzer target for the frame and message decoders; see Sources/AgentProtocolFuzz.
-        .executableTarget(name: "AgentProtocolFuzz", dependencies: ["AgentProtocol"]),
+        // libFuzzer target for the frame and message decoders: fuzzes when built with
+        // `-Xswiftc -sanitize=fuzzer,address`, replays files otherwise. CFuzzerDriver
+        // reaches libFuzzer's driver through a weak symbol so both builds link.
+        .target(name: "CFuzzerDriver"),
+        .executableTarget(name: "AgentProtocolFuzz", dependencies: ["AgentProtocol", "CFuzzerDriver"]),
     ],
     swiftLanguageModes: [.v6]
 )
