@@ -127,7 +127,7 @@ public struct Heartbeat: Sendable, Equatable, CustomStringConvertible {
     public let quoteSignature: [UInt8]
     /// The PCR values the quote covers.
     public let pcrValues: PCRValues
-    /// One proof per key version held, ascending by key then version.
+    /// One proof per key version held.
     public let proofs: [PossessionEntry]
 
     /// Creates a heartbeat.

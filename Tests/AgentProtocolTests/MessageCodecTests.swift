@@ -195,4 +195,27 @@ struct MessageCodecTests {
         #expect(body == message)
         #expect(body.code == .refused)
     }
+
+    @Test("every single-byte corruption either is refused or decodes to a message with that exact encoding")
+    func corruptionsAreCanonical() throws {
+        var accepted = 0
+        for message in try MessageSamples.all() {
+            let payload = try message.encode()
+            for position in 0..<min(payload.count, 200) {
+                for flip: UInt8 in [0x01, 0xFF] {
+                    var corrupted = payload
+                    corrupted[position] ^= flip
+                    do {
+                        let decoded = try AgentMessage(type: message.type.rawValue, payload: corrupted)
+                        #expect(try decoded.encode() == corrupted, "\(message.type) byte \(position) ^ \(flip)")
+                        accepted += 1
+                    } catch let error as AgentProtocolError {
+                        #expect(error.code == .malformedMessage)
+                    }
+                }
+            }
+        }
+        // Flipping filler bytes (nonces, blobs) must still decode: the test sees both paths.
+        #expect(accepted > 0)
+    }
 }
