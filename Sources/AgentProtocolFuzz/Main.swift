@@ -14,23 +14,24 @@ public func agentProtocolFuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int
     return 0
 }
 
-/// Built with `-sanitize=fuzzer`: hands control to libFuzzer (all its flags work).
-/// Built without: replays the files named on the command line through the same
-/// target (a crash reproducer or corpus check), or with `--write-seeds DIR` writes a
-/// small seed corpus of valid frames.
+/// `--write-seeds DIR` writes a small seed corpus of valid inputs, in either build.
+/// Built with `-sanitize=fuzzer`: otherwise hands control to libFuzzer (all its flags
+/// work). Built without: replays the files named on the command line through the same
+/// target (a crash reproducer or corpus check).
 @main
 struct AgentProtocolFuzz {
     static func main() throws {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        // Before libFuzzer sees the arguments, so the fuzzing build can seed its own corpus.
+        if arguments.first == "--write-seeds", arguments.count == 2 {
+            try writeSeeds(to: arguments[1])
+            return
+        }
         var argc = CommandLine.argc
         var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = CommandLine.unsafeArgv
         let status = cfuzzerdriver_run(&argc, &argv) { data, size in agentProtocolFuzzOneInput(data, size) }
         if status >= 0 { exit(status) }
 
-        let arguments = Array(CommandLine.arguments.dropFirst())
-        if arguments.first == "--write-seeds", arguments.count == 2 {
-            try writeSeeds(to: arguments[1])
-            return
-        }
         guard !arguments.isEmpty else {
             print("usage: AgentProtocolFuzz FILE… | --write-seeds DIR  (build with -sanitize=fuzzer to fuzz)")
             exit(2)
