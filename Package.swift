@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "ShardCrypto", targets: ["ShardCrypto"]),
         .library(name: "TPM2", targets: ["TPM2"]),
         .library(name: "Hypervisor", targets: ["Hypervisor"]),
+        .library(name: "AgentProtocol", targets: ["AgentProtocol"]),
         .executable(name: "keyshard", targets: ["keyshard"]),
         .executable(name: "keyshard-demo", targets: ["keyshard-demo"]),
     ],
@@ -19,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.81.0"),
     ],
     targets: [
         // C libraries: module maps and tiny static-inline shims only.
@@ -58,6 +60,16 @@ let package = Package(
             ]
         ),
 
+        .target(
+            name: "AgentProtocol",
+            dependencies: [
+                "ShardCrypto",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
         // Thin executables.
         .executableTarget(
             name: "keyshard",
@@ -92,6 +104,21 @@ let package = Package(
             ]
         ),
         .testTarget(name: "HypervisorTests", dependencies: ["Hypervisor"]),
+        .testTarget(
+            name: "AgentProtocolTests",
+            dependencies: [
+                "AgentProtocol",
+                "ShardCrypto",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+
+        // libFuzzer target for the frame and message decoders: fuzzes when built with
+        // `-Xswiftc -sanitize=fuzzer,address`, replays files otherwise. CFuzzerDriver
+        // reaches libFuzzer's driver through a weak symbol so both builds link.
+        .target(name: "CFuzzerDriver"),
+        .executableTarget(name: "AgentProtocolFuzz", dependencies: ["AgentProtocol", "CFuzzerDriver"]),
     ],
     swiftLanguageModes: [.v6]
 )

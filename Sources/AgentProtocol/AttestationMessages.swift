@@ -1,0 +1,166 @@
+import ShardCrypto
+
+/// Step 1: the coordinator's fresh nonce; the agent answers with ``Evidence``.
+public struct Challenge: Sendable, Hashable, CustomStringConvertible {
+    /// Goes into the quote's qualifyingData with the transport key.
+    public let nonce: Nonce
+
+    /// Creates a challenge.
+    public init(nonce: Nonce) { self.nonce = nonce }
+
+    public var description: String { "Challenge(\(nonce))" }
+}
+
+extension Challenge: WireCodable {
+    static let messageType = MessageType.challenge
+    func encode(into writer: inout WireWriter) { writer.write(nonce) }
+    init(from reader: inout WireReader) throws { self.init(nonce: try reader.readNonce("nonce")) }
+}
+
+/// Step 2: what the agent's TPM says booted, and the transport key it will receive
+/// shares under. Every TPM structure travels in tpm2-tools' marshalled form.
+public struct Evidence: Sendable, Hashable, CustomStringConvertible {
+    /// The EK certificate, DER.
+    public let endorsementKeyCertificate: [UInt8]
+    /// The AK's TPM2B_PUBLIC.
+    public let attestationKeyPublic: [UInt8]
+    /// The quote's TPMS_ATTEST.
+    public let quote: [UInt8]
+    /// The quote's TPMT_SIGNATURE.
+    public let quoteSignature: [UInt8]
+    /// The PCR values the quote covers.
+    public let pcrValues: PCRValues
+    /// The UEFI event log (binary_bios_measurements), possibly empty.
+    public let eventLog: [UInt8]
+    /// The agent's in-RAM transport public key, bound into the quote's qualifyingData.
+    public let transportKey: TransportPublicKey
+
+    /// Collects evidence.
+    /// - Throws: ``AgentProtocolError/Code/malformedMessage`` for an empty or overlong TPM structure.
+    public init(
+        endorsementKeyCertificate: [UInt8], attestationKeyPublic: [UInt8], quote: [UInt8], quoteSignature: [UInt8],
+        pcrValues: PCRValues, eventLog: [UInt8], transportKey: TransportPublicKey
+    ) throws {
+        try Self.check("EK certificate", endorsementKeyCertificate, maximum: WireLimits.maximumCertificateLength)
+        try Self.check("AK public", attestationKeyPublic, maximum: WireLimits.maximumTPMStructureLength)
+        try Self.check("quote", quote, maximum: WireLimits.maximumTPMStructureLength)
+        try Self.check("quote signature", quoteSignature, maximum: WireLimits.maximumTPMStructureLength)
+        self.endorsementKeyCertificate = endorsementKeyCertificate
+        self.attestationKeyPublic = attestationKeyPublic
+        self.quote = quote
+        self.quoteSignature = quoteSignature
+        self.pcrValues = pcrValues
+        self.eventLog = eventLog
+        self.transportKey = transportKey
+    }
+
+    static func check(_ field: String, _ bytes: [UInt8], maximum: Int) throws {
+        guard !bytes.isEmpty, bytes.count <= maximum else {
+            throw AgentProtocolError.malformed("\(field) is 1…\(maximum) bytes, got \(bytes.count)")
+        }
+    }
+
+    public var description: String {
+        "Evidence(EK cert \(endorsementKeyCertificate.count) B, quote \(quote.count) B, \(pcrValues), "
+            + "event log \(eventLog.count) B, \(transportKey))"
+    }
+}
+
+extension Evidence: WireCodable {
+    static let messageType = MessageType.evidence
+
+    func encode(into writer: inout WireWriter) {
+        writer.writeVariable(endorsementKeyCertificate)
+        writer.writeVariable(attestationKeyPublic)
+        writer.writeVariable(quote)
+        writer.writeVariable(quoteSignature)
+        writer.write(pcrValues)
+        writer.writeVariable(eventLog)
+        writer.write(transportKey)
+    }
+
+    init(from reader: inout WireReader) throws {
+        try self.init(
+            endorsementKeyCertificate: try reader.readVariable(
+                "EK certificate", maximum: WireLimits.maximumCertificateLength),
+            attestationKeyPublic: try reader.readVariable("AK public", maximum: WireLimits.maximumTPMStructureLength),
+            quote: try reader.readVariable("quote", maximum: WireLimits.maximumTPMStructureLength),
+            quoteSignature: try reader.readVariable(
+                "quote signature", maximum: WireLimits.maximumTPMStructureLength),
+            pcrValues: try reader.readPCRValues("PCR values"),
+            eventLog: try reader.readVariable("event log"),
+            transportKey: try reader.readTransportKey("transport key"))
+    }
+}
+
+/// Step 3: MakeCredential's output for the agent's EK and AK name.
+public struct ActivateCredential: Sendable, Hashable, CustomStringConvertible {
+    /// TPM2B_ID_OBJECT.
+    public let credentialBlob: [UInt8]
+    /// TPM2B_ENCRYPTED_SECRET.
+    public let encryptedSecret: [UInt8]
+
+    /// Wraps MakeCredential's output.
+    /// - Throws: ``AgentProtocolError/Code/malformedMessage`` for an empty or overlong blob.
+    public init(credentialBlob: [UInt8], encryptedSecret: [UInt8]) throws {
+        try Evidence.check("credential blob", credentialBlob, maximum: WireLimits.maximumTPMStructureLength)
+        try Evidence.check("encrypted secret", encryptedSecret, maximum: WireLimits.maximumTPMStructureLength)
+        self.credentialBlob = credentialBlob
+        self.encryptedSecret = encryptedSecret
+    }
+
+    public var description: String {
+        "ActivateCredential(blob \(credentialBlob.count) B, secret \(encryptedSecret.count) B)"
+    }
+}
+
+extension ActivateCredential: WireCodable {
+    static let messageType = MessageType.activateCredential
+
+    func encode(into writer: inout WireWriter) {
+        writer.writeVariable(credentialBlob)
+        writer.writeVariable(encryptedSecret)
+    }
+
+    init(from reader: inout WireReader) throws {
+        try self.init(
+            credentialBlob: try reader.readVariable("credential blob", maximum: WireLimits.maximumTPMStructureLength),
+            encryptedSecret: try reader.readVariable(
+                "encrypted secret", maximum: WireLimits.maximumTPMStructureLength))
+    }
+}
+
+/// Step 3: the credential ActivateCredential recovered, proving AK and EK share a TPM.
+/// The value is the coordinator's one-time secret: kept in wiped storage, never printed.
+public struct CredentialActivated: Sendable, CustomStringConvertible, CustomReflectable {
+    /// The longest credential (a TPM2B_DIGEST holds at most 64 bytes).
+    public static let maximumLength = 64
+    /// The recovered credential (certInfo).
+    public let credential: SecretBytes
+
+    /// Wraps the recovered credential.
+    /// - Throws: ``AgentProtocolError/Code/malformedMessage`` unless 1…64 bytes.
+    public init(credential: SecretBytes) throws {
+        guard credential.count >= 1, credential.count <= Self.maximumLength else {
+            throw AgentProtocolError.malformed("a credential is 1…\(Self.maximumLength) bytes, got \(credential.count)")
+        }
+        self.credential = credential
+    }
+
+    public var description: String { "CredentialActivated(\(credential.count) bytes, redacted)" }
+    public var customMirror: Mirror { Mirror(self, children: [:]) }
+}
+
+extension CredentialActivated: WireCodable {
+    static let messageType = MessageType.credentialActivated
+
+    func encode(into writer: inout WireWriter) {
+        writer.write(UInt8(credential.count))
+        credential.withUnsafeBytes { writer.writeFixed(Array($0)) }
+    }
+
+    init(from reader: inout WireReader) throws {
+        let length = Int(try reader.readUInt8("credential length"))
+        try self.init(credential: SecretBytes(try reader.readFixed(length, "credential")))
+    }
+}

@@ -1,0 +1,117 @@
+/// Every message type on the wire, with its 16-bit code. The high byte groups a
+/// protocol step; odd codes are requests from the coordinator, the following even code
+/// is the agent's response. ``error`` answers any request.
+public enum MessageType: UInt16, Sendable, CaseIterable, CustomStringConvertible {
+    /// An error frame: code and text, answering any request (or id 0 for the connection).
+    case error = 0x0000
+
+    /// Step 1: a fresh nonce.
+    case challenge = 0x0101
+    /// Step 2: EK certificate, AK, quote, PCRs, event log, transport key.
+    case evidence = 0x0102
+    /// Step 3: MakeCredential output for ActivateCredential.
+    case activateCredential = 0x0103
+    /// Step 3: the recovered credential.
+    case credentialActivated = 0x0104
+
+    /// Step 5: an HPKE-sealed share and its Feldman commitment.
+    case deliverShare = 0x0201
+    /// Step 5: the share matched the commitment and is kept.
+    case shareAccepted = 0x0202
+
+    /// Step 6: a heartbeat nonce.
+    case heartbeatRequest = 0x0301
+    /// Step 6: a fresh quote and proofs of possession bound to the nonce.
+    case heartbeat = 0x0302
+
+    /// Threshold HPKE: compute D_i = x_i·enc.
+    case partialDecryptRequest = 0x0401
+    /// Threshold HPKE: D_i with its DLEQ proof.
+    case partialDecryption = 0x0402
+
+    /// FROST round one: commit to nonces.
+    case signRound1Request = 0x0501
+    /// FROST round one: the signing commitment.
+    case signingCommitment = 0x0502
+    /// FROST round two: sign the message under the commitment list.
+    case signRound2Request = 0x0503
+    /// FROST round two: the signature share.
+    case signatureShare = 0x0504
+
+    /// DKG: start a run and broadcast a round-1 package.
+    case dkgRound1Request = 0x0601
+    /// DKG: the round-1 package.
+    case dkgRound1Package = 0x0602
+    /// DKG: all round-1 packages and the recipients' transport keys.
+    case dkgRound2Request = 0x0603
+    /// DKG: round-2 shares, each sealed to its recipient.
+    case dkgRound2Shares = 0x0604
+    /// DKG: the sealed round-2 shares addressed to this agent.
+    case dkgReceiveRequest = 0x0605
+    /// DKG: complaints against dealers whose shares failed.
+    case dkgComplaints = 0x0606
+    /// DKG: every complaint, for the accused to answer.
+    case dkgAnswerRequest = 0x0607
+    /// DKG: shares revealed in answer to complaints against this agent.
+    case dkgAnswers = 0x0608
+    /// DKG: complaints and answers; finish the run.
+    case dkgFinishRequest = 0x0609
+    /// DKG: the public result and this agent's public share.
+    case dkgFinished = 0x060A
+
+    /// Redistribution: deal sub-shares of a held share to a new set.
+    case redistributeDealRequest = 0x0701
+    /// Redistribution: the public dealing and sub-shares sealed to each new holder.
+    case redistributeDealing = 0x0702
+    /// Redistribution: combine sub-shares from the chosen dealers into a new share.
+    case redistributeReceiveRequest = 0x0703
+    /// Redistribution: the new share is kept.
+    case redistributeAccepted = 0x0704
+
+    /// Zeroise every share and power off.
+    case destroy = 0x0801
+    /// Shares are zeroised; the agent is about to power off.
+    case destroyed = 0x0802
+
+    /// Whether the coordinator sends this type and the agent answers it.
+    public var isRequest: Bool { rawValue & 1 == 1 }
+
+    /// The response type a successful answer to this request has (nil for responses).
+    public var responseType: MessageType? { isRequest ? MessageType(rawValue: rawValue + 1) : nil }
+
+    public var description: String {
+        switch self {
+        case .error: "error"
+        case .challenge: "challenge"
+        case .evidence: "evidence"
+        case .activateCredential: "activate-credential"
+        case .credentialActivated: "credential-activated"
+        case .deliverShare: "deliver-share"
+        case .shareAccepted: "share-accepted"
+        case .heartbeatRequest: "heartbeat-request"
+        case .heartbeat: "heartbeat"
+        case .partialDecryptRequest: "partial-decrypt-request"
+        case .partialDecryption: "partial-decryption"
+        case .signRound1Request: "sign-round1-request"
+        case .signingCommitment: "signing-commitment"
+        case .signRound2Request: "sign-round2-request"
+        case .signatureShare: "signature-share"
+        case .dkgRound1Request: "dkg-round1-request"
+        case .dkgRound1Package: "dkg-round1-package"
+        case .dkgRound2Request: "dkg-round2-request"
+        case .dkgRound2Shares: "dkg-round2-shares"
+        case .dkgReceiveRequest: "dkg-receive-request"
+        case .dkgComplaints: "dkg-complaints"
+        case .dkgAnswerRequest: "dkg-answer-request"
+        case .dkgAnswers: "dkg-answers"
+        case .dkgFinishRequest: "dkg-finish-request"
+        case .dkgFinished: "dkg-finished"
+        case .redistributeDealRequest: "redistribute-deal-request"
+        case .redistributeDealing: "redistribute-dealing"
+        case .redistributeReceiveRequest: "redistribute-receive-request"
+        case .redistributeAccepted: "redistribute-accepted"
+        case .destroy: "destroy"
+        case .destroyed: "destroyed"
+        }
+    }
+}

@@ -1,0 +1,221 @@
+import AgentProtocol
+import ShardCrypto
+import Testing
+
+@Suite("Agent protocol messages")
+struct MessageCodecTests {
+    @Test("the samples cover every message type")
+    func samplesCoverEveryType() throws {
+        let types = try MessageSamples.all().map(\.type)
+        #expect(Set(types) == Set(MessageType.allCases))
+        #expect(types.count == MessageType.allCases.count)
+    }
+
+    @Test("every message type round-trips through a frame to the same bytes", arguments: MessageType.allCases)
+    func roundTrip(type: MessageType) throws {
+        let message = try #require(try MessageSamples.all().first { $0.type == type })
+        let frame = try message.frame(requestID: 41)
+        let wire = try FrameCodec.encode(frame)
+        let (decodedFrame, consumed) = try #require(try FrameCodec.decodeFrame(from: wire))
+        #expect(consumed == wire.count)
+        #expect(decodedFrame == frame)
+        let decoded = try AgentMessage(frame: decodedFrame)
+        #expect(decoded.type == type)
+        #expect(try decoded.encode() == frame.payload)
+    }
+
+    @Test("decoded fields equal the originals")
+    func fieldsSurvive() throws {
+        for message in try MessageSamples.all() {
+            let decoded = try AgentMessage(type: message.type.rawValue, payload: try message.encode())
+            switch (message, decoded) {
+            case (.evidence(let a), .evidence(let b)): #expect(a == b)
+            case (.heartbeat(let a), .heartbeat(let b)): #expect(a == b)
+            case (.deliverShare(let a), .deliverShare(let b)): #expect(a == b)
+            case (.signRound2Request(let a), .signRound2Request(let b)): #expect(a == b)
+            case (.partialDecryption(let a), .partialDecryption(let b)): #expect(a == b)
+            case (.dkgRound1Request(let a), .dkgRound1Request(let b)): #expect(a == b)
+            case (.dkgRound2Request(let a), .dkgRound2Request(let b)): #expect(a == b)
+            case (.dkgFinished(let a), .dkgFinished(let b)): #expect(a == b)
+            case (.redistributeReceiveRequest(let a), .redistributeReceiveRequest(let b)): #expect(a == b)
+            case (.redistributeDealing(let a), .redistributeDealing(let b)): #expect(a == b)
+            case (.error(let a), .error(let b)): #expect(a == b)
+            case (.credentialActivated(let a), .credentialActivated(let b)):
+                #expect(a.credential.constantTimeEquals(b.credential))
+            default: break
+            }
+        }
+    }
+
+    @Test("every truncation of every payload is refused as malformed, never a crash")
+    func truncationsRefused() throws {
+        for message in try MessageSamples.all() {
+            let payload = try message.encode()
+            // Every prefix of short payloads; a sample of prefixes of long ones (the event log).
+            let lengths = payload.count <= 4096 ? Array(0..<payload.count) : Array(0..<2048) + [payload.count - 1]
+            for length in lengths {
+                let error = #expect(throws: AgentProtocolError.self) {
+                    try AgentMessage(type: message.type.rawValue, payload: Array(payload.prefix(length)))
+                }
+                #expect(error?.code == .malformedMessage, "\(message.type) cut to \(length) bytes")
+            }
+        }
+    }
+
+    @Test("a trailing byte is refused, so every message has one encoding")
+    func trailingByteRefused() throws {
+        for message in try MessageSamples.all() {
+            let error = #expect(throws: AgentProtocolError.self) {
+                try AgentMessage(type: message.type.rawValue, payload: try message.encode() + [0])
+            }
+            #expect(error?.code == .malformedMessage)
+            #expect(error?.reason.contains("trailing") == true)
+        }
+    }
+
+    @Test("an unknown message type is refused with its own code")
+    func unknownType() {
+        for raw: UInt16 in [0x0103 + 0x1000, 0x0900, 0xFFFF, 0x0001] {
+            let error = #expect(throws: AgentProtocolError.self) { try AgentMessage(type: raw, payload: []) }
+            #expect(error?.code == .unknownMessageType)
+        }
+    }
+
+    @Test("requests and responses pair up")
+    func requestResponsePairs() {
+        for type in MessageType.allCases where type.isRequest {
+            let response = type.responseType
+            #expect(response != nil && response?.isRequest == false, "\(type)")
+        }
+        #expect(MessageType.error.responseType == nil)
+    }
+
+    @Test("a count larger than the bytes that follow, or than the list limit, is refused before allocating")
+    func hostileCount() throws {
+        // sign-round2-request with a commitment count and no commitments.
+        func request(count: UInt16) -> [UInt8] {
+            [UInt8(3)] + Array("key".utf8) + [0, 0, 0, 1]  // key reference
+                + [UInt8](repeating: 1, count: 16)  // session
+                + [0, 0, 0, 0]  // empty message
+                + [UInt8(count >> 8), UInt8(count & 0xFF)]
+        }
+        for (count, expected) in [(UInt16(1000), "announces 1000"), (0xFFFF, "at most 1024")] {
+            let error = #expect(throws: AgentProtocolError.self) {
+                try AgentMessage(type: MessageType.signRound2Request.rawValue, payload: request(count: count))
+            }
+            #expect(error?.code == .malformedMessage)
+            #expect(error?.reason.contains(expected) == true, "\(String(describing: error))")
+        }
+    }
+
+    @Test("a variable field announcing more bytes than remain is refused")
+    func hostileLength() {
+        // evidence whose EK certificate length is 0xFFFFFFFF.
+        let error = #expect(throws: AgentProtocolError.self) {
+            try AgentMessage(type: MessageType.evidence.rawValue, payload: [0xFF, 0xFF, 0xFF, 0xFF, 1, 2, 3])
+        }
+        #expect(error?.code == .malformedMessage)
+    }
+
+    @Test("non-canonical PCR maps are refused: unsorted banks, repeated index, wrong digest length")
+    func pcrCanonicalForm() throws {
+        func heartbeat(pcrs: [UInt8]) -> [UInt8] {
+            [0, 0, 0, 1, 0xAA] + [0, 0, 0, 1, 0xBB] + pcrs + [0, 0]
+        }
+        let sha256 = [UInt8](repeating: 1, count: 32)
+        let sha1 = [UInt8](repeating: 1, count: 20)
+        let valid = heartbeat(pcrs: [2, 0x00, 0x04, 1, 0] + sha1 + [0x00, 0x0B, 1, 0] + sha256)
+        _ = try AgentMessage(type: MessageType.heartbeat.rawValue, payload: valid)
+        let refused: [(String, [UInt8])] = [
+            ("banks out of order", heartbeat(pcrs: [2, 0x00, 0x0B, 1, 0] + sha256 + [0x00, 0x04, 1, 0] + sha1)),
+            ("repeated index", heartbeat(pcrs: [1, 0x00, 0x0B, 2, 4] + sha256 + [4] + sha256)),
+            ("unknown bank", heartbeat(pcrs: [1, 0x00, 0x99, 1, 0] + sha256)),
+            ("index above 31", heartbeat(pcrs: [1, 0x00, 0x0B, 1, 32] + sha256)),
+        ]
+        for (name, payload) in refused {
+            let error = #expect(throws: AgentProtocolError.self, "\(name)") {
+                try AgentMessage(type: MessageType.heartbeat.rawValue, payload: payload)
+            }
+            #expect(error?.code == .malformedMessage)
+        }
+    }
+
+    @Test("field constructors refuse bad values with the malformed-message code")
+    func fieldRefusals() {
+        let attempts: [(String, () throws -> Void)] = [
+            ("short nonce", { _ = try Nonce([1, 2, 3]) }),
+            ("empty key id", { _ = try KeyReference(keyID: "", version: 1) }),
+            ("long key id", { _ = try KeyReference(keyID: String(repeating: "k", count: 129), version: 1) }),
+            ("control char", { _ = try KeyReference(keyID: "a\nb", version: 1) }),
+            ("compressed transport key", {
+                _ = try TransportPublicKey(uncompressed: try Point.generator.compressed())
+            }),
+            ("off-curve transport key", { _ = try TransportPublicKey(uncompressed: [4] + [UInt8](repeating: 1, count: 64)) }),
+            ("short session", { _ = try SessionID([1]) }),
+            ("empty sealed payload", { _ = try SealedPayload(from: MessageSamples.id(1), to: MessageSamples.id(2), ciphertext: []) }),
+            ("short ciphertext", {
+                _ = try PartialDecryptRequest(key: MessageSamples.key(), ciphertext: [4, 1], context: [])
+            }),
+            ("PCR digest length", { _ = try PCRValues([0x000B: [0: [1, 2, 3]]]) }),
+            ("zero threshold", {
+                _ = try RedistributeDealRequest(key: MessageSamples.key(), newThreshold: 0, recipients: [])
+            }),
+            ("empty credential", { _ = try CredentialActivated(credential: SecretBytes([])) }),
+            ("long destroy reason", { _ = try DestroyRequest(reason: String(repeating: "x", count: 1025)) }),
+        ]
+        for (name, attempt) in attempts {
+            let error = #expect(throws: AgentProtocolError.self, "\(name)") { try attempt() }
+            #expect(error?.code == .malformedMessage, "\(name)")
+        }
+    }
+
+    @Test("descriptions never show secret or payload bytes")
+    func redaction() throws {
+        let secret = [UInt8](repeating: 0x5A, count: 32)
+        let activated = AgentMessage.credentialActivated(try CredentialActivated(credential: SecretBytes(secret)))
+        #expect(!"\(activated)".contains("5a5a"))
+        #expect("\(activated)".contains("redacted"))
+        #expect(String(reflecting: activated).contains("5a5a") == false)
+        let frame = try activated.frame(requestID: 1)
+        #expect(!"\(frame)".contains("5a5a"))
+        #expect("\(frame)".contains("33 payload bytes"))
+        for message in try MessageSamples.all() {
+            // No sample prints a run of its filler bytes.
+            #expect(!"\(message)".contains("7777777777"), "\(message.type)")
+        }
+    }
+
+    @Test("error text is cut to 1024 UTF-8 bytes at a character boundary")
+    func errorTextCut() throws {
+        let long = String(repeating: "é", count: 600)  // 1200 bytes
+        let message = ErrorMessage(code: .refused, text: long)
+        #expect(message.text.utf8.count == 1024)
+        let decoded = try AgentMessage(type: 0, payload: try AgentMessage.error(message).encode())
+        guard case .error(let body) = decoded else { Issue.record("not an error"); return }
+        #expect(body == message)
+        #expect(body.code == .refused)
+    }
+
+    @Test("every single-byte corruption either is refused or decodes to a message with that exact encoding")
+    func corruptionsAreCanonical() throws {
+        var accepted = 0
+        for message in try MessageSamples.all() {
+            let payload = try message.encode()
+            for position in 0..<min(payload.count, 200) {
+                for flip: UInt8 in [0x01, 0xFF] {
+                    var corrupted = payload
+                    corrupted[position] ^= flip
+                    do {
+                        let decoded = try AgentMessage(type: message.type.rawValue, payload: corrupted)
+                        #expect(try decoded.encode() == corrupted, "\(message.type) byte \(position) ^ \(flip)")
+                        accepted += 1
+                    } catch let error as AgentProtocolError {
+                        #expect(error.code == .malformedMessage)
+                    }
+                }
+            }
+        }
+        // Flipping filler bytes (nonces, blobs) must still decode: the test sees both paths.
+        #expect(accepted > 0)
+    }
+}
