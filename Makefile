@@ -3,6 +3,7 @@
 #   make test    install what is missing, build, run every test (what CI runs)
 #   make demo    the main job end to end: a key made by DKG, sealed, decrypted and signed by a threshold
 #   make bench   threshold costs next to OpenSSL's single-key operations, in one run
+#   make fuzz    libFuzzer over the decoders of untrusted input (FUZZ_SECONDS each)
 #
 # Everything below runs on a fresh Debian 12 machine: scripts/bootstrap installs the
 # Debian packages, SwiftPM fetches the Swift packages.
@@ -12,12 +13,12 @@ SWIFT        ?= swift
 SWIFT_FLAGS  ?=
 CONFIG       ?= debug
 
-.PHONY: all deps build test demo bench clean help
+.PHONY: all deps build test demo bench fuzz clean help
 
 all: build
 
 help:
-	@sed -n '2,8p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,9p' Makefile | sed 's/^# \{0,1\}//'
 
 deps:
 	@scripts/bootstrap
@@ -38,6 +39,17 @@ demo: deps
 bench: deps
 	cd Benchmarks && set -o pipefail && $(SWIFT) package --disable-sandbox benchmark --format markdown --no-progress \
 		| /usr/bin/python3 ../scripts/bench-summary
+
+# libFuzzer with AddressSanitizer over the decoders that read untrusted bytes. A separate
+# scratch path keeps the sanitizer build from invalidating the normal one.
+FUZZ_SECONDS ?= 60
+FUZZ_BUILD    = .build-fuzz
+fuzz: deps
+	$(SWIFT) build -c debug --scratch-path $(FUZZ_BUILD) -Xswiftc -sanitize=fuzzer,address --product AgentProtocolFuzz
+	mkdir -p $(FUZZ_BUILD)/corpus-agent-protocol
+	$(FUZZ_BUILD)/debug/AgentProtocolFuzz --write-seeds $(FUZZ_BUILD)/corpus-agent-protocol
+	$(FUZZ_BUILD)/debug/AgentProtocolFuzz -max_total_time=$(FUZZ_SECONDS) -max_len=16384 \
+	    -malloc_limit_mb=64 -rss_limit_mb=2048 $(FUZZ_BUILD)/corpus-agent-protocol
 
 clean:
 	rm -rf .build Benchmarks/.build
