@@ -47,7 +47,10 @@ let package = Package(
         ),
         .target(
             name: "TPM2",
-            dependencies: ["CTSS2"]
+            dependencies: [
+                "CTSS2",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
         ),
         .target(
             name: "Hypervisor",
