@@ -11,6 +11,7 @@ let package = Package(
     products: [
         .library(name: "ShardCrypto", targets: ["ShardCrypto"]),
         .library(name: "TPM2", targets: ["TPM2"]),
+        .library(name: "Attestation", targets: ["Attestation"]),
         .library(name: "Hypervisor", targets: ["Hypervisor"]),
         .executable(name: "keyshard", targets: ["keyshard"]),
     ],
@@ -18,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "5.0.1"),
     ],
     targets: [
         // C libraries: module maps and tiny static-inline shims only.
@@ -53,6 +55,15 @@ let package = Package(
             ]
         ),
         .target(
+            name: "Attestation",
+            dependencies: [
+                "TPM2",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
+        .target(
             name: "Hypervisor",
             dependencies: [
                 "CLibvirt",
@@ -65,6 +76,7 @@ let package = Package(
             name: "keyshard",
             dependencies: [
                 "ShardCrypto",
+                "Attestation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -79,6 +91,15 @@ let package = Package(
             resources: [.copy("Resources")]
         ),
         .testTarget(name: "TPM2Tests", dependencies: ["TPM2"]),
+        .testTarget(
+            name: "AttestationTests",
+            dependencies: [
+                "Attestation",
+                "TPM2",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ]
+        ),
         .testTarget(name: "HypervisorTests", dependencies: ["Hypervisor"]),
         .testTarget(
             name: "keyshardCLITests",
