@@ -83,12 +83,20 @@ final class SoftwareTPM {
     /// Runs a tpm2-tools program against this TPM, then flushes transient objects and sessions,
     /// since without a resource manager only about three objects fit.
     /// - Returns: the program's standard output.
+    /// Pass `flush: false` to keep a policy session alive for the next command.
     @discardableResult
-    func tool(_ name: String, _ arguments: [String]) throws -> String {
+    func tool(_ name: String, _ arguments: [String], flush: Bool = true) throws -> String {
         let output = try runTool(name, arguments)
-        _ = try runTool("tpm2_flushcontext", ["-t"])
-        _ = try runTool("tpm2_flushcontext", ["-s"])
+        if flush {
+            _ = try runTool("tpm2_flushcontext", ["-t"])
+            _ = try runTool("tpm2_flushcontext", ["-s"])
+        }
         return output
+    }
+
+    /// Writes a file into the scratch directory.
+    func write(_ name: String, _ bytes: [UInt8]) throws {
+        try Data(bytes).write(to: directory.appendingPathComponent(name))
     }
 
     /// The bytes of a file in the scratch directory.
