@@ -60,6 +60,9 @@ public struct QuoteVerifier: Sendable {
             }
         }
         refusals += checkValues(reported: evidence.pcrs[policy.pcrBank] ?? [:])
+        if let log = evidence.eventLog {
+            refusals += checkEventLog(log, reported: evidence.pcrs[policy.pcrBank] ?? [:])
+        }
         return refusals.isEmpty ? .accepted : .refused(refusals)
     }
 
@@ -130,6 +133,28 @@ public struct QuoteVerifier: Sendable {
                     + "\(Hex.short(quote.pcrDigest)): the PCR values in the evidence are not the ones the TPM signed.")]
         }
         return []
+    }
+
+    /// The log must replay to the reported values of every PCR the policy pins; since the reported
+    /// values must match the quoted digest, the log is then bound to the quote.
+    private func checkEventLog(_ bytes: [UInt8], reported: [Int: [UInt8]]) -> [Refusal] {
+        let replayed: [Int: [UInt8]]
+        do {
+            replayed = try EventLog(parsing: bytes).replay(bank: policy.pcrBank)
+        } catch {
+            return [Refusal(.eventLogMalformed, "The event log is unusable: \(error.reason)")]
+        }
+        var refusals: [Refusal] = []
+        for index in policy.selection.indexes {
+            guard let value = reported[index] else { continue }  // already refused as pcr.missing
+            let fromLog = replayed[index] ?? [UInt8](repeating: 0, count: value.count)
+            if fromLog != value {
+                refusals.append(Refusal(.eventLogMismatch,
+                    "Replaying the event log gives PCR \(index) = \(Hex.short(fromLog)) but the quote has "
+                        + "\(Hex.short(value)): the log is incomplete or not this boot's."))
+            }
+        }
+        return refusals
     }
 
     private func checkValues(reported: [Int: [UInt8]]) -> [Refusal] {

@@ -33,6 +33,10 @@ public struct Refusal: Hashable, Sendable, CustomStringConvertible {
         public static let signatureInvalid = Code("signature.invalid")
         /// A PCR the policy pins has no reported value.
         public static let pcrMissing = Code("pcr.missing")
+        /// The event log could not be parsed or replayed (truncated, oversized, not crypto-agile).
+        public static let eventLogMalformed = Code("eventlog.malformed")
+        /// Replaying the event log does not give the quoted PCR values.
+        public static let eventLogMismatch = Code("eventlog.mismatch")
         /// A PCR's value is not one the policy allows.
         public static let pcrValue = Code("pcr.value")
 
