@@ -12,6 +12,8 @@ public struct AttestationError: Error, Hashable, Sendable, CustomStringConvertib
         public static let evidenceUnreadable = Code("evidence-unreadable")
         /// The policy file is not a valid attestation policy.
         public static let policyInvalid = Code("policy-invalid")
+        /// Evidence that a tool needed to be good (for example to learn a policy from) was refused.
+        public static let evidenceRefused = Code("evidence-refused")
         /// A nonce or other argument is malformed.
         public static let invalidArgument = Code("invalid-argument")
 

@@ -24,46 +24,69 @@ public struct QuoteVerifier: Sendable {
     ///   - nonce: the nonce this verifier issued; the quote's qualifyingData must equal it.
     /// - Returns: ``Verdict/accepted``, or every refusal found.
     public func verify(_ evidence: Evidence, nonce: [UInt8]) -> Verdict {
-        var refusals: [Refusal] = []
+        let refusals = evaluate(evidence, nonce: nonce).flatMap(\.refusals)
+        return refusals.isEmpty ? .accepted : .refused(refusals)
+    }
 
+    /// Runs every check and reports each one, passed or failed (for `keyshard policy explain`).
+    /// Checks that need a structure that did not parse are reported as failed with no refusals of
+    /// their own: the parse failure already explains them.
+    /// - Parameters:
+    ///   - evidence: the attester's evidence.
+    ///   - nonce: the nonce this verifier issued.
+    /// - Returns: the checks in the order they run.
+    public func evaluate(_ evidence: Evidence, nonce: [UInt8]) -> [CheckResult] {
+        var results: [CheckResult] = []
+        func record(_ name: String, _ refusals: [Refusal], ran: Bool = true) {
+            results.append(CheckResult(name: name, passed: ran && refusals.isEmpty, refusals: refusals))
+        }
+
+        var parseRefusals: [Refusal] = []
         let ak: TPMPublic?
         do {
             ak = try TPMPublic(parsing: evidence.akPublic)
         } catch {
             ak = nil
-            refusals.append(Refusal(.akMalformed, "The attestation key's public area is unusable: \(error.reason)"))
+            parseRefusals.append(Refusal(.akMalformed, "The attestation key's public area is unusable: \(error.reason)"))
         }
         let attestation: TPMAttestation?
         do {
             attestation = try TPMAttestation(parsing: evidence.quoteMessage)
         } catch {
             attestation = nil
-            refusals.append(Refusal(.quoteMalformed, "The quote message is unusable: \(error.reason)"))
+            parseRefusals.append(Refusal(.quoteMalformed, "The quote message is unusable: \(error.reason)"))
         }
         let signature: TPMSignature?
         do {
             signature = try TPMSignature(parsing: evidence.quoteSignature)
         } catch {
             signature = nil
-            refusals.append(Refusal(.signatureMalformed, "The quote signature is unusable: \(error.reason)"))
+            parseRefusals.append(Refusal(.signatureMalformed, "The quote signature is unusable: \(error.reason)"))
         }
+        record("structures parse (AK, quote, signature)", parseRefusals)
 
-        if let ak { refusals += checkAttributes(of: ak) }
+        record("AK attributes", ak.map(checkAttributes) ?? [], ran: ak != nil)
         if let ak, let attestation, let signature {
-            refusals += AKSignature.check(signature, over: attestation.encoded, by: ak)
+            record("AK signature over the quote", AKSignature.check(signature, over: attestation.encoded, by: ak))
+        } else {
+            record("AK signature over the quote", [], ran: false)
         }
         if let attestation {
-            refusals += checkHeader(of: attestation, nonce: nonce)
+            record("magic, type and nonce", checkHeader(of: attestation, nonce: nonce))
             if let quote = attestation.quote {
-                refusals += checkSelection(quote.selections)
-                refusals += checkDigest(quote, hash: signature?.hash, reported: evidence.pcrs)
+                record("PCR selection is the policy's", checkSelection(quote.selections))
+                record("PCR values match the quoted digest",
+                       checkDigest(quote, hash: signature?.hash, reported: evidence.pcrs), ran: signature != nil)
             }
+        } else {
+            record("magic, type and nonce", [], ran: false)
         }
-        refusals += checkValues(reported: evidence.pcrs[policy.pcrBank] ?? [:])
+        record("PCR values are allowed by the policy", checkValues(reported: evidence.pcrs[policy.pcrBank] ?? [:]))
         if let log = evidence.eventLog {
-            refusals += checkEventLog(log, reported: evidence.pcrs[policy.pcrBank] ?? [:])
+            record("event log replays to the PCR values",
+                   checkEventLog(log, reported: evidence.pcrs[policy.pcrBank] ?? [:]))
         }
-        return refusals.isEmpty ? .accepted : .refused(refusals)
+        return results
     }
 
     private func checkAttributes(of ak: TPMPublic) -> [Refusal] {
@@ -177,22 +200,26 @@ public struct QuoteVerifier: Sendable {
 }
 
 /// What the PC Client firmware profile and the Linux EFI stub measure into each PCR, so a
-/// refusal can say what probably changed.
+/// refusal can say what probably changed and a learned policy can say what each PCR holds.
 enum PCRMeaning {
-    static func hint(for index: Int) -> String {
+    static func name(for index: Int) -> String? {
         switch index {
-        case 0: " (firmware code changed)"
-        case 1: " (firmware configuration changed)"
-        case 2: " (option ROM code changed)"
-        case 3: " (option ROM configuration changed)"
-        case 4: " (boot loader or kernel image changed)"
-        case 5: " (boot configuration or partition table changed)"
-        case 7: " (Secure Boot state or keys changed)"
-        case 8: " (kernel command line changed)"
-        case 9: " (initrd or kernel command line digest changed)"
-        case 11: " (unified kernel image changed)"
-        case 14: " (shim MOK list changed)"
-        default: ""
+        case 0: "firmware code"
+        case 1: "firmware configuration"
+        case 2: "option ROM code"
+        case 3: "option ROM configuration"
+        case 4: "boot loader or kernel image"
+        case 5: "boot configuration or partition table"
+        case 7: "Secure Boot state and keys"
+        case 8: "kernel command line"
+        case 9: "initrd or kernel command line digest"
+        case 11: "unified kernel image"
+        case 14: "shim MOK list"
+        default: nil
         }
+    }
+
+    static func hint(for index: Int) -> String {
+        name(for: index).map { " (\($0) changed)" } ?? ""
     }
 }

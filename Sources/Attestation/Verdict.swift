@@ -80,3 +80,13 @@ public enum Verdict: Hashable, Sendable {
     /// The refusal codes, for matching.
     public var refusalCodes: Set<Refusal.Code> { Set(refusals.map(\.code)) }
 }
+
+/// One named check of ``QuoteVerifier/evaluate(_:nonce:)`` and its outcome.
+public struct CheckResult: Hashable, Sendable {
+    /// What was checked, for people.
+    public let name: String
+    /// Whether the check ran and passed.
+    public let passed: Bool
+    /// Why it failed (empty when it passed, or when it could not run because a structure did not parse).
+    public let refusals: [Refusal]
+}

@@ -114,4 +114,46 @@ import Testing
             #expect(try run(["policy", "lint", "/nonexistent.yaml"]).status == 2)
         }
     }
+
+    @Test func learnThenVerifyAccepts() throws {
+        let good = try SwtpmEvidence.get().ecc
+        try withFiles(["e.json": good.json()]) { directory in
+            let policyPath = directory.appendingPathComponent("learned.yaml").path
+            let evidencePath = directory.appendingPathComponent("e.json").path
+            let learned = try run(["policy", "learn", "--evidence", evidencePath, "-o", policyPath, "--name", "ref"])
+            #expect(learned.status == 0)
+            let text = try String(contentsOfFile: policyPath, encoding: .utf8)
+            #expect(text.contains("# initrd or kernel command line digest"))
+            let verified = try run(["attest", "verify", "--policy", policyPath, "--evidence", evidencePath,
+                                    "--nonce", nonceHex])
+            #expect(verified.status == 0)
+        }
+    }
+
+    @Test func learnRefusesForgedEvidence() throws {
+        var forged = try SwtpmEvidence.get().ecc
+        forged.quoteSignature[forged.quoteSignature.count - 1] ^= 1
+        try withFiles(["e.json": forged.json()]) { directory in
+            let outcome = try run(["policy", "learn", "--evidence", directory.appendingPathComponent("e.json").path,
+                                   "-o", directory.appendingPathComponent("p.yaml").path])
+            #expect(outcome.status == 1)
+            #expect(outcome.output.contains("signature.invalid"))
+            #expect(!FileManager.default.fileExists(atPath: directory.appendingPathComponent("p.yaml").path))
+        }
+    }
+
+    @Test func explainListsEveryCheck() throws {
+        var evidence = try SwtpmEvidence.get().ecc
+        evidence.pcrs[.sha256]?[9] = [UInt8](repeating: 0xab, count: 32)
+        let outcome = try verify(evidence: evidence.json(), policy: SwtpmEvidence.policyYAML())
+        #expect(outcome.status == 1)
+        try withFiles(["e.json": evidence.json(), "p.yaml": Data(SwtpmEvidence.policyYAML().utf8)]) { directory in
+            let table = try run(["policy", "explain", "--policy", directory.appendingPathComponent("p.yaml").path,
+                                 "--evidence", directory.appendingPathComponent("e.json").path, "--nonce", nonceHex])
+            #expect(table.status == 1)
+            #expect(table.output.contains("pass    AK signature over the quote"))
+            #expect(table.output.contains("FAIL    PCR values match the quoted digest"))
+            #expect(table.output.contains("[quote.pcr-digest]"))
+        }
+    }
 }

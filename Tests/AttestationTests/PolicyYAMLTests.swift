@@ -153,3 +153,22 @@ import TPM2
         #expect(Nonce.parse(String(repeating: "00", count: 65)) == nil)
     }
 }
+
+@Suite struct PolicyLearningTests {
+    @Test func learnedPolicyRoundTripsThroughYAML() throws {
+        let evidence = try SwtpmEvidence.get().rsassa
+        let learned = try AttestationPolicy.learn(from: evidence, name: "ref \"quoted\"")
+        #expect(learned.selection == TPMPCRSelection(bank: .sha256, indexes: [0, 4, 9]))
+        #expect(learned.allowedPCRValues[9] == [SwtpmEvidence.expectedPCRs[9]!])
+        let reread = try AttestationPolicy(yaml: learned.yaml(header: ["a comment"]))
+        #expect(reread == learned)
+    }
+
+    @Test func learningFromAForgedQuoteIsRefused() throws {
+        var evidence = try SwtpmEvidence.get().ecc
+        evidence.quoteMessage[0] = 0
+        #expect(throws: AttestationError(.evidenceRefused, "")) {
+            try AttestationPolicy.learn(from: evidence, name: "x")
+        }
+    }
+}
