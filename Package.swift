@@ -81,6 +81,15 @@ let package = Package(
             ]
         ),
 
+        .executableTarget(
+            name: "attestation-benchmark",
+            dependencies: [
+                "Attestation",
+                "TPM2",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+
         // Tests: one target per module.
         .testTarget(
             name: "ShardCryptoTests",
