@@ -7,6 +7,8 @@ public struct Refusal: Hashable, Sendable, CustomStringConvertible {
 
         private init(_ name: String) { self.name = name }
 
+        /// The EK certificate does not chain to the policy's roots or does not certify the EK.
+        public static let ekCertificate = Code("ek.certificate")
         /// The AK public area could not be parsed.
         public static let akMalformed = Code("ak.malformed")
         /// The AK lacks an attribute an attestation key must have, or has `decrypt`.

@@ -21,8 +21,12 @@ final class SoftwareTPM {
     private let process: Process
 
     /// Starts swtpm, runs `body`, then stops swtpm and deletes its directory.
-    static func with<T>(_ body: (SoftwareTPM) throws -> T) throws -> T {
-        let tpm = try start()
+    ///
+    /// With `endorsementCertificates`, the TPM is first manufactured by `swtpm_setup` with EK
+    /// certificates from a local CA created in the scratch directory (`ca/issuercert.pem`), so the
+    /// host's /var/lib/swtpm-localca is never touched.
+    static func with<T>(endorsementCertificates: Bool = false, _ body: (SoftwareTPM) throws -> T) throws -> T {
+        let tpm = try start(endorsementCertificates: endorsementCertificates)
         defer { tpm.stop() }
         return try body(tpm)
     }
@@ -33,11 +37,19 @@ final class SoftwareTPM {
         self.process = process
     }
 
-    private static func start() throws -> SoftwareTPM {
+    private static func start(endorsementCertificates: Bool) throws -> SoftwareTPM {
         let directory = FileManager.default.temporaryDirectory
             .appendingPathComponent("keyshard-swtpm-\(UUID().uuidString)")
         let state = directory.appendingPathComponent("state")
         try FileManager.default.createDirectory(at: state, withIntermediateDirectories: true)
+        if endorsementCertificates {
+            do {
+                try manufacture(directory: directory, state: state)
+            } catch {
+                try? FileManager.default.removeItem(at: directory)
+                throw error
+            }
+        }
         for _ in 0..<5 {
             let port = try freePortPair()
             let process = Process()
@@ -61,6 +73,38 @@ final class SoftwareTPM {
         }
         try? FileManager.default.removeItem(at: directory)
         throw Failure(description: "swtpm did not start (is the swtpm package installed?)")
+    }
+
+    private static func manufacture(directory: URL, state: URL) throws {
+        let ca = directory.appendingPathComponent("ca")
+        try FileManager.default.createDirectory(at: ca, withIntermediateDirectories: true)
+        let localCAConfig = directory.appendingPathComponent("swtpm-localca.conf")
+        try Data("""
+            statedir = \(ca.path)
+            signingkey = \(ca.path)/signkey.pem
+            issuercert = \(ca.path)/issuercert.pem
+            certserial = \(ca.path)/certserial
+
+            """.utf8).write(to: localCAConfig)
+        let setupConfig = directory.appendingPathComponent("swtpm_setup.conf")
+        try Data("""
+            create_certs_tool = /usr/bin/swtpm_localca
+            create_certs_tool_config = \(localCAConfig.path)
+            create_certs_tool_options = /etc/swtpm-localca.options
+
+            """.utf8).write(to: setupConfig)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/swtpm_setup")
+        process.arguments = ["--tpm2", "--tpmstate", state.path, "--create-ek-cert", "--config", setupConfig.path]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let output = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw Failure(description: "swtpm_setup failed: " + String(decoding: output, as: UTF8.self))
+        }
     }
 
     /// Stops swtpm and removes its directory. Idempotent.
