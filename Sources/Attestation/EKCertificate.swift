@@ -82,3 +82,38 @@ struct TPMEndorsementPolicy: VerifierPolicy {
         .meetsPolicy
     }
 }
+
+extension QuoteVerifier {
+    /// Verifies the quote and, when the policy names `ekRoots`, that the evidence's EK certificate
+    /// chains to them. A policy with roots and evidence without a certificate is refused: roots that
+    /// were silently skipped would give a policy author a guarantee that does not hold.
+    /// - Parameters:
+    ///   - evidence: the attester's evidence.
+    ///   - nonce: the nonce this verifier issued.
+    ///   - time: the certificate validation time.
+    /// - Returns: ``Verdict/accepted``, or every refusal found.
+    public func verifyIncludingEndorsement(_ evidence: Evidence, nonce: [UInt8], at time: Date = Date()) async -> Verdict {
+        var refusals = verify(evidence, nonce: nonce).refusals
+        if !policy.ekRoots.isEmpty {
+            refusals += await checkEndorsement(evidence, at: time)
+        }
+        return refusals.isEmpty ? .accepted : .refused(refusals)
+    }
+
+    private func checkEndorsement(_ evidence: Evidence, at time: Date) async -> [Refusal] {
+        guard let pem = evidence.ekCertificatePEM else {
+            return [Refusal(.ekCertificate,
+                "Policy \(policy.name) requires an EK certificate chaining to its ekRoots, but the evidence has none.")]
+        }
+        var roots: [String] = []
+        for path in policy.ekRoots {
+            guard let data = FileManager.default.contents(atPath: path), data.count <= 1 << 20,
+                  let text = String(data: data, encoding: .utf8)
+            else {
+                return [Refusal(.ekCertificate, "The policy's EK root \(path) cannot be read.")]
+            }
+            roots.append(text)
+        }
+        return await EKCertificate.verify(pem: pem, rootsPEM: roots, at: time)
+    }
+}

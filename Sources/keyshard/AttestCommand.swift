@@ -37,7 +37,8 @@ struct AttestCommand: ParsableCommand {
                 let loadedEvidence = try Evidence(json: CLIInput.read(evidence, limit: Evidence.maximumDocumentSize))
                 let nonceBytes = try CLIInput.nonce(nonce)
                 policyName = loadedPolicy.name
-                verdict = QuoteVerifier(policy: loadedPolicy).verify(loadedEvidence, nonce: nonceBytes)
+                let verifier = QuoteVerifier(policy: loadedPolicy)
+                verdict = CLIInput.waitFor { await verifier.verifyIncludingEndorsement(loadedEvidence, nonce: nonceBytes) }
             } catch {
                 CLIOutput.error("\(error)")
                 throw ExitCode(2)

@@ -57,4 +57,36 @@ import TPM2
     @Test func garbageIsRefused() async {
         #expect(await EKCertificate.verify(pem: "not a certificate", rootsPEM: []).map(\.code) == [.ekCertificate])
     }
+
+    @Test func policyEKRootsAreEnforced() async throws {
+        let made = try Self.manufacture()
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("keyshard-ekroots-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let rootPath = directory.appendingPathComponent("issuercert.pem").path
+        try Data(made.issuerPEM.utf8).write(to: URL(fileURLWithPath: rootPath))
+
+        func verifier(roots: [String]) throws -> QuoteVerifier {
+            let yaml = SwtpmEvidence.policyYAML() + "ekRoots: [\(roots.map { "\"\($0)\"" }.joined(separator: ", "))]\n"
+            return QuoteVerifier(policy: try AttestationPolicy(yaml: yaml))
+        }
+        var evidence = try SwtpmEvidence.get().ecc
+        let nonce = SwtpmEvidence.nonce
+
+        let missing = try await verifier(roots: [rootPath]).verifyIncludingEndorsement(evidence, nonce: nonce)
+        #expect(missing.refusalCodes == [.ekCertificate])
+
+        evidence.ekCertificatePEM = made.certificatePEM
+        #expect(try await verifier(roots: [rootPath]).verifyIncludingEndorsement(evidence, nonce: nonce) == .accepted)
+        #expect(try Evidence(json: evidence.json()) == evidence)
+
+        let unreadable = try await verifier(roots: ["/nonexistent/root.pem"])
+            .verifyIncludingEndorsement(evidence, nonce: nonce)
+        #expect(unreadable.refusalCodes == [.ekCertificate])
+
+        let wrongRoot = directory.appendingPathComponent("root.pem").path
+        try Data(made.rootPEM.utf8).write(to: URL(fileURLWithPath: wrongRoot))
+        let unchained = try await verifier(roots: [wrongRoot]).verifyIncludingEndorsement(evidence, nonce: nonce)
+        #expect(unchained.refusalCodes == [.ekCertificate])
+    }
 }
