@@ -172,3 +172,28 @@ import TPM2
         }
     }
 }
+
+@Suite struct ShippedPolicyTests {
+    /// The repository's `policies/` directory, found from this file's path.
+    static var policiesDirectory: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("policies")
+    }
+
+    @Test func everyShippedPolicyLints() throws {
+        let files = try FileManager.default.contentsOfDirectory(atPath: Self.policiesDirectory.path)
+            .filter { $0.hasSuffix(".yaml") }
+        #expect(!files.isEmpty)
+        for file in files {
+            let text = try String(contentsOf: Self.policiesDirectory.appendingPathComponent(file), encoding: .utf8)
+            #expect(throws: Never.self, "\(file)") { try AttestationPolicy(yaml: text, source: file) }
+        }
+    }
+
+    @Test func theExamplePolicyAcceptsTheTestsSwtpmEvidence() throws {
+        let text = try String(contentsOf: Self.policiesDirectory.appendingPathComponent("example-swtpm.yaml"),
+                              encoding: .utf8)
+        let verifier = QuoteVerifier(policy: try AttestationPolicy(yaml: text))
+        #expect(verifier.verify(try SwtpmEvidence.get().ecc, nonce: SwtpmEvidence.nonce) == .accepted)
+    }
+}
