@@ -60,6 +60,7 @@ let package = Package(
             name: "Attestation",
             dependencies: [
                 "TPM2",
+                "ShardCrypto",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "Yams", package: "Yams"),
@@ -109,6 +110,7 @@ let package = Package(
             dependencies: [
                 "Attestation",
                 "TPM2",
+                "ShardCrypto",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
             ]

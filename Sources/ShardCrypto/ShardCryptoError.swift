@@ -46,6 +46,8 @@ public struct ShardCryptoError: Error, Hashable, Sendable, CustomStringConvertib
         public static let invalidKeyEncoding = Code("invalid-key-encoding")
         /// A one-time value (such as a FROST nonce) was used twice.
         public static let nonceReuse = Code("nonce-reuse")
+        /// Public-key encryption failed (a key that libcrypto refuses, or a message too long for it).
+        public static let encryptionFailed = Code("encryption-failed")
         /// libcrypto reported a failure that no input explains.
         public static let libcryptoFailure = Code("libcrypto-failure")
 

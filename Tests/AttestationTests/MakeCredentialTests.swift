@@ -19,12 +19,14 @@ import TPM2
         return try tpm.file("cred.out")
     }
 
-    @Test func swtpmActivatesASoftwareMadeCredentialOnlyForTheBoundAK() throws {
+    @Test(arguments: ["ecc", "rsa"])
+    func swtpmActivatesASoftwareMadeCredentialOnlyForTheBoundAK(ekType: String) throws {
         try SoftwareTPM.with { tpm in
-            try tpm.tool("tpm2_createek", ["-c", "ek.ctx", "-G", "ecc", "-u", "ek.pub"])
+            try tpm.tool("tpm2_createek", ["-c", "ek.ctx", "-G", ekType, "-u", "ek.pub"])
             try tpm.tool("tpm2_createak", ["-C", "ek.ctx", "-c", "ak.ctx", "-G", "ecc", "-s", "ecdsa", "-g", "sha256",
                                           "-u", "ak.pub", "-n", "ak.name", "-r", "ak.priv"])
             let ek = try TPMPublic(parsing: tpm.file("ek.pub"))
+            #expect(ek.type == (ekType == "rsa" ? .rsa : .ecc))
             let akName = try TPMPublic(parsing: tpm.file("ak.pub")).name()
             #expect(akName == (try tpm.file("ak.name")))
 
