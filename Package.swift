@@ -95,6 +95,11 @@ let package = Package(
             ]
         ),
 
+        .executableTarget(
+            name: "attestation-fuzz",
+            dependencies: ["Attestation", "TPM2"]
+        ),
+
         // Tests: one target per module.
         .testTarget(
             name: "ShardCryptoTests",
