@@ -92,7 +92,9 @@ extension QuoteVerifier {
     ///   - nonce: the nonce this verifier issued.
     ///   - time: the certificate validation time.
     /// - Returns: ``Verdict/accepted``, or every refusal found.
-    public func verifyIncludingEndorsement(_ evidence: Evidence, nonce: [UInt8], at time: Date = Date()) async -> Verdict {
+    public func verifyIncludingEndorsement(
+        _ evidence: Evidence, nonce: [UInt8], at time: Date = Date()
+    ) async -> Verdict {
         var refusals = verify(evidence, nonce: nonce).refusals
         if !policy.ekRoots.isEmpty {
             refusals += await checkEndorsement(evidence, at: time)

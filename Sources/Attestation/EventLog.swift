@@ -82,13 +82,15 @@ public struct EventLog: Hashable, Sendable {
             let eventType = try reader.uint32()
             let digestCount = Int(try reader.uint32())
             guard digestCount <= sizes.count else {
-                throw EventLogError("Event \(events.count + 1) has \(digestCount) digests; the log records \(sizes.count) banks.")
+                throw EventLogError(
+                    "Event \(events.count + 1) has \(digestCount) digests; the log records \(sizes.count) banks.")
             }
             var digests: [TPMAlgorithmID: [UInt8]] = [:]
             for _ in 0..<digestCount {
                 let algorithm = TPMAlgorithmID(rawValue: try reader.uint16())
                 guard let size = sizes[algorithm] else {
-                    throw EventLogError("Event \(events.count + 1) has a \(algorithm) digest, a bank the log does not declare.")
+                    throw EventLogError(
+                        "Event \(events.count + 1) has a \(algorithm) digest, a bank the log does not declare.")
                 }
                 guard digests[algorithm] == nil else {
                     throw EventLogError("Event \(events.count + 1) has two \(algorithm) digests.")

@@ -125,7 +125,8 @@ public struct Evidence: Hashable, Sendable {
     public func json() -> Data {
         var banks: [String: [String: String]] = [:]
         for (bank, values) in pcrs {
-            banks[bank.description] = Dictionary(uniqueKeysWithValues: values.map { (String($0.key), Hex.encode($0.value)) })
+            banks[bank.description] = Dictionary(
+                uniqueKeysWithValues: values.map { (String($0.key), Hex.encode($0.value)) })
         }
         let document = Document(
             format: Self.format, nonce: Hex.encode(nonce),

@@ -81,7 +81,8 @@ public struct MadeCredential: Hashable, Sendable {
         _ ek: TPMPublic.ECCKey, nameHash: TPMAlgorithmID, digestSize: Int
     ) throws(AttestationError) -> (seed: [UInt8], secret: [UInt8]) {
         guard ek.curve == .nistP256 else {
-            throw AttestationError(.invalidArgument, "MakeCredential supports ECC EKs on nist-p256; this EK is on \(ek.curve).")
+            throw AttestationError(
+                .invalidArgument, "MakeCredential supports ECC EKs on nist-p256; this EK is on \(ek.curve).")
         }
         guard ek.x.count <= 32, ek.y.count <= 32,
               let ekKey = try? P256.KeyAgreement.PublicKey(rawRepresentation: pad(ek.x) + pad(ek.y))
@@ -107,7 +108,8 @@ public struct MadeCredential: Hashable, Sendable {
         _ ek: TPMPublic.RSAKey, nameHash: TPMAlgorithmID, digestSize: Int
     ) throws(AttestationError) -> (seed: [UInt8], secret: [UInt8]) {
         guard nameHash == .sha256 else {
-            throw AttestationError(.invalidArgument, "MakeCredential supports RSA EKs with a sha256 name; this one uses \(nameHash).")
+            throw AttestationError(
+                .invalidArgument, "MakeCredential supports RSA EKs with a sha256 name; this one uses \(nameHash).")
         }
         let exponent = withUnsafeBytes(of: ek.exponent.bigEndian) { Array($0) }
         guard let key = try? _RSA.Encryption.PublicKey(n: ek.modulus, e: exponent) else {

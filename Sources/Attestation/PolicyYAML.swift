@@ -75,7 +75,8 @@ extension AttestationPolicy {
         }
         guard yaml.utf8.count <= Self.maximumFileSize else {
             throw PolicyError(source: source, problems: [
-                PolicyProblem(line: nil, column: nil, message: "The policy is larger than \(Self.maximumFileSize) bytes."),
+                PolicyProblem(
+                    line: nil, column: nil, message: "The policy is larger than \(Self.maximumFileSize) bytes."),
             ])
         }
         let root: Node?
@@ -121,7 +122,8 @@ extension AttestationPolicy {
         }
 
         if let apiVersion = requiredString("apiVersion"), apiVersion != Self.apiVersion {
-            problem(fields["apiVersion"]?.value, "apiVersion is \"\(apiVersion)\"; this keyshard reads \"\(Self.apiVersion)\".")
+            problem(fields["apiVersion"]?.value,
+                    "apiVersion is \"\(apiVersion)\"; this keyshard reads \"\(Self.apiVersion)\".")
         }
         if let kind = requiredString("kind"), kind != Self.kind {
             problem(fields["kind"]?.value, "kind is \"\(kind)\"; expected \"\(Self.kind)\".")
@@ -140,7 +142,8 @@ extension AttestationPolicy {
             if bank == nil {
                 problem(fields["pcrBank"]?.value, "pcrBank \"\(bankName)\" is not sha1, sha256, sha384 or sha512.")
             } else if bank == .sha1 {
-                problem(fields["pcrBank"]?.value, "pcrBank sha1 is not accepted: SHA-1 collisions are practical; use sha256.")
+                problem(fields["pcrBank"]?.value,
+                        "pcrBank sha1 is not accepted: SHA-1 collisions are practical; use sha256.")
             }
         }
 
@@ -148,7 +151,8 @@ extension AttestationPolicy {
         let ekRoots = Self.parseStringList(fields["ekRoots"], what: "ekRoots", problem: problem)
 
         guard problems.isEmpty, let name, let bank else {
-            throw PolicyError(source: source, problems: problems.sorted { ($0.line ?? 0, $0.column ?? 0) < ($1.line ?? 0, $1.column ?? 0) })
+            let ordered = problems.sorted { ($0.line ?? 0, $0.column ?? 0) < ($1.line ?? 0, $1.column ?? 0) }
+            throw PolicyError(source: source, problems: ordered)
         }
         self.init(name: name, summary: summary, pcrBank: bank, allowedPCRValues: pcrs, ekRoots: ekRoots)
     }

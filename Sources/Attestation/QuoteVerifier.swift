@@ -47,7 +47,8 @@ public struct QuoteVerifier: Sendable {
             ak = try TPMPublic(parsing: evidence.akPublic)
         } catch {
             ak = nil
-            parseRefusals.append(Refusal(.akMalformed, "The attestation key's public area is unusable: \(error.reason)"))
+            parseRefusals.append(
+                Refusal(.akMalformed, "The attestation key's public area is unusable: \(error.reason)"))
         }
         let attestation: TPMAttestation?
         do {
@@ -100,7 +101,8 @@ public struct QuoteVerifier: Sendable {
         }
         if ak.attributes.contains(.decrypt) {
             refusals.append(Refusal(.akAttributes,
-                "The attestation key can also decrypt; an AK must be a signing-only key (create it with tpm2_createak)."))
+                "The attestation key can also decrypt; an AK must be a signing-only key "
+                    + "(create it with tpm2_createak)."))
         }
         return refusals
     }
@@ -185,7 +187,8 @@ public struct QuoteVerifier: Sendable {
         for (index, allowed) in policy.allowedPCRValues.sorted(by: { $0.key < $1.key }) {
             guard let value = reported[index] else {
                 refusals.append(Refusal(.pcrMissing,
-                    "Policy \(policy.name) pins PCR \(index) in \(policy.pcrBank) but the evidence reports no value for it."))
+                    "Policy \(policy.name) pins PCR \(index) in \(policy.pcrBank) "
+                        + "but the evidence reports no value for it."))
                 continue
             }
             if !allowed.contains(value) {

@@ -65,7 +65,9 @@ let rawKey = try P256.Signing.PublicKey(rawRepresentation: key.x + key.y)
 let rawSignature = try P256.Signing.ECDSASignature(rawRepresentation: r + s)
 
 let seconds = Double(CommandLine.arguments.dropFirst().first ?? "") ?? 2
-let ecdsaRate = rate(seconds: seconds) { rawKey.isValidSignature(rawSignature, for: SHA256.hash(data: Captured.message)) }
+let ecdsaRate = rate(seconds: seconds) {
+    rawKey.isValidSignature(rawSignature, for: SHA256.hash(data: Captured.message))
+}
 let quoteRate = rate(seconds: seconds) { verifier.verify(evidence, nonce: Captured.nonce).isAccepted }
 print(String(format: "raw ECDSA P-256 verifications: %8.0f /s (one core)", ecdsaRate))
 print(String(format: "quotes verified (full policy):  %8.0f /s (one core), %.0f%% of raw ECDSA",

@@ -38,7 +38,9 @@ struct AttestCommand: ParsableCommand {
                 let nonceBytes = try CLIInput.nonce(nonce)
                 policyName = loadedPolicy.name
                 let verifier = QuoteVerifier(policy: loadedPolicy)
-                verdict = CLIInput.waitFor { await verifier.verifyIncludingEndorsement(loadedEvidence, nonce: nonceBytes) }
+                verdict = CLIInput.waitFor {
+                    await verifier.verifyIncludingEndorsement(loadedEvidence, nonce: nonceBytes)
+                }
             } catch {
                 CLIOutput.error("\(error)")
                 throw ExitCode(2)

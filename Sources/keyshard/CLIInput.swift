@@ -41,7 +41,8 @@ enum CLIInput {
     /// A hex nonce.
     static func nonce(_ text: String) throws -> [UInt8] {
         guard let bytes = Nonce.parse(text) else {
-            throw Failure(description: "the nonce must be hexadecimal bytes (an even number of digits, at most 64 bytes)")
+            throw Failure(
+                description: "the nonce must be hexadecimal bytes (an even number of digits, at most 64 bytes)")
         }
         return bytes
     }
