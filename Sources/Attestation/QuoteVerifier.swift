@@ -127,6 +127,10 @@ public struct QuoteVerifier: Sendable {
     }
 
     private func checkSelection(_ quoted: [TPMPCRSelection]) -> [Refusal] {
+        // A policy built in code with no PCRs would otherwise accept a quote over nothing.
+        guard !policy.allowedPCRValues.isEmpty else {
+            return [Refusal(.quotePCRSelection, "Policy \(policy.name) pins no PCRs, so no quote can satisfy it.")]
+        }
         let nonEmpty = quoted.filter { !$0.indexes.isEmpty }
         guard nonEmpty != [policy.selection] else { return [] }
         let quotedText = nonEmpty.isEmpty ? "no PCRs" : nonEmpty.map(\.description).joined(separator: " ")

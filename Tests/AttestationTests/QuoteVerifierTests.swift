@@ -195,4 +195,9 @@ import TPM2
         let codes = verifier.verify(evidence, nonce: [1, 2, 3]).refusalCodes
         #expect(codes.isSuperset(of: [.quoteMagic, .quoteNonce, .quotePCRDigest, .pcrValue, .signatureInvalid]))
     }
+
+    @Test func aPolicyWithoutPCRsAcceptsNothing() {
+        let empty = QuoteVerifier(policy: AttestationPolicy(name: "empty", pcrBank: .sha256, allowedPCRValues: [:]))
+        #expect(empty.verify(fixture.ecc, nonce: SwtpmEvidence.nonce).refusalCodes.contains(.quotePCRSelection))
+    }
 }
