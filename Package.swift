@@ -11,6 +11,7 @@ let package = Package(
     products: [
         .library(name: "ShardCrypto", targets: ["ShardCrypto"]),
         .library(name: "TPM2", targets: ["TPM2"]),
+        .library(name: "Attestation", targets: ["Attestation"]),
         .library(name: "Hypervisor", targets: ["Hypervisor"]),
         .library(name: "AgentProtocol", targets: ["AgentProtocol"]),
         .executable(name: "keyshard", targets: ["keyshard"]),
@@ -21,6 +22,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.81.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "5.0.1"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.0.0"),
     ],
     targets: [
         // C libraries: module maps and tiny static-inline shims only.
@@ -50,7 +54,22 @@ let package = Package(
         ),
         .target(
             name: "TPM2",
-            dependencies: ["CTSS2"]
+            dependencies: [
+                "CTSS2",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        .target(
+            name: "Attestation",
+            dependencies: [
+                "TPM2",
+                "ShardCrypto",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ]
         ),
         .target(
             name: "Hypervisor",
@@ -75,6 +94,7 @@ let package = Package(
             name: "keyshard",
             dependencies: [
                 "ShardCrypto",
+                "Attestation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -83,6 +103,20 @@ let package = Package(
         .executableTarget(
             name: "keyshard-demo",
             dependencies: ["ShardCrypto"]
+        ),
+
+        .executableTarget(
+            name: "attestation-benchmark",
+            dependencies: [
+                "Attestation",
+                "TPM2",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+
+        .executableTarget(
+            name: "attestation-fuzz",
+            dependencies: ["Attestation", "TPM2"]
         ),
 
         // Tests: one target per module.
@@ -95,6 +129,16 @@ let package = Package(
             resources: [.copy("Resources")]
         ),
         .testTarget(name: "TPM2Tests", dependencies: ["TPM2"]),
+        .testTarget(
+            name: "AttestationTests",
+            dependencies: [
+                "Attestation",
+                "TPM2",
+                "ShardCrypto",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ]
+        ),
         .testTarget(
             name: "keyshardCLITests",
             dependencies: [

@@ -9,6 +9,8 @@
 #include <openssl/evp.h>
 #include <openssl/obj_mac.h>
 #include <openssl/rand.h>
+#include <openssl/rsa.h>
+#include <openssl/x509.h>
 
 /* NID_X9_62_prime256v1 is a macro Swift imports, but naming the curve in one
  * place keeps the wrapper free of magic numbers. */

@@ -51,6 +51,8 @@ public struct ShardCryptoError: Error, Hashable, Sendable, CustomStringConvertib
         public static let transcriptMismatch = Code("transcript-mismatch")
         /// This participant was excluded from a protocol's qualified set and has no result.
         public static let disqualified = Code("disqualified")
+        /// Public-key encryption failed (a key that libcrypto refuses, or a message too long for it).
+        public static let encryptionFailed = Code("encryption-failed")
         /// libcrypto reported a failure that no input explains.
         public static let libcryptoFailure = Code("libcrypto-failure")
 

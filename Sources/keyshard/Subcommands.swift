@@ -5,5 +5,7 @@ extension Keyshard {
     static let allSubcommands: [any ParsableCommand.Type] = [
         EncryptCommand.self,
         VerifyCommand.self,
+        AttestCommand.self,
+        PolicyCommand.self,
     ]
 }

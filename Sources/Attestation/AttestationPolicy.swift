@@ -1,0 +1,41 @@
+import TPM2
+
+/// A measured-boot policy: which PCRs a quote must cover and the values each may hold.
+///
+/// Read from YAML (`apiVersion: keyshard/v1`, `kind: AttestationPolicy`) with
+/// ``AttestationPolicy/init(yaml:source:)``; see `policies/` for examples.
+public struct AttestationPolicy: Hashable, Sendable {
+    /// The policy's name, for messages and audit records.
+    public let name: String
+    /// An optional note for people.
+    public let summary: String?
+    /// The PCR bank the quote must use.
+    public let pcrBank: TPMAlgorithmID
+    /// The allowed values of each pinned PCR; the quote must select exactly these indexes.
+    public let allowedPCRValues: [Int: [[UInt8]]]
+    /// Paths of PEM files whose certificates may anchor the EK certificate chain.
+    public let ekRoots: [String]
+
+    /// Creates a policy.
+    /// - Parameters:
+    ///   - name: the policy's name.
+    ///   - summary: an optional note.
+    ///   - pcrBank: the bank the quote must use.
+    ///   - allowedPCRValues: for each PCR index, the values it may hold.
+    ///   - ekRoots: PEM files of trusted EK roots.
+    public init(
+        name: String, summary: String? = nil, pcrBank: TPMAlgorithmID, allowedPCRValues: [Int: [[UInt8]]],
+        ekRoots: [String] = []
+    ) {
+        self.name = name
+        self.summary = summary
+        self.pcrBank = pcrBank
+        self.allowedPCRValues = allowedPCRValues
+        self.ekRoots = ekRoots
+    }
+
+    /// The PCR selection a quote must report, exactly.
+    public var selection: TPMPCRSelection {
+        TPMPCRSelection(bank: pcrBank, indexes: allowedPCRValues.keys)
+    }
+}

@@ -1,0 +1,86 @@
+import Foundation
+import TPM2
+
+extension AttestationPolicy {
+    /// Learns a policy from evidence of a known-good boot: the quote's own PCR selection, each PCR
+    /// allowed exactly the value it has now.
+    ///
+    /// The evidence must first pass every check against that policy with its own nonce (a genuine,
+    /// restricted AK signed these PCR values), so a policy is never learned from a forged quote.
+    /// Whether the boot itself was good is the caller's judgement.
+    /// - Parameters:
+    ///   - evidence: evidence from the reference boot.
+    ///   - name: the new policy's name.
+    /// - Throws: ``AttestationError`` `.evidenceRefused` when the quote does not parse, covers several banks
+    ///   or none, or fails a check.
+    public static func learn(from evidence: Evidence, name: String) throws(AttestationError) -> AttestationPolicy {
+        func refused(_ reason: String) -> AttestationError { AttestationError(.evidenceRefused, reason) }
+        let attestation: TPMAttestation
+        do {
+            attestation = try TPMAttestation(parsing: evidence.quoteMessage)
+        } catch {
+            throw refused("The evidence's quote is unusable: \(error.reason)")
+        }
+        guard let quote = attestation.quote else {
+            throw refused("The evidence's attestation structure is not a quote.")
+        }
+        let banks = quote.selections.filter { !$0.indexes.isEmpty }
+        guard banks.count == 1, let selection = banks.first else {
+            throw refused("The quote covers \(banks.count) PCR banks; a policy pins exactly one: quote one bank.")
+        }
+        var allowed: [Int: [[UInt8]]] = [:]
+        for index in selection.indexes {
+            guard let value = evidence.pcrs[selection.bank]?[index] else {
+                throw refused("The evidence reports no value for quoted PCR \(index) in \(selection.bank).")
+            }
+            allowed[index] = [value]
+        }
+        let policy = AttestationPolicy(name: name, pcrBank: selection.bank, allowedPCRValues: allowed)
+        let verdict = QuoteVerifier(policy: policy).verify(evidence, nonce: evidence.nonce)
+        guard verdict.isAccepted else {
+            throw refused("The evidence fails its own checks: "
+                + verdict.refusals.map(\.description).joined(separator: "; "))
+        }
+        return policy
+    }
+
+    /// The policy as YAML that ``init(yaml:source:)`` reads back, with a comment naming what each
+    /// PCR usually measures.
+    /// - Parameter header: comment lines to put first (without `#`).
+    public func yaml(header: [String] = []) -> String {
+        var lines = header.map { $0.isEmpty ? "#" : "# " + $0 }
+        lines += [
+            "apiVersion: \(Self.apiVersion)",
+            "kind: \(Self.kind)",
+            "name: \(Self.quoted(name))",
+        ]
+        if let summary { lines.append("description: \(Self.quoted(summary))") }
+        lines.append("pcrBank: \(pcrBank)")
+        lines.append("pcrs:                 # the quote's selection must be exactly these indexes")
+        for (index, values) in allowedPCRValues.sorted(by: { $0.key < $1.key }) {
+            let list = values.map { "\"\(Hex.encode($0))\"" }.joined(separator: ", ")
+            let comment = PCRMeaning.name(for: index).map { "   # \($0)" } ?? ""
+            lines.append("  \(index): [\(list)]\(comment)")
+        }
+        if !ekRoots.isEmpty {
+            lines.append("ekRoots:")
+            lines += ekRoots.map { "  - \(Self.quoted($0))" }
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// A double-quoted YAML scalar.
+    private static func quoted(_ text: String) -> String {
+        var escaped = ""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": escaped += "\\\""
+            case "\\": escaped += "\\\\"
+            case "\n": escaped += "\\n"
+            case _ where scalar.value < 0x20: escaped += String(format: "\\x%02x", scalar.value)
+            default: escaped.unicodeScalars.append(scalar)
+            }
+        }
+        return "\"\(escaped)\""
+    }
+}

@@ -1,0 +1,94 @@
+/// Why a piece of evidence was refused: a stable code for machines and a sentence for people.
+public struct Refusal: Hashable, Sendable, CustomStringConvertible {
+    /// A stable, machine-readable refusal code such as `quote.magic` or `pcr.value`.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        /// The code's name, `area.reason`.
+        public let name: String
+
+        private init(_ name: String) { self.name = name }
+
+        /// The EK certificate does not chain to the policy's roots or does not certify the EK.
+        public static let ekCertificate = Code("ek.certificate")
+        /// The AK public area could not be parsed.
+        public static let akMalformed = Code("ak.malformed")
+        /// The AK lacks an attribute an attestation key must have, or has `decrypt`.
+        public static let akAttributes = Code("ak.attributes")
+        /// The AK's key type, curve or size is not one this verifier accepts.
+        public static let akKey = Code("ak.key")
+        /// The quote message (TPMS_ATTEST) could not be parsed.
+        public static let quoteMalformed = Code("quote.malformed")
+        /// The quote's magic is not TPM_GENERATED_VALUE: the TPM did not produce it (CVE-2024-29038).
+        public static let quoteMagic = Code("quote.magic")
+        /// The attestation structure is not a quote.
+        public static let quoteType = Code("quote.type")
+        /// The quote's qualifying data is not the expected nonce (stale or replayed quote).
+        public static let quoteNonce = Code("quote.nonce")
+        /// The quoted PCR selection is not exactly the policy's (CVE-2024-29039).
+        public static let quotePCRSelection = Code("quote.pcr-selection")
+        /// The reported PCR values do not hash to the quoted PCR digest.
+        public static let quotePCRDigest = Code("quote.pcr-digest")
+        /// The quote's signature could not be parsed.
+        public static let signatureMalformed = Code("signature.malformed")
+        /// The signature's scheme or hash is not one this verifier accepts for the AK.
+        public static let signatureScheme = Code("signature.scheme")
+        /// The signature does not verify with the AK (CVE-2023-3674).
+        public static let signatureInvalid = Code("signature.invalid")
+        /// A PCR the policy pins has no reported value.
+        public static let pcrMissing = Code("pcr.missing")
+        /// The event log could not be parsed or replayed (truncated, oversized, not crypto-agile).
+        public static let eventLogMalformed = Code("eventlog.malformed")
+        /// Replaying the event log does not give the quoted PCR values.
+        public static let eventLogMismatch = Code("eventlog.mismatch")
+        /// A PCR's value is not one the policy allows.
+        public static let pcrValue = Code("pcr.value")
+
+        public var description: String { name }
+    }
+
+    /// What kind of refusal.
+    public let code: Code
+    /// What was wrong and what a person could do about it.
+    public let reason: String
+
+    /// Creates a refusal.
+    /// - Parameters:
+    ///   - code: the stable code.
+    ///   - reason: an actionable sentence.
+    public init(_ code: Code, _ reason: String) {
+        self.code = code
+        self.reason = reason
+    }
+
+    /// `[code] reason`.
+    public var description: String { "[\(code)] \(reason)" }
+}
+
+/// The outcome of checking evidence against a policy.
+public enum Verdict: Hashable, Sendable {
+    /// Every check passed.
+    case accepted
+    /// At least one check failed; every failure is listed.
+    case refused([Refusal])
+
+    /// Whether the evidence was accepted.
+    public var isAccepted: Bool { self == .accepted }
+
+    /// The refusals (empty when accepted).
+    public var refusals: [Refusal] {
+        if case .refused(let refusals) = self { return refusals }
+        return []
+    }
+
+    /// The refusal codes, for matching.
+    public var refusalCodes: Set<Refusal.Code> { Set(refusals.map(\.code)) }
+}
+
+/// One named check of ``QuoteVerifier/evaluate(_:nonce:)`` and its outcome.
+public struct CheckResult: Hashable, Sendable {
+    /// What was checked, for people.
+    public let name: String
+    /// Whether the check ran and passed.
+    public let passed: Bool
+    /// Why it failed (empty when it passed, or when it could not run because a structure did not parse).
+    public let refusals: [Refusal]
+}

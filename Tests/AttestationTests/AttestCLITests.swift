@@ -1,0 +1,159 @@
+import Attestation
+import Foundation
+import Testing
+
+/// `keyshard attest verify` and `keyshard policy lint`, run as a person would: the built
+/// executable, files on disk, exit codes and output.
+@Suite struct AttestCLITests {
+    struct Outcome {
+        let status: Int32
+        let reason: Process.TerminationReason
+        let output: String
+    }
+
+    /// The `keyshard` executable built next to this test bundle.
+    static var executable: URL {
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("keyshard")
+    }
+
+    private func run(_ arguments: [String]) throws -> Outcome {
+        let path = Self.executable
+        try #require(FileManager.default.isExecutableFile(atPath: path.path),
+                     "build the keyshard executable first (swift build --build-tests)")
+        let process = Process()
+        process.executableURL = path
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Outcome(
+            status: process.terminationStatus, reason: process.terminationReason,
+            output: String(decoding: data, as: UTF8.self))
+    }
+
+    private func withFiles<T>(_ files: [String: Data], _ body: (URL) throws -> T) throws -> T {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("keyshard-cli-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        for (name, data) in files { try data.write(to: directory.appendingPathComponent(name)) }
+        return try body(directory)
+    }
+
+    private var nonceHex: String { SwtpmEvidence.nonce.map { String(format: "%02x", $0) }.joined() }
+
+    private func verify(evidence: Data, policy: String = SwtpmEvidence.policyYAML(), nonce: String? = nil)
+        throws -> Outcome
+    {
+        try withFiles(["e.json": evidence, "p.yaml": Data(policy.utf8)]) { directory in
+            try run(["attest", "verify", "--policy", directory.appendingPathComponent("p.yaml").path,
+                     "--evidence", directory.appendingPathComponent("e.json").path, "--nonce", nonce ?? nonceHex])
+        }
+    }
+
+    @Test func goodEvidenceExitsZero() throws {
+        let outcome = try verify(evidence: try SwtpmEvidence.get().ecc.json())
+        #expect(outcome.status == 0)
+        #expect(outcome.output.contains("accepted"))
+    }
+
+    @Test func refusedEvidenceExitsOneWithEveryReason() throws {
+        var evidence = try SwtpmEvidence.get().ecc
+        evidence.quoteMessage[0] = 0
+        let outcome = try verify(evidence: evidence.json(), nonce: "00ff")
+        #expect(outcome.status == 1)
+        #expect(outcome.output.contains("[quote.magic]"))
+        #expect(outcome.output.contains("[quote.nonce]"))
+        #expect(outcome.output.contains("[signature.invalid]"))
+    }
+
+    @Test func unreadableInputExitsTwo() throws {
+        let good = try SwtpmEvidence.get().ecc.json()
+        #expect(try verify(evidence: Data("{not json".utf8)).status == 2)
+        #expect(try verify(evidence: good, policy: "kind: nothing\n").status == 2)
+        #expect(try verify(evidence: good, nonce: "xyz").status == 2)
+        let missing = try run(["attest", "verify", "--policy", "/nonexistent/p.yaml",
+                               "--evidence", "/nonexistent/e.json", "--nonce", "00"])
+        #expect(missing.status == 2)
+    }
+
+    @Test func arbitraryBytesNeverCrashIt() throws {
+        var generator = SystemRandomNumberGenerator()
+        let good = try SwtpmEvidence.get().ecc
+        for round in 0..<4 {
+            var evidence = good
+            let count = Int.random(in: 0..<300, using: &generator)
+            let junk = (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            switch round {
+            case 0: evidence.quoteMessage = junk
+            case 1: evidence.quoteSignature = junk
+            case 2: evidence.akPublic = junk
+            default:
+                let outcome = try verify(evidence: Data(junk))
+                #expect(outcome.reason == .exit && outcome.status == 2)
+                continue
+            }
+            let outcome = try verify(evidence: evidence.json())
+            #expect(outcome.reason == .exit)
+            #expect(outcome.status == 1)
+        }
+    }
+
+    @Test func lintReportsLinesAndExitCodes() throws {
+        let bad = "apiVersion: keyshard/v1\nkind: AttestationPolicy\nname: x\npcrBank: sha256\npcrs:\n  0: [\"00\"]\n"
+        try withFiles(["good.yaml": Data(SwtpmEvidence.policyYAML().utf8), "bad.yaml": Data(bad.utf8)]) { directory in
+            let good = try run(["policy", "lint", directory.appendingPathComponent("good.yaml").path])
+            #expect(good.status == 0)
+            #expect(good.output.contains("ok (policy swtpm-test, sha256:0,4,9)"))
+            let badPath = directory.appendingPathComponent("bad.yaml").path
+            let outcome = try run(["policy", "lint", badPath])
+            #expect(outcome.status == 1)
+            #expect(outcome.output.contains("\(badPath):6:7:"))
+            #expect(try run(["policy", "lint", "/nonexistent.yaml"]).status == 2)
+        }
+    }
+
+    @Test func learnThenVerifyAccepts() throws {
+        let good = try SwtpmEvidence.get().ecc
+        try withFiles(["e.json": good.json()]) { directory in
+            let policyPath = directory.appendingPathComponent("learned.yaml").path
+            let evidencePath = directory.appendingPathComponent("e.json").path
+            let learned = try run(["policy", "learn", "--evidence", evidencePath, "-o", policyPath, "--name", "ref"])
+            #expect(learned.status == 0)
+            let text = try String(contentsOfFile: policyPath, encoding: .utf8)
+            #expect(text.contains("# initrd or kernel command line digest"))
+            let verified = try run(["attest", "verify", "--policy", policyPath, "--evidence", evidencePath,
+                                    "--nonce", nonceHex])
+            #expect(verified.status == 0)
+        }
+    }
+
+    @Test func learnRefusesForgedEvidence() throws {
+        var forged = try SwtpmEvidence.get().ecc
+        forged.quoteSignature[forged.quoteSignature.count - 1] ^= 1
+        try withFiles(["e.json": forged.json()]) { directory in
+            let outcome = try run(["policy", "learn", "--evidence", directory.appendingPathComponent("e.json").path,
+                                   "-o", directory.appendingPathComponent("p.yaml").path])
+            #expect(outcome.status == 1)
+            #expect(outcome.output.contains("signature.invalid"))
+            #expect(!FileManager.default.fileExists(atPath: directory.appendingPathComponent("p.yaml").path))
+        }
+    }
+
+    @Test func explainListsEveryCheck() throws {
+        var evidence = try SwtpmEvidence.get().ecc
+        evidence.pcrs[.sha256]?[9] = [UInt8](repeating: 0xab, count: 32)
+        let outcome = try verify(evidence: evidence.json(), policy: SwtpmEvidence.policyYAML())
+        #expect(outcome.status == 1)
+        try withFiles(["e.json": evidence.json(), "p.yaml": Data(SwtpmEvidence.policyYAML().utf8)]) { directory in
+            let table = try run(["policy", "explain", "--policy", directory.appendingPathComponent("p.yaml").path,
+                                 "--evidence", directory.appendingPathComponent("e.json").path, "--nonce", nonceHex])
+            #expect(table.status == 1)
+            #expect(table.output.contains("pass    AK signature over the quote"))
+            #expect(table.output.contains("FAIL    PCR values match the quoted digest"))
+            #expect(table.output.contains("[quote.pcr-digest]"))
+        }
+    }
+}
