@@ -61,10 +61,15 @@ public struct LibvirtError: Error, Hashable, Sendable, CustomStringConvertible {
     }
 
     /// Whether the error means the connection itself is gone (libvirtd restarted, socket
-    /// closed), so reopening the connection may help.
+    /// closed), so reopening the connection may help. A closed socket is reported as an
+    /// internal error from the RPC layer ("client socket is closed"), so the error domain
+    /// counts as well as the code.
     public var isConnectionLost: Bool {
-        [.invalidConnection, .systemError, .rpc, .noConnect].contains(code)
+        [.invalidConnection, .systemError, .rpc, .noConnect].contains(code) || domain == Self.rpcErrorDomain
     }
+
+    /// `VIR_FROM_RPC`: errors of libvirt's remote-protocol layer.
+    static let rpcErrorDomain: Int32 = Int32(VIR_FROM_RPC.rawValue)
 
     public var description: String {
         "\(operation) failed (libvirt error \(code), domain \(domain)): \(message)"

@@ -61,6 +61,8 @@ public final class LibvirtEventLoop: Service, Sendable {
                                 logger.warning("libvirt event loop iteration failed", metadata: [
                                     "error": "\(failure)"
                                 ])
+                                // A persistent failure must not become a hot spin on one of two cores.
+                                Thread.sleep(forTimeInterval: 0.05)
                             }
                         }
                         finished.resume()
