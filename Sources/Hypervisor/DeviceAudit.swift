@@ -69,6 +69,30 @@ extension CustodianDomainSpec {
     }
 }
 
+extension Domain {
+    /// Admission of a started custodian: reads the live XML back, audits it against `spec`,
+    /// and destroys the domain when it differs, before any share could reach it.
+    ///
+    /// - Throws: `HypervisorError.Code.deviceAuditRefused` listing every finding (the domain
+    ///   is destroyed first); `LibvirtError` when the live XML cannot be read (the domain is
+    ///   destroyed too: an unauditable custodian is refused).
+    public func admit(as spec: CustodianDomainSpec) throws {
+        let live: String
+        do {
+            live = try liveXML()
+        } catch {
+            try? destroy()
+            throw error
+        }
+        let verdict = spec.audit(liveXML: live)
+        guard verdict.isAccepted else {
+            try? destroy()
+            let reasons = verdict.findings.map(\.description).joined(separator: "; ")
+            throw HypervisorError(.deviceAuditRefused, "custodian \(name) refused and destroyed: \(reasons)")
+        }
+    }
+}
+
 private struct DomainAuditor {
     let spec: CustodianDomainSpec
     var findings: [DeviceAuditFinding] = []

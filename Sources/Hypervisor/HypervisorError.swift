@@ -19,6 +19,8 @@ public struct HypervisorError: Error, Hashable, Sendable, CustomStringConvertibl
         public static let malformedMetadata = Code(rawValue: "malformedMetadata")
         /// The live domain offers no agent endpoint (no vsock CID, no agent channel).
         public static let noAgentEndpoint = Code(rawValue: "noAgentEndpoint")
+        /// The live domain differs from its spec (device audit); the domain was destroyed.
+        public static let deviceAuditRefused = Code(rawValue: "deviceAuditRefused")
         /// Placement cannot keep fewer than t custodians of a ring on every host.
         public static let placementImpossible = Code(rawValue: "placementImpossible")
 

@@ -1,3 +1,4 @@
+import Foundation
 import Hypervisor
 import Testing
 
@@ -107,5 +108,31 @@ import Testing
         #expect(missingEpoch?.code == .malformedMetadata)
         let broken = #expect(throws: HypervisorError.self) { try CustodianIdentity(metadataXML: "<custodian>") }
         #expect(broken?.code == .malformedMetadata)
+    }
+
+    @Test func admissionAcceptsAnUntamperedCustodian() throws {
+        let connection = try Connection(uri: "test:///default")
+        let spec = try SpecFixtures.uniqueSpec()
+        let domain = try connection.createCustodian(spec)
+        defer { destroyIfRunning(domain) }
+        try domain.admit(as: spec)
+        #expect(try domain.isActive())
+    }
+
+    @Test func admissionRefusesAndDestroysADomainStartedWithAnAddedNIC() throws {
+        // What a tampering host would do: start the requested XML plus a network interface.
+        let connection = try Connection(uri: "test:///default")
+        let spec = try SpecFixtures.uniqueSpec()
+        let tampered = try spec.domainXML().replacingOccurrences(
+            of: "</devices>", with: "<interface type='network'><source network='default'/></interface></devices>")
+        let domain = try connection.createTransientDomain(xml: tampered)
+        defer { destroyIfRunning(domain) }
+
+        let verdict = spec.audit(liveXML: try domain.liveXML())
+        #expect(verdict.findings.map(\.element) == ["devices/interface"])
+        let error = #expect(throws: HypervisorError.self) { try domain.admit(as: spec) }
+        #expect(error?.code == .deviceAuditRefused)
+        #expect(error?.reason.contains("devices/interface") == true)
+        #expect(try connection.domain(named: spec.name) == nil)
     }
 }
