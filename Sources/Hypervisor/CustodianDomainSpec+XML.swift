@@ -8,9 +8,11 @@ extension CustodianDomainSpec {
     }
 
     var domainElement: MarkupElement {
-        var os = MarkupElement("os", children: [
-            MarkupElement("type", [("arch", "x86_64"), ("machine", "q35")], text: "hvm")
-        ])
+        var os = MarkupElement(
+            "os",
+            children: [
+                MarkupElement("type", [("arch", "x86_64"), ("machine", "q35")], text: "hvm")
+            ])
         if let firmware {
             os.children += [
                 MarkupElement("loader", [("readonly", "yes"), ("type", "pflash")], text: firmware.loaderPath),
@@ -42,39 +44,53 @@ extension CustodianDomainSpec {
 
     var metadataElement: MarkupElement {
         let prefix = Self.metadataPrefix
-        return MarkupElement("metadata", children: [
-            MarkupElement("\(prefix):custodian", [("xmlns:\(prefix)", Self.metadataNamespace)], children: [
-                MarkupElement("\(prefix):ring", text: identity.ring),
-                MarkupElement("\(prefix):shareIndex", text: String(identity.shareIndex)),
-                MarkupElement("\(prefix):epoch", text: String(identity.epoch)),
+        return MarkupElement(
+            "metadata",
+            children: [
+                MarkupElement(
+                    "\(prefix):custodian", [("xmlns:\(prefix)", Self.metadataNamespace)],
+                    children: [
+                        MarkupElement("\(prefix):ring", text: identity.ring),
+                        MarkupElement("\(prefix):shareIndex", text: String(identity.shareIndex)),
+                        MarkupElement("\(prefix):epoch", text: String(identity.epoch)),
+                    ])
             ])
-        ])
     }
 
     private var deviceElements: [MarkupElement] {
         var devices: [MarkupElement] = []
         if let emulatorPath { devices.append(MarkupElement("emulator", text: emulatorPath)) }
         if let consoleLogPath {
-            devices.append(MarkupElement("serial", [("type", "file")], children: [
-                MarkupElement("source", [("path", consoleLogPath)]),
-                MarkupElement("target", [("port", "0")]),
-            ]))
+            devices.append(
+                MarkupElement(
+                    "serial", [("type", "file")],
+                    children: [
+                        MarkupElement("source", [("path", consoleLogPath)]),
+                        MarkupElement("target", [("port", "0")]),
+                    ]))
         }
         switch transport {
         case .vsock(let cid):
-            let cidElement = cid.map { MarkupElement("cid", [("auto", "no"), ("address", String($0))]) }
+            let cidElement =
+                cid.map { MarkupElement("cid", [("auto", "no"), ("address", String($0))]) }
                 ?? MarkupElement("cid", [("auto", "yes")])
             devices.append(MarkupElement("vsock", [("model", "virtio")], children: [cidElement]))
         case .virtioSerial(let socketPath):
-            devices.append(MarkupElement("channel", [("type", "unix")], children: [
-                MarkupElement("source", [("mode", "bind"), ("path", socketPath)]),
-                MarkupElement("target", [("type", "virtio"), ("name", Self.agentChannelName)]),
-            ]))
+            devices.append(
+                MarkupElement(
+                    "channel", [("type", "unix")],
+                    children: [
+                        MarkupElement("source", [("mode", "bind"), ("path", socketPath)]),
+                        MarkupElement("target", [("type", "virtio"), ("name", Self.agentChannelName)]),
+                    ]))
         }
         if virtualTPM {
-            devices.append(MarkupElement("tpm", [("model", "tpm-crb")], children: [
-                MarkupElement("backend", [("type", "emulator"), ("version", "2.0")])
-            ]))
+            devices.append(
+                MarkupElement(
+                    "tpm", [("model", "tpm-crb")],
+                    children: [
+                        MarkupElement("backend", [("type", "emulator"), ("version", "2.0")])
+                    ]))
         }
         devices.append(MarkupElement("memballoon", [("model", "none")]))
         return devices

@@ -111,7 +111,7 @@ extension Connection {
             let metadata: String?
             do {
                 metadata = try domain.metadata(namespaceURI: CustodianDomainSpec.metadataNamespace)
-            } catch where error.code == .noDomain {
+            } catch  where error.code == .noDomain {
                 continue  // destroyed between listing and reading
             }
             guard let metadata else {
@@ -119,7 +119,8 @@ extension Connection {
                 continue
             }
             do {
-                custodians.append(DiscoveredCustodian(domain: domain, identity: try CustodianIdentity(metadataXML: metadata)))
+                custodians.append(
+                    DiscoveredCustodian(domain: domain, identity: try CustodianIdentity(metadataXML: metadata)))
             } catch {
                 unrecognized.append(UnrecognizedDomain(name: domain.name, reason: error.reason))
             }

@@ -105,7 +105,9 @@ private struct DomainAuditor {
 
     private mutating func expect(_ actual: String?, _ expected: String, _ element: String, _ what: String) {
         if actual != expected {
-            note(.mismatchedDomain, element, "\(what) is \(actual.map { "'\($0)'" } ?? "absent"), requested '\(expected)'")
+            note(
+                .mismatchedDomain, element,
+                "\(what) is \(actual.map { "'\($0)'" } ?? "absent"), requested '\(expected)'")
         }
     }
 
@@ -141,14 +143,17 @@ private struct DomainAuditor {
             note(.mismatchedDomain, "memory", "memory size is absent")
             return
         }
-        let scale: UInt64? = switch memory["unit"] ?? "KiB" {
-        case "KiB", "k": 1
-        case "MiB", "M": 1024
-        case "GiB", "G": 1024 * 1024
-        default: nil
-        }
+        let scale: UInt64? =
+            switch memory["unit"] ?? "KiB" {
+            case "KiB", "k": 1
+            case "MiB", "M": 1024
+            case "GiB", "G": 1024 * 1024
+            default: nil
+            }
         guard let scale, value * scale == requestedKiB else {
-            note(.mismatchedDomain, "memory", "memory is \(value) \(memory["unit"] ?? "KiB"), requested \(spec.memoryMiB) MiB")
+            note(
+                .mismatchedDomain, "memory",
+                "memory is \(value) \(memory["unit"] ?? "KiB"), requested \(spec.memoryMiB) MiB")
             return
         }
     }
@@ -170,7 +175,9 @@ private struct DomainAuditor {
             expect(os.child("loader")?.text, firmware.loaderPath, "os/loader", "firmware loader")
             expect(os.child("nvram")?.text, firmware.nvramPath, "os/nvram", "NVRAM path")
         } else {
-            if os.child("loader") != nil { note(.mismatchedDomain, "os/loader", "firmware loader present, none requested") }
+            if os.child("loader") != nil {
+                note(.mismatchedDomain, "os/loader", "firmware loader present, none requested")
+            }
         }
     }
 
@@ -195,7 +202,9 @@ private struct DomainAuditor {
                 }
             case "input":
                 if device["bus"] != "ps2" || !["mouse", "keyboard"].contains(device["type"] ?? "") {
-                    note(.unexpectedDevice, path, "input device '\(device["type"] ?? "?")' on bus '\(device["bus"] ?? "?")'")
+                    note(
+                        .unexpectedDevice, path,
+                        "input device '\(device["type"] ?? "?")' on bus '\(device["bus"] ?? "?")'")
                 }
             case "watchdog":
                 if device["model"] != "itco" {
@@ -221,7 +230,8 @@ private struct DomainAuditor {
                 note(.unexpectedDevice, path, "device <\(device.name)> was not requested")
             }
         }
-        for (device, count) in seen where count > 1 && ["vsock", "tpm", "serial", "console", "channel"].contains(device) {
+        for (device, count) in seen
+        where count > 1 && ["vsock", "tpm", "serial", "console", "channel"].contains(device) {
             note(.unexpectedDevice, "devices/\(device)", "\(count) <\(device)> devices, at most one requested")
         }
         if spec.virtualTPM && seen["tpm"] == nil { note(.missingDevice, "devices/tpm", "requested vTPM is absent") }
@@ -230,7 +240,8 @@ private struct DomainAuditor {
         }
         switch spec.transport {
         case .vsock: if seen["vsock"] == nil { note(.missingDevice, "devices/vsock", "requested vsock is absent") }
-        case .virtioSerial: if seen["channel"] == nil { note(.missingDevice, "devices/channel", "agent channel is absent") }
+        case .virtioSerial:
+            if seen["channel"] == nil { note(.missingDevice, "devices/channel", "agent channel is absent") }
         }
         if spec.consoleLogPath != nil && seen["serial"] == nil {
             note(.missingDevice, "devices/serial", "requested serial console is absent")

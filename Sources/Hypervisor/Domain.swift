@@ -1,9 +1,9 @@
 internal import CLibvirt
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// A libvirt domain handle (`virDomainPtr`), freed when the last reference goes.

@@ -139,12 +139,14 @@ extension Connection {
                 let sink = Unmanaged<LifecycleEventSink>.fromOpaque(opaque).takeUnretainedValue()
                 let name = virDomainGetName(domain).map { String(cString: $0) } ?? ""
                 var uuidBuffer = [CChar](repeating: 0, count: Int(VIR_UUID_STRING_BUFLEN))
-                let uuid = virDomainGetUUIDString(domain, &uuidBuffer) == 0
+                let uuid =
+                    virDomainGetUUIDString(domain, &uuidBuffer) == 0
                     ? String(decoding: uuidBuffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
                     : ""
-                sink.continuation.yield(DomainLifecycleEvent(
-                    connectionURI: sink.connectionURI, domainName: name, domainUUID: uuid,
-                    kind: DomainLifecycleEvent.decode(event: event, detail: detail), detail: detail))
+                sink.continuation.yield(
+                    DomainLifecycleEvent(
+                        connectionURI: sink.connectionURI, domainName: name, domainUUID: uuid,
+                        kind: DomainLifecycleEvent.decode(event: event, detail: detail), detail: detail))
                 return 0
             },
             sink.toOpaque(),

@@ -91,8 +91,10 @@ public final class HostPool: Sendable {
                 let discovery = try connections[host.uri]!.withConnection { connection throws(LibvirtError) in
                     try connection.discoverCustodians()
                 }
-                return HostSurvey(host: host, status: .reachable(
-                    custodians: discovery.custodians.map(\.identity), unrecognizedDomains: discovery.unrecognized))
+                return HostSurvey(
+                    host: host,
+                    status: .reachable(
+                        custodians: discovery.custodians.map(\.identity), unrecognizedDomains: discovery.unrecognized))
             } catch {
                 return HostSurvey(host: host, status: .unreachable(error))
             }

@@ -58,9 +58,11 @@ public final class LibvirtEventLoop: Service, Sendable {
                         while !stopRequested.isSet {
                             if virEventRunDefaultImpl() < 0 {
                                 let failure = LibvirtError.takeLast(operation: "virEventRunDefaultImpl")
-                                logger.warning("libvirt event loop iteration failed", metadata: [
-                                    "error": "\(failure)"
-                                ])
+                                logger.warning(
+                                    "libvirt event loop iteration failed",
+                                    metadata: [
+                                        "error": "\(failure)"
+                                    ])
                                 // A persistent failure must not become a hot spin on one of two cores.
                                 Thread.sleep(forTimeInterval: 0.05)
                             }

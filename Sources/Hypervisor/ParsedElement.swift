@@ -1,6 +1,7 @@
 import Foundation
+
 #if canImport(FoundationXML)
-import FoundationXML
+    import FoundationXML
 #endif
 
 /// A read-only, Sendable XML element tree built from Foundation's `XMLParser` (libxml2
@@ -34,8 +35,10 @@ struct ParsedElement: Sendable, Hashable {
         return root
     }
 
-    init(name: String, localName: String, namespaceURI: String?, attributes: [String: String], text: String,
-         children: [ParsedElement]) {
+    init(
+        name: String, localName: String, namespaceURI: String?, attributes: [String: String], text: String,
+        children: [ParsedElement]
+    ) {
         self.name = name
         self.localName = localName
         self.namespaceURI = namespaceURI
@@ -77,9 +80,10 @@ private final class TreeBuilder: NSObject, XMLParserDelegate {
         _ parser: XMLParser, didStartElement elementName: String, namespaceURI: String?,
         qualifiedName: String?, attributes: [String: String] = [:]
     ) {
-        stack.append(OpenElement(
-            name: qualifiedName ?? elementName, localName: elementName,
-            namespaceURI: (namespaceURI?.isEmpty ?? true) ? nil : namespaceURI, attributes: attributes))
+        stack.append(
+            OpenElement(
+                name: qualifiedName ?? elementName, localName: elementName,
+                namespaceURI: (namespaceURI?.isEmpty ?? true) ? nil : namespaceURI, attributes: attributes))
     }
 
     func parser(_ parser: XMLParser, foundCharacters string: String) {

@@ -21,8 +21,8 @@ public final class ReconnectingConnection: Sendable {
     ///
     /// - Parameters:
     ///   - uri: the libvirt URI of the host.
-    ///   - enablesKeepAlive: ask for keepalive on each new connection (needs a running
-    ///     `LibvirtEventLoop`; drivers without keepalive support are accepted silently).
+    ///   - enablesKeepAlive: ask for keepalive on each new connection opened while a
+    ///     `LibvirtEventLoop` runs (drivers without keepalive support are accepted silently).
     public init(uri: String, enablesKeepAlive: Bool = true) {
         self.uri = uri
         self.enablesKeepAlive = enablesKeepAlive
@@ -39,8 +39,9 @@ public final class ReconnectingConnection: Sendable {
             if let current = state.current, current.isAlive { return current }
             state.current = nil
             let opened = try Connection(uri: uri)
-            if enablesKeepAlive {
-                // Local drivers (test://, qemu:///system without remote) have no keepalive.
+            // Keepalive probes are sent and answered by the event loop: without a running loop
+            // they would only time out. Local drivers have no keepalive and refuse; that is fine.
+            if enablesKeepAlive && LibvirtEventLoop.isRunning {
                 _ = try? opened.enableKeepAlive()
             }
             state.current = opened
@@ -65,7 +66,7 @@ public final class ReconnectingConnection: Sendable {
         let first = try connection()
         do {
             return try operation(first)
-        } catch where error.isConnectionLost {
+        } catch  where error.isConnectionLost {
             state.withLock { state in
                 if state.current === first { state.current = nil }
             }

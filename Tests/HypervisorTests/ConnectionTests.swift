@@ -68,6 +68,7 @@ import Testing
         let connection = try Connection(uri: "test:///default")
         let error = #expect(throws: LibvirtError.self) { try connection.enableKeepAlive() }
         #expect(error?.operation == "virConnectSetKeepAlive")
+        #expect(error?.code == .noSupport)
     }
 }
 

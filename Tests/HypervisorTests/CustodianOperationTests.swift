@@ -58,14 +58,16 @@ import Testing
     @Test func rediscoversCustodiansFromTheirMetadata() throws {
         let connection = try Connection(uri: "test:///default")
         let first = try connection.createCustodian(try SpecFixtures.uniqueSpec(ring: "ring-r", shareIndex: 1, epoch: 5))
-        let second = try connection.createCustodian(try SpecFixtures.uniqueSpec(ring: "ring-r", shareIndex: 2, epoch: 5))
+        let second = try connection.createCustodian(
+            try SpecFixtures.uniqueSpec(ring: "ring-r", shareIndex: 2, epoch: 5))
         let stray = try connection.createTransientDomain(xml: minimalTestDomainXML(name: uniqueDomainName("stray")))
-        let forged = try connection.createTransientDomain(xml: """
-            <domain type='test'><name>\(uniqueDomainName("forged"))</name><memory unit='MiB'>64</memory>
-            <metadata><k:custodian xmlns:k='\(CustodianDomainSpec.metadataNamespace)'>
-            <k:ring>ring-r</k:ring><k:shareIndex>0</k:shareIndex><k:epoch>5</k:epoch></k:custodian></metadata>
-            <os><type>hvm</type></os></domain>
-            """)
+        let forged = try connection.createTransientDomain(
+            xml: """
+                <domain type='test'><name>\(uniqueDomainName("forged"))</name><memory unit='MiB'>64</memory>
+                <metadata><k:custodian xmlns:k='\(CustodianDomainSpec.metadataNamespace)'>
+                <k:ring>ring-r</k:ring><k:shareIndex>0</k:shareIndex><k:epoch>5</k:epoch></k:custodian></metadata>
+                <os><type>hvm</type></os></domain>
+                """)
         defer { [first, second, stray, forged].forEach(destroyIfRunning) }
 
         // A restarted daemon holds no handles: discover through a fresh connection.
@@ -88,19 +90,22 @@ import Testing
     @Test func metadataWithoutTheNamespaceIsNotReadAsKeyshards() throws {
         let connection = try Connection(uri: "test:///default")
         let name = uniqueDomainName("other-ns")
-        let domain = try connection.createTransientDomain(xml: """
-            <domain type='test'><name>\(name)</name><memory unit='MiB'>64</memory>
-            <metadata><o:custodian xmlns:o='https://example.invalid/other'>
-            <o:ring>ring-r</o:ring><o:shareIndex>1</o:shareIndex><o:epoch>1</o:epoch></o:custodian></metadata>
-            <os><type>hvm</type></os></domain>
-            """)
+        let domain = try connection.createTransientDomain(
+            xml: """
+                <domain type='test'><name>\(name)</name><memory unit='MiB'>64</memory>
+                <metadata><o:custodian xmlns:o='https://example.invalid/other'>
+                <o:ring>ring-r</o:ring><o:shareIndex>1</o:shareIndex><o:epoch>1</o:epoch></o:custodian></metadata>
+                <os><type>hvm</type></os></domain>
+                """)
         defer { destroyIfRunning(domain) }
         #expect(try domain.metadata(namespaceURI: CustodianDomainSpec.metadataNamespace) == nil)
         #expect(try connection.discoverCustodians().custodians.allSatisfy { $0.domain.name != name })
     }
 
     @Test func malformedMetadataIsRefusedWithItsCode() {
-        let notCustodian = #expect(throws: HypervisorError.self) { try CustodianIdentity(metadataXML: "<ring>x</ring>") }
+        let notCustodian = #expect(throws: HypervisorError.self) {
+            try CustodianIdentity(metadataXML: "<ring>x</ring>")
+        }
         #expect(notCustodian?.code == .malformedMetadata)
         let missingEpoch = #expect(throws: HypervisorError.self) {
             try CustodianIdentity(metadataXML: "<custodian><ring>x</ring><shareIndex>1</shareIndex></custodian>")

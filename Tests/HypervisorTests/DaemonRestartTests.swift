@@ -18,7 +18,7 @@ extension EventLoopTests {
                 group.addTask { try await loop.run() }
                 while !LibvirtEventLoop.isRunning { await Task.yield() }
 
-                let holder = ReconnectingConnection(uri: daemon.uri, enablesKeepAlive: false)
+                let holder = ReconnectingConnection(uri: daemon.uri)
                 let first = try holder.connection()
                 #expect(try first.enableKeepAlive(interval: 1, count: 2) == .enabled)
 

@@ -10,7 +10,8 @@ import Testing
 
     init() throws {
         spec = SpecFixtures.spec(
-            identity: try SpecFixtures.identity(ring: "ring-live", shareIndex: 1, epoch: 1), transport: .vsock(cid: nil))
+            identity: try SpecFixtures.identity(ring: "ring-live", shareIndex: 1, epoch: 1), transport: .vsock(cid: nil)
+        )
         live = try String(contentsOfFile: try resourcePath("live-qemu-custodian.xml"), encoding: .utf8)
     }
 
@@ -43,8 +44,14 @@ import Testing
     @Test(arguments: [
         ("interface", "<interface type='network'><source network='default'/><model type='virtio'/></interface>"),
         ("disk", "<disk type='file' device='disk'><source file='/tmp/x.img'/><target dev='vda' bus='virtio'/></disk>"),
-        ("hostdev", "<hostdev mode='subsystem' type='pci'><source><address bus='0x03' slot='0x00'/></source></hostdev>"),
-        ("filesystem", "<filesystem type='mount'><driver type='virtiofs'/><source dir='/'/><target dir='host'/></filesystem>"),
+        (
+            "hostdev",
+            "<hostdev mode='subsystem' type='pci'><source><address bus='0x03' slot='0x00'/></source></hostdev>"
+        ),
+        (
+            "filesystem",
+            "<filesystem type='mount'><driver type='virtiofs'/><source dir='/'/><target dir='host'/></filesystem>"
+        ),
         ("shmem", "<shmem name='leak'><model type='ivshmem-plain'/><size unit='M'>4</size></shmem>"),
         ("redirdev", "<redirdev bus='usb' type='spicevmc'/>"),
         ("smartcard", "<smartcard mode='passthrough' type='spicevmc'/>"),
@@ -75,7 +82,8 @@ import Testing
 
     @Test func passthroughTPMIsRefused() throws {
         let xml = try replacing(
-            "<backend type='emulator' version='2.0'/>", with: "<backend type='passthrough'><device path='/dev/tpm0'/></backend>")
+            "<backend type='emulator' version='2.0'/>",
+            with: "<backend type='passthrough'><device path='/dev/tpm0'/></backend>")
         expectRefused(xml, kind: .mismatchedDevice, element: "devices/tpm")
     }
 
@@ -96,18 +104,21 @@ import Testing
     }
 
     @Test func qemuCommandLinePassthroughIsRefused() throws {
-        let xml = try replacing("</domain>", with: """
-            <qemu:commandline xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
-              <qemu:arg value='-device'/><qemu:arg value='e1000,netdev=n0'/>
-            </qemu:commandline>
-            </domain>
-            """)
+        let xml = try replacing(
+            "</domain>",
+            with: """
+                <qemu:commandline xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
+                  <qemu:arg value='-device'/><qemu:arg value='e1000,netdev=n0'/>
+                </qemu:commandline>
+                </domain>
+                """)
         expectRefused(xml, kind: .passthrough, element: "qemu:commandline")
     }
 
     @Test func bootChangesAreRefused() throws {
         expectRefused(
-            try replacing("<cmdline>console=ttyS0 quiet</cmdline>", with: "<cmdline>console=ttyS0 init=/bin/sh</cmdline>"),
+            try replacing(
+                "<cmdline>console=ttyS0 quiet</cmdline>", with: "<cmdline>console=ttyS0 init=/bin/sh</cmdline>"),
             kind: .mismatchedDomain, element: "os/cmdline")
         expectRefused(
             try replacing("/var/lib/keyshard/initrd.img", with: "/tmp/other-initrd.img"),
@@ -128,7 +139,9 @@ import Testing
             try replacing("<on_crash>destroy</on_crash>", with: "<on_crash>coredump-restart</on_crash>"),
             kind: .mismatchedDomain, element: "on_crash")
         expectRefused(try replacing("<acpi/>", with: ""), kind: .mismatchedDomain, element: "features/acpi")
-        expectRefused(try replacing("<domain type='qemu'", with: "<domain type='kvm'"), kind: .mismatchedDomain, element: "domain")
+        expectRefused(
+            try replacing("<domain type='qemu'", with: "<domain type='kvm'"), kind: .mismatchedDomain, element: "domain"
+        )
         expectRefused(
             try replacing("<vcpu placement='static'>1</vcpu>", with: "<vcpu placement='static'>4</vcpu>"),
             kind: .mismatchedDomain, element: "vcpu")

@@ -1,9 +1,10 @@
 import Foundation
-#if canImport(FoundationXML)
-import FoundationXML
-#endif
 import Hypervisor
 import Testing
+
+#if canImport(FoundationXML)
+    import FoundationXML
+#endif
 
 @Suite struct DomainXMLTests {
     private func document(_ xml: String) throws -> XMLDocument {
@@ -123,7 +124,9 @@ import Testing
 
     @Test func relativePathsAreRefused() throws {
         #expect(try refusal { $0.boot.kernelPath = "vmlinuz" }?.reason.contains("kernel") == true)
-        #expect(try refusal { $0.transport = .virtioSerial(socketPath: "agent.sock") }?.reason.contains("agent socket") == true)
+        #expect(
+            try refusal { $0.transport = .virtioSerial(socketPath: "agent.sock") }?.reason.contains("agent socket")
+                == true)
         #expect(try refusal { $0.firmware?.nvramPath = "VARS.fd" }?.reason.contains("NVRAM") == true)
         #expect(try refusal { $0.consoleLogPath = "console.log" }?.reason.contains("console") == true)
     }
@@ -142,11 +145,15 @@ import Testing
     @Test func identityRulesAreEnforced() {
         #expect(throws: HypervisorError(.invalidSpec, "")) { try CustodianIdentity(ring: "r", shareIndex: 0, epoch: 1) }
         #expect(throws: HypervisorError(.invalidSpec, "")) { try CustodianIdentity(ring: "", shareIndex: 1, epoch: 1) }
-        #expect(throws: HypervisorError(.invalidSpec, "")) { try CustodianIdentity(ring: "a/b", shareIndex: 1, epoch: 1) }
+        #expect(throws: HypervisorError(.invalidSpec, "")) {
+            try CustodianIdentity(ring: "a/b", shareIndex: 1, epoch: 1)
+        }
         #expect(throws: HypervisorError(.invalidSpec, "")) {
             try CustodianIdentity(ring: String(repeating: "r", count: 65), shareIndex: 1, epoch: 1)
         }
-        #expect(throws: HypervisorError(.invalidSpec, "")) { try CustodianIdentity(ring: "a\tb", shareIndex: 1, epoch: 1) }
+        #expect(throws: HypervisorError(.invalidSpec, "")) {
+            try CustodianIdentity(ring: "a\tb", shareIndex: 1, epoch: 1)
+        }
     }
 
     @Test func suggestedNameCarriesRingIndexAndEpoch() throws {

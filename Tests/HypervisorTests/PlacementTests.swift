@@ -68,9 +68,15 @@ private func perHost(_ assignments: [PlacementAssignment]) -> [String: Int] {
 
     @Test func badRequestsAreRefused() {
         let hosts = [HostCapacity(uri: "a", freeSlots: 10, ringMembers: 0)]
-        #expect(throws: HypervisorError(.invalidSpec, "")) { try Placement.assign(shareIndices: [1], threshold: 1, hosts: hosts) }
-        #expect(throws: HypervisorError(.invalidSpec, "")) { try Placement.assign(shareIndices: [1, 1], threshold: 3, hosts: hosts) }
-        #expect(throws: HypervisorError(.invalidSpec, "")) { try Placement.assign(shareIndices: [0], threshold: 3, hosts: hosts) }
+        #expect(throws: HypervisorError(.invalidSpec, "")) {
+            try Placement.assign(shareIndices: [1], threshold: 1, hosts: hosts)
+        }
+        #expect(throws: HypervisorError(.invalidSpec, "")) {
+            try Placement.assign(shareIndices: [1, 1], threshold: 3, hosts: hosts)
+        }
+        #expect(throws: HypervisorError(.invalidSpec, "")) {
+            try Placement.assign(shareIndices: [0], threshold: 3, hosts: hosts)
+        }
     }
 
     @Test func randomisedPoolsNeverBreakTheRuleAndRefuseOnlyWhenTheyMust() throws {
@@ -149,7 +155,8 @@ private func perHost(_ assignments: [PlacementAssignment]) -> [String: Int] {
 
     @Test func hostCapacityLimitsPlacement() throws {
         // Two keyshard domains already fill a host of capacity 2, whatever their ring.
-        let plan = try pool(maxCustodians: 2).planPlacement(ring: "ring-z", epoch: 1, threshold: 3, shareIndices: [1, 2])
+        let plan = try pool(maxCustodians: 2).planPlacement(
+            ring: "ring-z", epoch: 1, threshold: 3, shareIndices: [1, 2])
         #expect(plan.assignments.allSatisfy { $0.hostURI == (try? hostURI("host-empty.xml")) })
     }
 

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A libvirtd of the tests' own: session mode as user `nobody`, every file in a temporary
@@ -29,7 +29,8 @@ final class PrivateLibvirtd {
     var uri: String { "test+unix:///default?socket=\(socketPath)" }
 
     init() throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("keyshard-libvirtd-\(UUID().uuidString)")
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "keyshard-libvirtd-\(UUID().uuidString)")
         for sub in ["", "home", "run"] {
             let path = directory.appendingPathComponent(sub).path
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)

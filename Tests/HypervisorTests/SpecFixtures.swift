@@ -4,7 +4,8 @@ import Testing
 
 /// Specs shaped like production custodians (OVMF, vTPM, direct kernel boot).
 enum SpecFixtures {
-    static func identity(ring: String = "ring-a", shareIndex: UInt16 = 1, epoch: UInt64 = 1) throws -> CustodianIdentity {
+    static func identity(ring: String = "ring-a", shareIndex: UInt16 = 1, epoch: UInt64 = 1) throws -> CustodianIdentity
+    {
         try CustodianIdentity(ring: ring, shareIndex: shareIndex, epoch: epoch)
     }
 
