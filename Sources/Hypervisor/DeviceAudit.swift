@@ -118,6 +118,7 @@ private struct DomainAuditor {
         }
         expect(domain["type"], spec.virtualization.rawValue, "domain", "domain type")
         expect(domain.child("name")?.text, spec.name, "name", "name")
+        auditMetadata(domain.child("metadata"))
         auditMemory(domain)
         expect(domain.child("vcpu")?.text, String(spec.vcpus), "vcpu", "vCPU count")
         auditOS(domain.child("os"))
@@ -135,6 +136,26 @@ private struct DomainAuditor {
             return
         }
         auditDevices(devices)
+    }
+
+    /// The metadata is how a restarted daemon recognises the custodian: it must say exactly
+    /// what was requested, once.
+    private mutating func auditMetadata(_ metadata: ParsedElement?) {
+        let records = (metadata?.children ?? []).filter {
+            $0.namespaceURI == CustodianDomainSpec.metadataNamespace
+        }
+        guard records.count == 1, let record = records.first else {
+            note(.mismatchedDomain, "metadata", "expected one keyshard custodian record, found \(records.count)")
+            return
+        }
+        do {
+            let identity = try CustodianIdentity(metadataElement: record)
+            if identity != spec.identity {
+                note(.mismatchedDomain, "metadata", "metadata says \(identity), requested \(spec.identity)")
+            }
+        } catch {
+            note(.mismatchedDomain, "metadata", error.reason)
+        }
     }
 
     private mutating func auditMemory(_ domain: ParsedElement) {

@@ -180,4 +180,14 @@ import Testing
         let elements = Set(spec.audit(liveXML: xml).findings.map(\.element))
         #expect(elements.isSuperset(of: ["devices/interface", "devices/disk"]))
     }
+
+    @Test func metadataThatSaysSomethingElseIsRefused() throws {
+        expectRefused(
+            try replacing(
+                "<keyshard:shareIndex>1</keyshard:shareIndex>", with: "<keyshard:shareIndex>2</keyshard:shareIndex>"),
+            kind: .mismatchedDomain, element: "metadata")
+        expectRefused(
+            try replacing("https://keyshard.dev/xmlns/custodian/1", with: "https://example.invalid/other"),
+            kind: .mismatchedDomain, element: "metadata")
+    }
 }
