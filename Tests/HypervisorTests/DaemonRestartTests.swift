@@ -16,7 +16,7 @@ extension EventLoopTests {
         try await testGracefulShutdown { trigger in
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await loop.run() }
-                while !LibvirtEventLoop.isRunning { await Task.yield() }
+                try await waitUntilEventLoopRuns()
 
                 let holder = ReconnectingConnection(uri: daemon.uri)
                 let first = try holder.connection()

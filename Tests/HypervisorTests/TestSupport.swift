@@ -49,3 +49,11 @@ func resourcePath(_ name: String) throws -> String {
     let url = try #require(Bundle.module.url(forResource: "Resources/\(name)", withExtension: nil))
     return url.path
 }
+
+/// Waits (bounded) until some `LibvirtEventLoop` has started its thread.
+func waitUntilEventLoopRuns() async throws {
+    for _ in 0..<400 where !LibvirtEventLoop.isRunning {
+        try await Task.sleep(for: .milliseconds(5))
+    }
+    try #require(LibvirtEventLoop.isRunning, "event loop did not start")
+}
