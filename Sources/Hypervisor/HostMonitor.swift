@@ -60,12 +60,15 @@ public final class HostMonitor: Service, Sendable {
         let connection: Connection
         let lifecycle: AsyncStream<DomainLifecycleEvent>
         do {
-            connection = try holder.connection()
-            lifecycle = try connection.lifecycleEvents()
+            let holder = self.holder
+            (connection, lifecycle) = try await offCooperativePool {
+                let connection = try holder.connection()
+                return (connection, try connection.lifecycleEvents())
+            }
         } catch {
             holder.invalidate()
             logger.info("host unreachable", metadata: ["uri": "\(uri)", "error": "\(error)"])
-            continuation.yield(.connectionLost(uri: uri, error: error))
+            continuation.yield(.connectionLost(uri: uri, error: error as? LibvirtError))
             return
         }
         let generation = holder.generation

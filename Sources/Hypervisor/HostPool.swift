@@ -84,20 +84,42 @@ public final class HostPool: Sendable {
         return try holder.connection()
     }
 
-    /// Asks every host which custodians it runs. A host that fails is reported, not thrown.
-    public func survey() -> [HostSurvey] {
-        hosts.map { host in
-            do throws(LibvirtError) {
-                let discovery = try connections[host.uri]!.withConnection { connection throws(LibvirtError) in
-                    try connection.discoverCustodians()
+    /// Asks every host which custodians it runs, all hosts at once and off the cooperative
+    /// pool (a slow or dead remote host delays only its own answer). A host that fails is
+    /// reported, not thrown.
+    ///
+    /// - Returns: one survey per host, in the order of `hosts`.
+    public func survey() async -> [HostSurvey] {
+        await withTaskGroup(of: (Int, HostSurvey).self) { group in
+            for (index, host) in hosts.enumerated() {
+                let holder = connections[host.uri]!
+                group.addTask {
+                    do {
+                        let discovery = try await offCooperativePool {
+                            try holder.withConnection { connection throws(LibvirtError) in
+                                try connection.discoverCustodians()
+                            }
+                        }
+                        return (
+                            index,
+                            HostSurvey(
+                                host: host,
+                                status: .reachable(
+                                    custodians: discovery.custodians.map(\.identity),
+                                    unrecognizedDomains: discovery.unrecognized))
+                        )
+                    } catch {
+                        let failure =
+                            error as? LibvirtError
+                            ?? LibvirtError(
+                                code: .internalError, domain: 0, message: "\(error)", operation: "survey")
+                        return (index, HostSurvey(host: host, status: .unreachable(failure)))
+                    }
                 }
-                return HostSurvey(
-                    host: host,
-                    status: .reachable(
-                        custodians: discovery.custodians.map(\.identity), unrecognizedDomains: discovery.unrecognized))
-            } catch {
-                return HostSurvey(host: host, status: .unreachable(error))
             }
+            var surveys = [HostSurvey?](repeating: nil, count: hosts.count)
+            for await (index, survey) in group { surveys[index] = survey }
+            return surveys.compactMap { $0 }
         }
     }
 
@@ -110,8 +132,8 @@ public final class HostPool: Sendable {
     /// - Throws: `HypervisorError` (`.placementImpossible`, `.invalidSpec`) from `Placement.assign`.
     public func planPlacement(
         ring: String, epoch: UInt64, threshold: Int, shareIndices: [UInt16]
-    ) throws(HypervisorError) -> PlacementPlan {
-        let surveys = survey()
+    ) async throws(HypervisorError) -> PlacementPlan {
+        let surveys = await survey()
         let reachable = surveys.filter(\.isReachable)
         let capacities = reachable.map { survey in
             HostCapacity(

@@ -122,8 +122,8 @@ private func perHost(_ assignments: [PlacementAssignment]) -> [String: Int] {
         ])
     }
 
-    @Test func surveyReadsCustodiansAndReportsHostsThatFail() throws {
-        let surveys = try pool().survey()
+    @Test func surveyReadsCustodiansAndReportsHostsThatFail() async throws {
+        let surveys = await (try pool()).survey()
         #expect(surveys.map(\.isReachable) == [true, true, true, false, false])
         #expect(surveys[0].custodians.isEmpty)
         #expect(Set(surveys[1].custodians.map(\.ring)) == ["ring-p", "ring-q"])
@@ -138,9 +138,9 @@ private func perHost(_ assignments: [PlacementAssignment]) -> [String: Int] {
         }
     }
 
-    @Test func planKeepsFewerThanThresholdPerHostAndSkipsUnreachableHosts() throws {
+    @Test func planKeepsFewerThanThresholdPerHostAndSkipsUnreachableHosts() async throws {
         let pool = try pool()
-        let plan = try pool.planPlacement(ring: "ring-p", epoch: 1, threshold: 3, shareIndices: [4, 5, 6])
+        let plan = try await pool.planPlacement(ring: "ring-p", epoch: 1, threshold: 3, shareIndices: [4, 5, 6])
         let counts = perHost(plan.assignments)
         #expect(counts[try hostURI("host-full-for-ring.xml")] == nil)
         #expect(counts[try hostURI("host-one-member.xml")] == 1)
@@ -148,21 +148,22 @@ private func perHost(_ assignments: [PlacementAssignment]) -> [String: Int] {
         #expect(plan.unreachableHosts.count == 2)
     }
 
-    @Test func otherEpochsDoNotCount() throws {
-        let plan = try pool().planPlacement(ring: "ring-p", epoch: 2, threshold: 3, shareIndices: [1, 2, 3, 4, 5, 6])
+    @Test func otherEpochsDoNotCount() async throws {
+        let plan = try await pool().planPlacement(
+            ring: "ring-p", epoch: 2, threshold: 3, shareIndices: [1, 2, 3, 4, 5, 6])
         #expect(perHost(plan.assignments).values.sorted() == [2, 2, 2])
     }
 
-    @Test func hostCapacityLimitsPlacement() throws {
+    @Test func hostCapacityLimitsPlacement() async throws {
         // Two keyshard domains already fill a host of capacity 2, whatever their ring.
-        let plan = try pool(maxCustodians: 2).planPlacement(
+        let plan = try await pool(maxCustodians: 2).planPlacement(
             ring: "ring-z", epoch: 1, threshold: 3, shareIndices: [1, 2])
         #expect(plan.assignments.allSatisfy { $0.hostURI == (try? hostURI("host-empty.xml")) })
     }
 
-    @Test func createdCustodiansAreCountedByTheNextPlan() throws {
+    @Test func createdCustodiansAreCountedByTheNextPlan() async throws {
         let pool = try pool()
-        let plan = try pool.planPlacement(ring: "ring-p", epoch: 1, threshold: 3, shareIndices: [4, 5, 6])
+        let plan = try await pool.planPlacement(ring: "ring-p", epoch: 1, threshold: 3, shareIndices: [4, 5, 6])
         var created: [Domain] = []
         defer { created.forEach(destroyIfRunning) }
         for assignment in plan.assignments {
@@ -171,10 +172,10 @@ private func perHost(_ assignments: [PlacementAssignment]) -> [String: Int] {
             created.append(try pool.connection(to: assignment.hostURI).createCustodian(spec))
         }
         // Every reachable host now holds t − 1 = 2 members of ring-p epoch 1: no room for a seventh.
-        let surveys = pool.survey().filter(\.isReachable)
+        let surveys = await pool.survey().filter(\.isReachable)
         #expect(surveys.allSatisfy { $0.custodians.count { $0.ring == "ring-p" && $0.epoch == 1 } == 2 })
-        let error = #expect(throws: HypervisorError.self) {
-            try pool.planPlacement(ring: "ring-p", epoch: 1, threshold: 3, shareIndices: [7])
+        let error = await #expect(throws: HypervisorError.self) {
+            try await pool.planPlacement(ring: "ring-p", epoch: 1, threshold: 3, shareIndices: [7])
         }
         #expect(error?.code == .placementImpossible)
     }
