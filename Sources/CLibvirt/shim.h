@@ -16,4 +16,15 @@ static inline void CLibvirt_silenceDefaultErrors(void) {
     virSetErrorFunc(NULL, CLibvirt_silentErrorFunc);
 }
 
+/* virConnectDomainEventRegisterAny takes a generic callback type; the lifecycle
+ * callback has a different signature and C code casts it with the
+ * VIR_DOMAIN_EVENT_CALLBACK macro, which Swift cannot import. */
+static inline int CLibvirt_registerLifecycleEvents(virConnectPtr conn,
+                                                   virConnectDomainEventCallback callback,
+                                                   void *opaque,
+                                                   virFreeCallback freeOpaque) {
+    return virConnectDomainEventRegisterAny(conn, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+                                            VIR_DOMAIN_EVENT_CALLBACK(callback), opaque, freeOpaque);
+}
+
 #endif

@@ -44,4 +44,21 @@ public enum Libvirt {
     public static func silenceDefaultErrors() {
         CLibvirt_silenceDefaultErrors()
     }
+
+    /// Process-wide set-up, done once before the first connection opens: libvirt must have
+    /// its default event implementation registered before any connection exists, or remote
+    /// connections never get keepalive or events. Every `Connection` calls this first.
+    ///
+    /// - Throws: `LibvirtError` when libvirt cannot initialise or register its event loop.
+    public static func initialize() throws(LibvirtError) {
+        if let failure = processSetUp { throw failure }
+    }
+
+    /// Runs once per process (Swift initialises global `static let`s exactly once, thread-safely).
+    private static let processSetUp: LibvirtError? = {
+        CLibvirt_silenceDefaultErrors()
+        if virInitialize() < 0 { return LibvirtError.takeLast(operation: "virInitialize") }
+        if virEventRegisterDefaultImpl() < 0 { return LibvirtError.takeLast(operation: "virEventRegisterDefaultImpl") }
+        return nil
+    }()
 }
