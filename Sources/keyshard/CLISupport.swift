@@ -16,9 +16,9 @@ enum KeyshardExit {
 /// whole message is held in memory; a fixed cap keeps a stray pipe from exhausting it.
 let maximumInputBytes = 64 << 20
 
-/// Prints `message` to standard error with the command name and exits with `code`.
+/// Prints `message` to standard error with the command name and returns `code` to throw.
 func fail(_ message: String, exit code: ExitCode) -> ExitCode {
-    FileHandle.standardError.write(Data("keyshard: \(message)\n".utf8))
+    CLIOutput.error(message)
     return code
 }
 
@@ -51,9 +51,10 @@ struct PublicKeyOptions: ParsableArguments {
     func load() throws -> Point {
         let text: String
         do {
-            text = try String(contentsOfFile: publicKey, encoding: .utf8)
-        } catch {
-            throw fail("cannot read public key file '\(publicKey)': \(describe(error))", exit: KeyshardExit.badInput)
+            // A public key file is a few hundred bytes; anything far larger is the wrong file.
+            text = try CLIInput.text(at: publicKey, limit: 64 << 10)
+        } catch let error as CLIInput.Failure {
+            throw fail("cannot use public key file '\(publicKey)': \(error.description)", exit: KeyshardExit.badInput)
         }
         do {
             return try Point(publicKeyText: text)
@@ -61,12 +62,4 @@ struct PublicKeyOptions: ParsableArguments {
             throw fail("'\(publicKey)' is not a usable P-256 public key: \(error.reason)", exit: KeyshardExit.badInput)
         }
     }
-}
-
-/// A short description of a Foundation error, without its domain noise.
-func describe(_ error: any Error) -> String {
-    if let posix = (error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError, posix.domain == NSPOSIXErrorDomain {
-        return String(cString: strerror(Int32(posix.code)))
-    }
-    return (error as NSError).localizedDescription
 }
