@@ -15,8 +15,23 @@ struct AttestCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Verify keyshard-evidence/v1 JSON against an attestation policy.",
             discussion: """
-                Exit codes: 0 the evidence satisfies the policy; 1 it is refused (every reason is printed);
-                2 the policy, evidence or nonce cannot be read.
+                Checks, and reports every failure rather than only the first: the quote's
+                magic and type, that its qualifyingData equals the nonce, that the quoted PCR
+                selection is exactly the policy's, that the reported PCR values hash to the
+                quoted digest, the AK signature and the AK's attributes (restricted, sign,
+                fixedTPM, fixedParent, sensitiveDataOrigin), every PCR value against the
+                policy's allowed values, the event log (if present) replayed against the PCRs,
+                and the EK certificate chain when the policy names ekRoots.
+
+                Each refusal prints a stable code (such as pcr.value or quote.nonce) and a
+                sentence saying what differs. 'keyshard policy explain' shows passed checks too.
+
+                Exit codes: 0 the evidence satisfies the policy; 1 it is refused (every
+                reason is printed); 2 the policy, evidence or nonce cannot be read.
+
+                Example:
+                  keyshard attest verify --policy policies/custodian-ovmf.yaml \\
+                      --evidence evidence.json --nonce 9f86d081884c7d65…
                 """
         )
 
