@@ -50,6 +50,7 @@ fuzz: deps
 	$(FUZZ_BUILD)/debug/AgentProtocolFuzz --write-seeds $(FUZZ_BUILD)/corpus-agent-protocol
 	$(FUZZ_BUILD)/debug/AgentProtocolFuzz -max_total_time=$(FUZZ_SECONDS) -max_len=16384 \
 	    -malloc_limit_mb=64 -rss_limit_mb=2048 $(FUZZ_BUILD)/corpus-agent-protocol
+	scripts/fuzz-attestation $(FUZZ_SECONDS)
 
 clean:
 	rm -rf .build Benchmarks/.build
