@@ -40,17 +40,10 @@ bench: deps
 	cd Benchmarks && set -o pipefail && $(SWIFT) package --disable-sandbox benchmark --format markdown --no-progress \
 		| /usr/bin/python3 ../scripts/bench-summary
 
-# libFuzzer with AddressSanitizer over the decoders that read untrusted bytes. A separate
-# scratch path keeps the sanitizer build from invalidating the normal one.
+# libFuzzer with AddressSanitizer over the decoders that read untrusted bytes (scripts/fuzz).
 FUZZ_SECONDS ?= 60
-FUZZ_BUILD    = .build-fuzz
 fuzz: deps
-	$(SWIFT) build -c debug --scratch-path $(FUZZ_BUILD) -Xswiftc -sanitize=fuzzer,address --product AgentProtocolFuzz
-	mkdir -p $(FUZZ_BUILD)/corpus-agent-protocol
-	$(FUZZ_BUILD)/debug/AgentProtocolFuzz --write-seeds $(FUZZ_BUILD)/corpus-agent-protocol
-	$(FUZZ_BUILD)/debug/AgentProtocolFuzz -max_total_time=$(FUZZ_SECONDS) -max_len=16384 \
-	    -malloc_limit_mb=64 -rss_limit_mb=2048 $(FUZZ_BUILD)/corpus-agent-protocol
-	scripts/fuzz-attestation $(FUZZ_SECONDS)
+	scripts/fuzz $(FUZZ_SECONDS)
 
 clean:
 	rm -rf .build Benchmarks/.build

@@ -118,7 +118,7 @@ let package = Package(
 
         .executableTarget(
             name: "attestation-fuzz",
-            dependencies: ["Attestation", "TPM2"]
+            dependencies: ["Attestation", "TPM2", "CFuzzerDriver"]
         ),
 
         // Tests: one target per module.

@@ -1,11 +1,12 @@
 import Attestation
+import CFuzzerDriver
 import Foundation
 import TPM2
 
 // A libFuzzer target over the parsers that read attacker-controlled bytes: TPMS_ATTEST,
 // TPMT_SIGNATURE, TPM2B_PUBLIC, TPML_PCR_SELECTION and the TCG event log. The first input byte
-// picks the parser. Build and run with scripts/fuzz-attestation (defines FUZZING and
-// -sanitize=fuzzer); a normal build makes a replayer that runs the same code on files.
+// picks the parser. Built like AgentProtocolFuzz (see scripts/fuzz): with -sanitize=fuzzer it
+// fuzzes; without, it replays the files named on the command line through the same code.
 
 /// Parses one input; any outcome but a crash, hang or unbounded allocation is fine.
 func parseOne(_ input: [UInt8]) {
@@ -24,38 +25,27 @@ func parseOne(_ input: [UInt8]) {
     }
 }
 
-#if FUZZING
+/// libFuzzer's entry point.
 @_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
-    guard let data else { return 0 }
-    parseOne(Array(UnsafeBufferPointer(start: data, count: size)))
+public func attestationFuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+    parseOne(data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? [])
     return 0
 }
 
-/// libFuzzer's entry point for programs that keep their own `main` (LLVM 11+).
-@_silgen_name("LLVMFuzzerRunDriver")
-func runFuzzerDriver(
-    _ argc: UnsafeMutablePointer<CInt>,
-    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
-) -> CInt
-
-/// SwiftPM links executables with `main` renamed to `<target>_main`, which hides libFuzzer's own
-/// `main`; this is that symbol, handing control to libFuzzer's driver.
-@_cdecl("attestation_fuzz_main")
-public func fuzzMain(
-    _ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?
-) -> CInt {
-    var count = argc
-    var arguments = argv
-    return runFuzzerDriver(&count, &arguments) { data, size in fuzzOneInput(data, size) }
-}
-#else
-/// Replayer: `attestation-fuzz FILE...` runs each file (for example a crash libFuzzer saved).
 @main
-struct Replayer {
+struct AttestationFuzz {
     static func main() {
-        for path in CommandLine.arguments.dropFirst() {
+        var argc = CommandLine.argc
+        var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = CommandLine.unsafeArgv
+        let status = cfuzzerdriver_run(&argc, &argv) { data, size in attestationFuzzOneInput(data, size) }
+        if status >= 0 { exit(status) }
+
+        let paths = CommandLine.arguments.dropFirst()
+        guard !paths.isEmpty else {
+            print("usage: attestation-fuzz FILE…  (build with -sanitize=fuzzer to fuzz)")
+            exit(2)
+        }
+        for path in paths {
             guard let data = FileManager.default.contents(atPath: path) else {
                 FileHandle.standardError.write(Data("cannot read \(path)\n".utf8))
                 exit(2)
@@ -65,4 +55,3 @@ struct Replayer {
         }
     }
 }
-#endif
