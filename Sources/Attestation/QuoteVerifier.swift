@@ -112,6 +112,13 @@ public struct QuoteVerifier: Sendable {
     }
 
     private func checkRule(_ rule: EventRule, in log: EventLog) -> [Refusal] {
+        // The YAML reader refuses such rules; a policy built in code could still have one, and the
+        // log's events for an unquoted PCR are whatever the attester wrote.
+        guard policy.allowedPCRValues[rule.pcr] != nil else {
+            return [Refusal(.eventLogRuleMissing,
+                "Policy \(policy.name) has a \(rule.summary) rule but does not pin PCR \(rule.pcr), so no event in "
+                    + "that PCR is bound to the quote and the rule cannot be satisfied.")]
+        }
         let matching = log.events.enumerated().filter { rule.matches($0.element) }
         guard !matching.isEmpty else {
             return [Refusal(.eventLogRuleMissing,

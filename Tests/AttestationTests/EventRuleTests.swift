@@ -208,6 +208,20 @@ private let otherHex = String(repeating: "1e", count: 32)
         #expect(verdict.refusals.contains { $0.reason.contains("log event 2") })
     }
 
+    /// An event in a PCR the quote does not cover can be forged freely; a rule about it never passes.
+    @Test func ruleForAnUnquotedPCRNeverPasses() throws {
+        var log = EventLogBuilder()
+        log.measure(pcr: 9, type: 6, data: Self.tagged("Linux initrd"), sha256: SwtpmEvidence.initrdDigest)
+        log.measure(pcr: 7, type: 6, data: Self.tagged("forged"), sha256: SwtpmEvidence.initrdDigest)
+        let base = try AttestationPolicy(yaml: SwtpmEvidence.policyYAML())
+        let policy = AttestationPolicy(
+            name: "in-code", pcrBank: .sha256, allowedPCRValues: base.allowedPCRValues,
+            eventRules: [EventRule(pcr: 7, eventType: 6, allowedDigests: [SwtpmEvidence.initrdDigest])])
+        let verdict = QuoteVerifier(policy: policy).verify(try evidence(log: log.bytes), nonce: SwtpmEvidence.nonce)
+        #expect(verdict.refusalCodes == [.eventLogRuleMissing])
+        #expect(verdict.refusals.first?.reason.contains("does not pin PCR 7") == true)
+    }
+
     @Test func malformedLogIsRefusedOnceNotPerRule() throws {
         let verifier = QuoteVerifier(policy: try Self.policy(rule: Self.initrdRule()))
         #expect(verifier.verify(try evidence(log: [1, 2, 3]), nonce: SwtpmEvidence.nonce).refusalCodes
