@@ -15,6 +15,8 @@ public struct AttestationPolicy: Hashable, Sendable {
     public let allowedPCRValues: [Int: [[UInt8]]]
     /// Paths of PEM files whose certificates may anchor the EK certificate chain.
     public let ekRoots: [String]
+    /// Rules about individual event-log events; when there are any, evidence must carry an event log.
+    public let eventRules: [EventRule]
 
     /// Creates a policy.
     /// - Parameters:
@@ -23,15 +25,17 @@ public struct AttestationPolicy: Hashable, Sendable {
     ///   - pcrBank: the bank the quote must use.
     ///   - allowedPCRValues: for each PCR index, the values it may hold.
     ///   - ekRoots: PEM files of trusted EK roots.
+    ///   - eventRules: rules about event-log events.
     public init(
         name: String, summary: String? = nil, pcrBank: TPMAlgorithmID, allowedPCRValues: [Int: [[UInt8]]],
-        ekRoots: [String] = []
+        ekRoots: [String] = [], eventRules: [EventRule] = []
     ) {
         self.name = name
         self.summary = summary
         self.pcrBank = pcrBank
         self.allowedPCRValues = allowedPCRValues
         self.ekRoots = ekRoots
+        self.eventRules = eventRules
     }
 
     /// The PCR selection a quote must report, exactly.

@@ -3,7 +3,9 @@ import TPM2
 
 extension AttestationPolicy {
     /// Learns a policy from evidence of a known-good boot: the quote's own PCR selection, each PCR
-    /// allowed exactly the value it has now.
+    /// allowed exactly the value it has now, and, when the evidence has an event log, event rules for
+    /// PCR 4's `EV_EFI_BOOT_SERVICES_APPLICATION` and PCR 9's `EV_EVENT_TAG` events (if those PCRs are
+    /// quoted), allowing exactly the digests logged.
     ///
     /// The evidence must first pass every check against that policy with its own nonce (a genuine,
     /// restricted AK signed these PCR values), so a policy is never learned from a forged quote.
@@ -35,7 +37,13 @@ extension AttestationPolicy {
             }
             allowed[index] = [value]
         }
-        let policy = AttestationPolicy(name: name, pcrBank: selection.bank, allowedPCRValues: allowed)
+        var rules: [EventRule] = []
+        if let bytes = evidence.eventLog, let log = try? EventLog(parsing: bytes) {
+            rules = EventRule.learn(from: log, bank: selection.bank, pcrs: Set(selection.indexes))
+        }
+        // A log that does not parse or replay is refused by the check below, so nothing is learned from it.
+        let policy = AttestationPolicy(
+            name: name, pcrBank: selection.bank, allowedPCRValues: allowed, eventRules: rules)
         let verdict = QuoteVerifier(policy: policy).verify(evidence, nonce: evidence.nonce)
         guard verdict.isAccepted else {
             throw refused("The evidence fails its own checks: "
@@ -61,6 +69,18 @@ extension AttestationPolicy {
             let list = values.map { "\"\(Hex.encode($0))\"" }.joined(separator: ", ")
             let comment = PCRMeaning.name(for: index).map { "   # \($0)" } ?? ""
             lines.append("  \(index): [\(list)]\(comment)")
+        }
+        if !eventRules.isEmpty {
+            lines.append("events:               # each rule: some event matches, and every match has an allowed digest")
+            for rule in eventRules {
+                lines.append("  # \(rule.learnedComment)")
+                lines.append("  - pcr: \(rule.pcr)")
+                lines.append("    type: \(EventType.display(rule.eventType))")
+                if let label = rule.label { lines.append("    label: \(Self.quoted(label))") }
+                lines.append("    digests:")
+                lines += rule.allowedDigests.map { "      - \"\(Hex.encode($0))\"" }
+                if let note = rule.note { lines.append("    description: \(Self.quoted(note))") }
+            }
         }
         if !ekRoots.isEmpty {
             lines.append("ekRoots:")

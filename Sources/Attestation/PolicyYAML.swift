@@ -58,7 +58,7 @@ extension AttestationPolicy {
     /// The largest policy file read.
     public static let maximumFileSize = 1 << 20
 
-    private static let knownKeys = ["apiVersion", "kind", "name", "description", "pcrBank", "pcrs", "ekRoots"]
+    private static let knownKeys = ["apiVersion", "kind", "name", "description", "pcrBank", "pcrs", "ekRoots", "events"]
 
     /// Parses a policy from YAML, collecting every problem rather than stopping at the first.
     ///
@@ -147,14 +147,21 @@ extension AttestationPolicy {
             }
         }
 
+        let problemsBeforePCRs = problems.count
         let pcrs = Self.parsePCRs(fields["pcrs"], root: root, digestSize: bank?.digestSize, problem: problem)
+        // A rule's PCR is checked against pcrs only when pcrs read cleanly, so one mistake is not reported twice.
+        let pcrsParsed = problems.count == problemsBeforePCRs
         let ekRoots = Self.parseStringList(fields["ekRoots"], what: "ekRoots", problem: problem)
+        let eventRules = Self.parseEventRules(
+            fields["events"], digestSize: bank?.digestSize, pinned: pcrsParsed ? Set(pcrs.keys) : nil,
+            problem: problem)
 
         guard problems.isEmpty, let name, let bank else {
             let ordered = problems.sorted { ($0.line ?? 0, $0.column ?? 0) < ($1.line ?? 0, $1.column ?? 0) }
             throw PolicyError(source: source, problems: ordered)
         }
-        self.init(name: name, summary: summary, pcrBank: bank, allowedPCRValues: pcrs, ekRoots: ekRoots)
+        self.init(name: name, summary: summary, pcrBank: bank, allowedPCRValues: pcrs, ekRoots: ekRoots,
+                  eventRules: eventRules)
     }
 
     private static func parsePCRs(

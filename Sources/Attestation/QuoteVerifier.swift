@@ -87,7 +87,62 @@ public struct QuoteVerifier: Sendable {
             record("event log replays to the PCR values",
                    checkEventLog(log, reported: evidence.pcrs[policy.pcrBank] ?? [:]))
         }
+        if !policy.eventRules.isEmpty {
+            evaluateEventRules(evidence.eventLog, record: record)
+        }
         return results
+    }
+
+    /// One check that a log is present, then one per rule. The rules judge the log's events; the replay
+    /// check above is what makes those events the quoted boot's.
+    private func evaluateEventRules(_ bytes: [UInt8]?, record: (String, [Refusal], Bool) -> Void) {
+        guard let bytes else {
+            record("event log is present (the policy has event rules)", [Refusal(.eventLogMissing,
+                "Policy \(policy.name) has \(policy.eventRules.count) event rule(s) but the evidence has no event "
+                    + "log: collect /sys/kernel/security/tpm0/binary_bios_measurements with the quote.")], true)
+            for rule in policy.eventRules { record("event rule \(rule.summary)", [], false) }
+            return
+        }
+        record("event log is present (the policy has event rules)", [], true)
+        // A log that does not parse is already refused by the replay check.
+        let log = try? EventLog(parsing: bytes)
+        for rule in policy.eventRules {
+            record("event rule \(rule.summary)", log.map { checkRule(rule, in: $0) } ?? [], log != nil)
+        }
+    }
+
+    private func checkRule(_ rule: EventRule, in log: EventLog) -> [Refusal] {
+        // The YAML reader refuses such rules; a policy built in code could still have one, and the
+        // log's events for an unquoted PCR are whatever the attester wrote.
+        guard policy.allowedPCRValues[rule.pcr] != nil else {
+            return [Refusal(.eventLogRuleMissing,
+                "Policy \(policy.name) has a \(rule.summary) rule but does not pin PCR \(rule.pcr), so no event in "
+                    + "that PCR is bound to the quote and the rule cannot be satisfied.")]
+        }
+        let matching = log.events.enumerated().filter { rule.matches($0.element) }
+        guard !matching.isEmpty else {
+            return [Refusal(.eventLogRuleMissing,
+                "Policy \(policy.name) requires a \(rule.summary) event but the log has none"
+                    + (rule.note.map { " (rule: \($0))" } ?? "")
+                    + ": the boot did not measure it, or measured it under another PCR, type or label.")]
+        }
+        var refusals: [Refusal] = []
+        for (position, event) in matching {
+            let name = rule.label.map { "'\($0)'" } ?? EventType.display(rule.eventType)
+            let what = "PCR \(rule.pcr) event \(name) (log event \(position + 1))"
+            guard let digest = event.digests[policy.pcrBank] else {
+                refusals.append(Refusal(.eventLogRuleDigest,
+                    "\(what) has no \(policy.pcrBank) digest, so policy \(policy.name) cannot check it."))
+                continue
+            }
+            if !rule.allowedDigests.contains(digest) {
+                let allowed = rule.allowedDigests.map(Hex.short).joined(separator: ", ")
+                refusals.append(Refusal(.eventLogRuleDigest,
+                    "\(what) has digest \(Hex.encode(digest)), policy \(policy.name) allows \(allowed)"
+                        + rule.changeHint + (rule.note.map { "; rule: \($0)" } ?? "") + "."))
+            }
+        }
+        return refusals
     }
 
     private func checkAttributes(of ak: TPMPublic) -> [Refusal] {

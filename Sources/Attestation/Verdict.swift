@@ -39,6 +39,12 @@ public struct Refusal: Hashable, Sendable, CustomStringConvertible {
         public static let eventLogMalformed = Code("eventlog.malformed")
         /// Replaying the event log does not give the quoted PCR values.
         public static let eventLogMismatch = Code("eventlog.mismatch")
+        /// The policy has event rules but the evidence carries no event log.
+        public static let eventLogMissing = Code("eventlog.missing")
+        /// No event in the log matches an event rule's PCR, type and label.
+        public static let eventLogRuleMissing = Code("eventlog.rule-missing")
+        /// An event matching an event rule has a digest the rule does not allow.
+        public static let eventLogRuleDigest = Code("eventlog.rule-digest")
         /// A PCR's value is not one the policy allows.
         public static let pcrValue = Code("pcr.value")
 
@@ -89,6 +95,7 @@ public struct CheckResult: Hashable, Sendable {
     public let name: String
     /// Whether the check ran and passed.
     public let passed: Bool
-    /// Why it failed (empty when it passed, or when it could not run because a structure did not parse).
+    /// Why it failed (empty when it passed, or when it could not run because what it needs is missing or
+    /// did not parse: a structure, or the event log the policy's event rules judge).
     public let refusals: [Refusal]
 }

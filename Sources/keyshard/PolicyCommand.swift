@@ -128,7 +128,7 @@ struct PolicyCommand: ParsableCommand {
                 let status = result.passed ? "pass  " : "FAIL  "
                 let name = result.name.padding(toLength: width, withPad: " ", startingAt: 0)
                 let details = result.refusals.isEmpty
-                    ? [result.passed ? "" : "not checked: a structure did not parse"]
+                    ? [result.passed ? "" : "not checked: what it needs is missing or did not parse"]
                     : result.refusals.map(\.description)
                 print(status + "  " + name + "  " + details[0])
                 for detail in details.dropFirst() {

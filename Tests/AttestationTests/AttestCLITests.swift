@@ -156,4 +156,33 @@ import Testing
             #expect(table.output.contains("[quote.pcr-digest]"))
         }
     }
+
+    /// With an event log: learn writes an initrd rule, explain lists it, and a changed initrd digest is
+    /// refused by name.
+    @Test func learnAndExplainEventRules() throws {
+        var good = try SwtpmEvidence.get().ecc
+        good.eventLog = EventRuleTests.swtpmLog()
+        try withFiles(["e.json": good.json()]) { directory in
+            let policyPath = directory.appendingPathComponent("learned.yaml").path
+            let evidencePath = directory.appendingPathComponent("e.json").path
+            let learned = try run(["policy", "learn", "--evidence", evidencePath, "-o", policyPath, "--name", "ref"])
+            #expect(learned.status == 0)
+            let text = try String(contentsOfFile: policyPath, encoding: .utf8)
+            #expect(text.contains("label: \"Linux initrd\""))
+            #expect(try run(["policy", "lint", policyPath]).status == 0)
+            let table = try run(["policy", "explain", "--policy", policyPath, "--evidence", evidencePath,
+                                 "--nonce", nonceHex])
+            #expect(table.status == 0)
+            #expect(table.output.contains("pass    event rule PCR 9 EV_EVENT_TAG 'Linux initrd'"))
+
+            let initrdHex = SwtpmEvidence.initrdDigest.map { String(format: "%02x", $0) }.joined()
+            let otherHex = String(repeating: "1e", count: 32)
+            let changed = text.replacingOccurrences(of: "- \"\(initrdHex)\"", with: "- \"\(otherHex)\"")
+            #expect(changed != text)
+            let refused = try verify(evidence: good.json(), policy: changed)
+            #expect(refused.status == 1)
+            #expect(refused.output.contains("eventlog.rule-digest"))
+            #expect(refused.output.contains("PCR 9 event 'Linux initrd'"))
+        }
+    }
 }
