@@ -13,10 +13,14 @@ What is predicted (QEMU direct kernel boot, OVMF, Linux >= 6.1 EFI stub):
          UTF-16LE with its terminating NUL.
          EV_EVENT_TAG "Linux initrd": sha256 of the initrd file.
          PCR 9 = extend(extend(0^32, d1), d2), extend(p, d) = sha256(p || d).
-  PCR 4  EV_EFI_BOOT_SERVICES_APPLICATION carries the Authenticode hash of the kernel *after* QEMU
-         patched its setup header (initrd address/size, command line pointer, loader type), which
-         depends on VM memory and initrd size. It is not predicted: "learned" from one reference
-         boot (`keyshard policy learn`).
+  PCR 4  EV_EFI_BOOT_SERVICES_APPLICATION: Authenticode hash of the kernel *after* QEMU's
+         x86_load_linux() patched its setup header (cmd_line_ptr, type_of_loader, CAN_USE_HEAP,
+         heap_end_ptr, ramdisk_image, ramdisk_size) -- it depends on the VM's memory size and the
+         initrd size, so both are inputs; then EV_EFI_ACTION "Calling EFI Application from Boot
+         Option" and EV_SEPARATOR (4 zero bytes), in that order as OVMF logs them under QEMU
+         direct kernel boot. Modelled for QEMU 7.2 q35 without SEV, memory below 2 GiB, no vga=.
+         Checked against real boots by test/boot-test. `keyshard policy learn` remains the way to
+         pin PCR 4 for any other QEMU/OVMF combination.
 """
 
 import argparse
@@ -28,6 +32,10 @@ import sys
 SHA256 = 0x000B
 EV_EVENT_TAG = 0x00000006
 EV_NO_ACTION = 0x00000003
+EV_SEPARATOR = 0x00000004
+EV_EFI_ACTION = 0x80000007
+EV_EFI_BOOT_SERVICES_APPLICATION = 0x80000003
+BOOT_OPTION_ACTION = "Calling EFI Application from Boot Option"
 OVMF_INITRD_SUFFIX = " initrd=initrd"
 LOAD_OPTIONS_TAG = "LOADED_IMAGE::LoadOptions"
 INITRD_TAG = "Linux initrd"
@@ -66,6 +74,107 @@ def file_sha256(path: str) -> str:
     return h.hexdigest()
 
 
+def authenticode_sha256(image: bytes) -> bytes:
+    """Authenticode (PE/COFF image) hash as the UEFI firmware computes it when it measures an
+    EFI application: headers without CheckSum and the certificate-table entry, sections in file
+    order, then any data after the sections except the certificate table."""
+    (pe,) = struct.unpack_from("<I", image, 0x3C)
+    if image[pe:pe + 4] != b"PE\0\0":
+        raise ValueError("not a PE image")
+    coff = pe + 4
+    sections_count, = struct.unpack_from("<H", image, coff + 2)
+    optional_size, = struct.unpack_from("<H", image, coff + 16)
+    opt = coff + 20
+    magic, = struct.unpack_from("<H", image, opt)
+    if magic == 0x20B:
+        dirs = opt + 112
+    elif magic == 0x10B:
+        dirs = opt + 96
+    else:
+        raise ValueError("unknown optional header magic")
+    checksum = opt + 64
+    cert_entry = dirs + 8 * 4
+    size_of_headers, = struct.unpack_from("<I", image, opt + 60)
+    cert_offset, cert_size = struct.unpack_from("<II", image, cert_entry)
+    h = hashlib.sha256()
+    h.update(image[:checksum])
+    h.update(image[checksum + 4:cert_entry])
+    h.update(image[cert_entry + 8:size_of_headers])
+    table = opt + optional_size
+    sections = []
+    for i in range(sections_count):
+        raw_size, raw_ptr = struct.unpack_from("<II", image, table + 40 * i + 16)
+        if raw_size:
+            sections.append((raw_ptr, raw_size))
+    hashed = size_of_headers
+    for raw_ptr, raw_size in sorted(sections):
+        h.update(image[raw_ptr:raw_ptr + raw_size])
+        hashed += raw_size
+    end = len(image) - (cert_size if cert_offset else 0)
+    if end > hashed:
+        h.update(image[hashed:end])
+    return h.digest()
+
+
+def qemu_patched_kernel(kernel: bytes, cmdline: str, initrd_size: int, memory_mib: int,
+                        acpi_data_size: int = 0x20000 + 0x8000) -> bytes:
+    """The kernel as OVMF receives it over fw_cfg after QEMU 7.2's x86_load_linux() patched the
+    setup header (boot protocol >= 2.02, no SEV, initrd given, RAM below the 4 GiB split)."""
+    header = bytearray(kernel[:8192])
+    if struct.unpack_from("<I", header, 0x202)[0] != 0x53726448:
+        raise ValueError("not a Linux bzImage")
+    protocol, = struct.unpack_from("<H", header, 0x206)
+    if protocol < 0x203:
+        raise ValueError("boot protocol older than 2.03 is not modelled")
+    if not 0 < memory_mib < 2048:
+        raise ValueError("memory of 2 GiB or more is not modelled (q35 splits RAM around 4 GiB)")
+    real_addr, cmdline_addr = 0x10000, 0x20000
+    below_4g = memory_mib << 20
+    initrd_max, = struct.unpack_from("<I", header, 0x22C)
+    if initrd_max >= below_4g - acpi_data_size:
+        initrd_max = below_4g - acpi_data_size - 1
+    struct.pack_into("<I", header, 0x228, cmdline_addr)
+    header[0x210] = 0xB0
+    header[0x211] |= 0x80
+    struct.pack_into("<H", header, 0x224, cmdline_addr - real_addr - 0x200)
+    if "vga=" in cmdline:
+        raise ValueError("vga= on the command line is not modelled")
+    initrd_addr = (initrd_max - initrd_size) & ~4095
+    struct.pack_into("<I", header, 0x218, initrd_addr)
+    struct.pack_into("<I", header, 0x21C, initrd_size)
+    setup_sects = header[0x1F1] or 4
+    setup_size = (setup_sects + 1) * 512
+    patched = bytearray(kernel)
+    patched[:min(len(header), setup_size)] = header[:min(len(header), setup_size)]
+    return bytes(patched)
+
+
+def len_of(path: str) -> int:
+    with open(path, "rb") as f:
+        return f.seek(0, 2)
+
+
+def predict_pcr4(kernel_path: str, cmdline: str, initrd_size: int, memory_mib: int) -> dict:
+    with open(kernel_path, "rb") as f:
+        kernel = f.read()
+    app = authenticode_sha256(qemu_patched_kernel(kernel, cmdline, initrd_size, memory_mib))
+    action = sha256(BOOT_OPTION_ACTION.encode("ascii"))
+    separator = sha256(bytes(4))
+    return {
+        "status": "predicted",
+        "value": replay([app, action, separator]).hex(),
+        "conditions": "QEMU 7.2 q35 direct kernel boot with OVMF, no SEV, "
+                      f"{memory_mib} MiB of memory; any other memory size or initrd changes the "
+                      "application digest. Otherwise: keyshard policy learn from one reference boot.",
+        "events": [
+            {"type": "EV_EFI_BOOT_SERVICES_APPLICATION", "digest": app.hex(),
+             "note": "Authenticode hash of vmlinuz after QEMU patched its setup header"},
+            {"type": "EV_EFI_ACTION", "digest": action.hex(), "data": BOOT_OPTION_ACTION},
+            {"type": "EV_SEPARATOR", "digest": separator.hex()},
+        ],
+    }
+
+
 def predict(args) -> dict:
     if not args.cmdline.isascii():
         raise SystemExit("measure.py: the command line must be ASCII (QEMU's fw_cfg passes bytes)")
@@ -84,6 +193,7 @@ def predict(args) -> dict:
             "kernelPackage": args.kernel_package,
             "kernelRelease": args.kernel_release,
             "modules": args.modules.split() if args.modules else [],
+            "memoryMiB": args.memory_mib,
             "sourceDateEpoch": args.source_date_epoch,
             "agent": {
                 "kind": args.agent_kind,
@@ -100,14 +210,7 @@ def predict(args) -> dict:
                     {"type": "EV_EVENT_TAG", "tag": INITRD_TAG, "digest": d_initrd.hex()},
                 ],
             },
-            "4": {
-                "status": "learned",
-                "reason": "the EV_EFI_BOOT_SERVICES_APPLICATION digest is the Authenticode hash of the "
-                          "kernel after QEMU patched its setup header (initrd address and size, command "
-                          "line pointer, loader type); it depends on VM memory and initrd size and is "
-                          "not reproduced here. Run `keyshard policy learn` against one reference boot "
-                          "of this exact image and domain memory size.",
-            },
+            "4": predict_pcr4(args.kernel, args.cmdline, len_of(args.initrd), args.memory_mib),
         },
     }
     if args.agent_kind == "test-fixture":
@@ -171,17 +274,30 @@ def replay_log(path: str) -> dict:
     return {"events": listed, "pcrs": {str(k): v.hex() for k, v in sorted(pcrs.items())}}
 
 
+EVENT_TYPE_NAMES = {EV_EVENT_TAG: "EV_EVENT_TAG", EV_SEPARATOR: "EV_SEPARATOR", EV_EFI_ACTION: "EV_EFI_ACTION",
+                    EV_EFI_BOOT_SERVICES_APPLICATION: "EV_EFI_BOOT_SERVICES_APPLICATION"}
+
+
+def compare(expected: dict, actual: dict, pcr: int) -> dict:
+    """Compares one predicted PCR (events in order and value) with a replayed event log."""
+    logged = [dict({"type": EVENT_TYPE_NAMES.get(e["type"], hex(e["type"])), "digest": e["digest"]},
+                   **({"tag": e["tag"]} if "tag" in e else {}))
+              for e in actual["events"] if e["pcr"] == pcr]
+    want = [dict({"type": e["type"], "digest": e["digest"]}, **({"tag": e["tag"]} if "tag" in e else {}))
+            for e in expected["events"]]
+    ok = logged == want and actual["pcrs"].get(str(pcr)) == expected["value"]
+    return {"expected": expected["value"], "replayed": actual["pcrs"].get(str(pcr)),
+            "expectedEvents": want, "loggedEvents": logged, "match": ok}
+
+
 def check(measurements_path: str, log_path: str) -> int:
+    """Exit status 0 iff every predicted PCR equals the event log's replay, event by event."""
     with open(measurements_path) as f:
-        expected = json.load(f)["pcrs"]["9"]
+        pcrs = json.load(f)["pcrs"]
     actual = replay_log(log_path)
-    got = [e for e in actual["events"] if e["pcr"] == 9]
-    want = [{"tag": e["tag"], "digest": e["digest"]} for e in expected["events"]]
-    have = [{"tag": e.get("tag"), "digest": e["digest"]} for e in got]
-    ok = have == want and actual["pcrs"].get("9") == expected["value"]
-    print(json.dumps({"pcr9": {"expected": expected["value"], "replayed": actual["pcrs"].get("9"),
-                               "expectedEvents": want, "loggedEvents": have, "match": ok}}, indent=2))
-    return 0 if ok else 1
+    report = {f"pcr{n}": compare(p, actual, int(n)) for n, p in sorted(pcrs.items()) if p["status"] == "predicted"}
+    print(json.dumps(report, indent=2))
+    return 0 if report and all(r["match"] for r in report.values()) else 1
 
 
 def main(argv=None) -> int:
@@ -196,6 +312,7 @@ def main(argv=None) -> int:
     p.add_argument("--agent")
     p.add_argument("--agent-kind", default="keyshard-agent", choices=["keyshard-agent", "test-fixture"])
     p.add_argument("--modules")
+    p.add_argument("--memory-mib", type=int, default=512)
     p.add_argument("--source-date-epoch", type=int)
     r = sub.add_parser("replay")
     r.add_argument("log")
