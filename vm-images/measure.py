@@ -3,7 +3,8 @@
 
   measure.py predict --kernel K --initrd I --cmdline C [metadata options]  -> measurements.json on stdout
   measure.py replay LOG                                                    -> events + replayed PCRs (JSON)
-  measure.py check MEASUREMENTS LOG                                        -> exit 0 iff PCR 9 matches
+  measure.py check MEASUREMENTS LOG                                        -> exit 0 iff predictions match
+  measure.py policy MEASUREMENTS --name N                                  -> keyshard/v1 policy YAML
 
 Standard library only, so the image builder needs nothing beyond Debian's python3.
 
@@ -300,6 +301,35 @@ def check(measurements_path: str, log_path: str) -> int:
     return 0 if report and all(r["match"] for r in report.values()) else 1
 
 
+def policy_yaml(measurements: dict, name: str, allow_test_fixture: bool = False) -> str:
+    """A keyshard/v1 AttestationPolicy pinning every predicted PCR of an image (no reference boot)."""
+    image = measurements["image"]
+    if image["agent"]["kind"] == "test-fixture" and not allow_test_fixture:
+        raise SystemExit("measure.py: refusing to write a policy for a test-fixture image "
+                         "(--allow-test-fixture for tests)")
+    predicted = {int(n): p for n, p in measurements["pcrs"].items() if p["status"] == "predicted"}
+    if not predicted:
+        raise SystemExit("measure.py: no PCR is predicted; use keyshard policy learn")
+    lines = [
+        f"# Predicted by vm-images/measure.py from measurements.json, without booting the image:",
+        f"#   kernel {image['kernelPackage']}, initrd sha256 {image['initrd']['sha256']},",
+        f"#   {image['memoryMiB']} MiB, agent {image['agent']['kind']} sha256 {image['agent']['sha256']}.",
+        f"# Command line: {image['cmdline']}",
+        "apiVersion: keyshard/v1",
+        "kind: AttestationPolicy",
+        f"name: {name}",
+        "description: Custodian image measured boot (OVMF + Linux EFI stub), PCR 4 kernel, PCR 9 command line"
+        " and initrd.",
+        "pcrBank: sha256",
+        "pcrs:",
+    ]
+    comments = {4: "kernel (Authenticode of QEMU-patched vmlinuz), boot action, separator",
+                9: "EFI stub: load options (command line) and initrd"}
+    for n in sorted(predicted):
+        lines.append(f'  {n}: ["{predicted[n]["value"]}"]   # {comments.get(n, "")}')
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -319,6 +349,10 @@ def main(argv=None) -> int:
     c = sub.add_parser("check")
     c.add_argument("measurements")
     c.add_argument("log")
+    y = sub.add_parser("policy")
+    y.add_argument("measurements")
+    y.add_argument("--name", required=True)
+    y.add_argument("--allow-test-fixture", action="store_true")
     args = parser.parse_args(argv)
     if args.command == "predict":
         json.dump(predict(args), sys.stdout, indent=2, sort_keys=True)
@@ -327,6 +361,10 @@ def main(argv=None) -> int:
     if args.command == "replay":
         json.dump(replay_log(args.log), sys.stdout, indent=2)
         sys.stdout.write("\n")
+        return 0
+    if args.command == "policy":
+        with open(args.measurements) as f:
+            sys.stdout.write(policy_yaml(json.load(f), args.name, args.allow_test_fixture))
         return 0
     return check(args.measurements, args.log)
 

@@ -193,5 +193,30 @@ class QemuPatchTests(unittest.TestCase):
             measure.qemu_patched_kernel(fake_bzimage(), "", 1, 2048)
 
 
+class PolicyTests(unittest.TestCase):
+    def measurements(self, kind):
+        return {"image": {"agent": {"kind": kind, "sha256": "00"}, "kernelPackage": "k=1", "memoryMiB": 512,
+                          "initrd": {"sha256": REAL_INITRD_DIGEST}, "cmdline": REAL_CMDLINE},
+                "pcrs": {"4": {"status": "predicted", "value": REAL_PCR4},
+                         "9": {"status": "predicted", "value": REAL_PCR9}}}
+
+    def test_policy_pins_predicted_pcrs(self):
+        text = measure.policy_yaml(self.measurements("keyshard-agent"), "custodian")
+        self.assertIn("apiVersion: keyshard/v1\nkind: AttestationPolicy\nname: custodian\n", text)
+        self.assertIn(f'  4: ["{REAL_PCR4}"]', text)
+        self.assertIn(f'  9: ["{REAL_PCR9}"]', text)
+
+    def test_policy_refuses_test_fixture_image(self):
+        with self.assertRaises(SystemExit) as raised:
+            measure.policy_yaml(self.measurements("test-fixture"), "custodian")
+        self.assertIn("test-fixture", str(raised.exception))
+
+    def test_policy_refuses_when_nothing_predicted(self):
+        m = self.measurements("keyshard-agent")
+        m["pcrs"] = {"4": {"status": "learned"}}
+        with self.assertRaises(SystemExit):
+            measure.policy_yaml(m, "custodian")
+
+
 if __name__ == "__main__":
     unittest.main()
