@@ -339,7 +339,7 @@ def main(argv=None) -> int:
     p.add_argument("--cmdline", required=True)
     p.add_argument("--kernel-package")
     p.add_argument("--kernel-release")
-    p.add_argument("--agent")
+    p.add_argument("--agent", help="the agent binary as it is in the initramfs (stripped)")
     p.add_argument("--agent-kind", default="keyshard-agent", choices=["keyshard-agent", "test-fixture"])
     p.add_argument("--modules")
     p.add_argument("--memory-mib", type=int, default=512)
