@@ -169,6 +169,9 @@ let package = Package(
             ]
         ),
 
+        // Runs vm-images/test/ (image builder, PCR 4/9 prediction, a real OVMF boot).
+        .testTarget(name: "VMImageTests"),
+
         // libFuzzer target for the frame and message decoders: fuzzes when built with
         // `-Xswiftc -sanitize=fuzzer,address`, replays files otherwise. CFuzzerDriver
         // reaches libFuzzer's driver through a weak symbol so both builds link.
