@@ -32,7 +32,7 @@ public enum AgentMain {
             let tpm = try TPMDevice(tcti: options.tcti)
             custodian = try Custodian(
                 tpm: tpm, selection: options.pcrs, eventLogPath: options.eventLogPath, logger: logger,
-                onDestroy: { exitSoon(after: .milliseconds(200)) })
+                endorsementKey: options.endorsementKey, onDestroy: { exitSoon(after: .milliseconds(200)) })
         } catch {
             logger.critical("cannot start: \(error)")
             return 1

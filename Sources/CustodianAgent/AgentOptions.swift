@@ -13,11 +13,13 @@ public struct AgentOptions: Sendable, Equatable {
     public var eventLogPath: String
     /// Whether to lock all memory (mlockall); on by default.
     public var lockMemory: Bool
+    /// The EK template; nil (`--ek auto`) picks the one whose certificate is in NV.
+    public var endorsementKey: TPMEndorsementKeyType?
 
     /// The usage line.
     public static let usage = """
         usage: keyshard-agent --transport unix:PATH|vsock-listen:PORT|virtio-serial:NAME --tcti STRING \
-        [--pcrs sha256:0,4,9] [--event-log PATH] [--no-mlock]
+        [--pcrs sha256:0,4,9] [--event-log PATH] [--ek auto|ecc|rsa] [--no-mlock]
         """
 
     /// Options with explicit values.
@@ -27,11 +29,14 @@ public struct AgentOptions: Sendable, Equatable {
     ///   - pcrs: the PCRs to quote.
     ///   - eventLogPath: the event log's path.
     ///   - lockMemory: whether to mlockall.
+    ///   - endorsementKey: the EK template, nil for automatic.
     public init(
         transport: TransportSpecification, tcti: String,
         pcrs: TPMPCRSelection = TPMPCRSelection(bank: .sha256, indexes: [0, 4, 9]),
-        eventLogPath: String = "/sys/kernel/security/tpm0/binary_bios_measurements", lockMemory: Bool = true
+        eventLogPath: String = "/sys/kernel/security/tpm0/binary_bios_measurements", lockMemory: Bool = true,
+        endorsementKey: TPMEndorsementKeyType? = nil
     ) {
+        self.endorsementKey = endorsementKey
         self.transport = transport
         self.tcti = tcti
         self.pcrs = pcrs
@@ -48,6 +53,7 @@ public struct AgentOptions: Sendable, Equatable {
         var pcrs = TPMPCRSelection(bank: .sha256, indexes: [0, 4, 9])
         var eventLog = "/sys/kernel/security/tpm0/binary_bios_measurements"
         var lockMemory = true
+        var endorsementKey: TPMEndorsementKeyType?
         var remaining = arguments[...]
         func value(_ option: String) throws(AgentOptionsError) -> String {
             guard let next = remaining.popFirst() else { throw AgentOptionsError("\(option) needs a value") }
@@ -64,12 +70,20 @@ public struct AgentOptions: Sendable, Equatable {
             case "--pcrs": pcrs = try Self.parseSelection(try value(option))
             case "--event-log": eventLog = try value(option)
             case "--no-mlock": lockMemory = false
+            case "--ek":
+                let text = try value(option)
+                guard text == "auto" || TPMEndorsementKeyType(rawValue: text) != nil else {
+                    throw AgentOptionsError("--ek \(text): expected auto, ecc or rsa")
+                }
+                endorsementKey = TPMEndorsementKeyType(rawValue: text)
             default: throw AgentOptionsError("unknown option \(option)")
             }
         }
         guard let transport else { throw AgentOptionsError("--transport is required") }
         guard let tcti else { throw AgentOptionsError("--tcti is required") }
-        self.init(transport: transport, tcti: tcti, pcrs: pcrs, eventLogPath: eventLog, lockMemory: lockMemory)
+        self.init(
+            transport: transport, tcti: tcti, pcrs: pcrs, eventLogPath: eventLog, lockMemory: lockMemory,
+            endorsementKey: endorsementKey)
     }
 
     /// Parses `sha256:0,4,9`.

@@ -45,13 +45,21 @@ public actor Custodian: AgentRequestHandler {
     ///   - logger: where to log (never secrets).
     ///   - onDestroy: called after a Destroy request was answered (the executable exits).
     /// - Throws: ``TPM2/TPMDeviceError`` when the TPM cannot create the keys.
+    ///   - endorsementKey: the EK template; nil picks the first whose certificate is in NV
+    ///     (ECC P-256, then RSA 2048), or ECC P-256 when there is none.
     public init(
         tpm: TPMDevice, selection: TPMPCRSelection, eventLogPath: String, logger: Logger,
-        onDestroy: @escaping @Sendable () -> Void
+        endorsementKey: TPMEndorsementKeyType? = nil, onDestroy: @escaping @Sendable () -> Void
     ) throws {
         self.tpm = tpm
-        self.identity = try tpm.createAttestationIdentity()
-        self.endorsementCertificate = try tpm.readEndorsementCertificate()
+        var chosen = endorsementKey ?? .eccP256
+        var certificate = try tpm.readEndorsementCertificate(chosen)
+        if endorsementKey == nil, certificate == nil, let rsa = try tpm.readEndorsementCertificate(.rsa2048) {
+            chosen = .rsa2048
+            certificate = rsa
+        }
+        self.identity = try tpm.createAttestationIdentity(endorsementKey: chosen)
+        self.endorsementCertificate = certificate
         self.selection = selection
         self.eventLogPath = eventLogPath
         self.logger = logger
@@ -62,7 +70,8 @@ public actor Custodian: AgentRequestHandler {
         logger.info(
             "custodian ready",
             metadata: [
-                "ekCertificate": "\(endorsementCertificate.map { "\($0.count) bytes" } ?? "absent")",
+                "ek": "\(chosen.rawValue)",
+                "ekCertificate": "\(certificate.map { "\($0.count) bytes" } ?? "absent")",
                 "pcrs": "\(selection)",
             ])
     }
@@ -97,7 +106,7 @@ public actor Custodian: AgentRequestHandler {
 
     private func evidence(for challenge: Challenge) throws -> Evidence {
         guard let endorsementCertificate else {
-            throw ErrorMessage(code: .tpmFailure, text: "the TPM holds no EK certificate (NV 0x01c0000a)")
+            throw ErrorMessage(code: .tpmFailure, text: "the TPM holds no certificate for its EK")
         }
         let qualifyingData = EvidenceBinding.evidence(nonce: challenge.nonce, transportKey: transportKey)
         let (quote, pcrValues) = try quoteNow(qualifyingData: qualifyingData)

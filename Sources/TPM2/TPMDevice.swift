@@ -5,14 +5,13 @@ enum TPMConstants {
     static let algorithmNull: UInt16 = 0x0010
     static let algorithmSHA256: UInt16 = 0x000B
     static let algorithmECC: UInt16 = 0x0023
+    static let algorithmRSA: UInt16 = 0x0001
     static let algorithmAES: UInt16 = 0x0006
     static let algorithmCFB: UInt16 = 0x0043
     static let algorithmECDSA: UInt16 = 0x0018
     static let curveNISTP256: UInt16 = 0x0003
     static let sessionPolicy: UInt8 = 0x01
     static let sessionContinue: UInt8 = 0x01
-    /// TCG EK Credential Profile: NV index of the ECC P-256 EK certificate.
-    static let eccEKCertificateIndex: UInt32 = 0x01c0_000a
     /// Bytes read from NV per command; every TPM supports at least this.
     static let nvChunk: UInt16 = 512
     /// TPM2_PolicySecret(TPM_RH_ENDORSEMENT), the TCG default EK's authPolicy.
@@ -20,6 +19,22 @@ enum TPMConstants {
         0x83, 0x71, 0x97, 0x67, 0x44, 0x84, 0xb3, 0xf8, 0x1a, 0x90, 0xcc, 0x8d, 0x46, 0xa5, 0xd7, 0x24,
         0xfd, 0x52, 0xd7, 0x6e, 0x06, 0x52, 0x0b, 0x64, 0xf2, 0xa1, 0xda, 0x1b, 0x33, 0x14, 0x69, 0xaa,
     ]
+}
+
+/// Which TCG default EK template to use (TCG EK Credential Profile, low range).
+public enum TPMEndorsementKeyType: String, Sendable, CaseIterable {
+    /// Template L-2: ECC NIST P-256; certificate at NV 0x01c0000a.
+    case eccP256 = "ecc"
+    /// Template L-1: RSA 2048; certificate at NV 0x01c00002 (the one swtpm_setup certifies).
+    case rsa2048 = "rsa"
+
+    /// The NV index of this EK's certificate.
+    public var certificateIndex: UInt32 {
+        switch self {
+        case .eccP256: 0x01c0_000a
+        case .rsa2048: 0x01c0_0002
+        }
+    }
 }
 
 /// The public parts of the attestation identity a ``TPMDevice`` created.
@@ -109,14 +124,17 @@ public final class TPMDevice {
 
     // MARK: Endorsement certificate
 
-    /// Reads the ECC EK certificate the manufacturer stored in NV (index 0x01c0000a).
+    /// Reads the EK certificate the manufacturer stored in NV.
+    /// - Parameter type: which EK's certificate (ECC at 0x01c0000a, RSA at 0x01c00002).
     /// - Returns: the DER certificate, or nil when the index is absent.
     /// - Throws: ``TPMDeviceError/Code/commandFailed`` when the index exists but cannot be read.
-    public func readEndorsementCertificate() throws(TPMDeviceError) -> [UInt8]? {
+    public func readEndorsementCertificate(
+        _ type: TPMEndorsementKeyType = .eccP256
+    ) throws(TPMDeviceError) -> [UInt8]? {
         let esys = try context()
         var index = ESYS_TR(ESYS_TR_NONE)
         guard Esys_TR_FromTPMPublic(
-            esys, TPMConstants.eccEKCertificateIndex, ESYS_TR(ESYS_TR_NONE), ESYS_TR(ESYS_TR_NONE),
+            esys, type.certificateIndex, ESYS_TR(ESYS_TR_NONE), ESYS_TR(ESYS_TR_NONE),
             ESYS_TR(ESYS_TR_NONE), &index) == TSS2_RC_SUCCESS
         else { return nil }
         defer { _ = Esys_TR_Close(esys, &index) }
@@ -148,16 +166,19 @@ public final class TPMDevice {
 
     // MARK: EK and AK
 
-    /// Creates the EK from the TCG default ECC P-256 template (a primary key in the endorsement
-    /// hierarchy) and an AK under it: a restricted ECDSA P-256/SHA-256 signing key. Both stay
-    /// loaded; a second call replaces them.
+    /// Creates the EK from a TCG default template (a primary key in the endorsement hierarchy)
+    /// and an AK under it: a restricted ECDSA P-256/SHA-256 signing key. Both stay loaded; a
+    /// second call replaces them.
+    /// - Parameter endorsementKey: the EK template (ECC P-256 by default).
     /// - Returns: the public areas and the AK's name.
     /// - Throws: ``TPMDeviceError/Code/commandFailed`` when the TPM refuses.
-    public func createAttestationIdentity() throws(TPMDeviceError) -> TPMAttestationIdentity {
+    public func createAttestationIdentity(
+        endorsementKey type: TPMEndorsementKeyType = .eccP256
+    ) throws(TPMDeviceError) -> TPMAttestationIdentity {
         let esys = try context()
         flushKeys()
 
-        var ekTemplate = TPMTemplates.eccEndorsementKey()
+        var ekTemplate = type == .eccP256 ? TPMTemplates.eccEndorsementKey() : TPMTemplates.rsaEndorsementKey()
         var sensitive = TPM2B_SENSITIVE_CREATE()
         var outsideInfo = TPM2B_DATA()
         var creationPCR = TPML_PCR_SELECTION()

@@ -26,6 +26,29 @@ enum TPMTemplates {
         return template
     }
 
+    /// TCG EK Credential Profile template L-1: RSA 2048, exponent 65537 (encoded 0), SHA-256
+    /// name, AES-128-CFB, the same authPolicy, unique = 256 zero bytes.
+    static func rsaEndorsementKey() -> TPM2B_PUBLIC {
+        var template = TPM2B_PUBLIC()
+        template.publicArea.type = TPMConstants.algorithmRSA
+        template.publicArea.nameAlg = TPMConstants.algorithmSHA256
+        template.publicArea.objectAttributes = TPMObjectAttributes([
+            .fixedTPM, .fixedParent, .sensitiveDataOrigin, .adminWithPolicy, .restricted, .decrypt,
+        ]).rawValue
+        template.publicArea.authPolicy.size = UInt16(TPMConstants.ekPolicy.count)
+        withUnsafeMutableBytes(of: &template.publicArea.authPolicy.buffer) {
+            $0.copyBytes(from: TPMConstants.ekPolicy)
+        }
+        template.publicArea.parameters.rsaDetail.symmetric.algorithm = TPMConstants.algorithmAES
+        template.publicArea.parameters.rsaDetail.symmetric.keyBits.aes = 128
+        template.publicArea.parameters.rsaDetail.symmetric.mode.aes = TPMConstants.algorithmCFB
+        template.publicArea.parameters.rsaDetail.scheme.scheme = TPMConstants.algorithmNull
+        template.publicArea.parameters.rsaDetail.keyBits = 2048
+        template.publicArea.parameters.rsaDetail.exponent = 0
+        template.publicArea.unique.rsa.size = 256
+        return template
+    }
+
     /// The AK: a restricted ECDSA P-256/SHA-256 signing key, created in the TPM, usable with
     /// its (empty) auth value.
     static func eccAttestationKey() -> TPM2B_PUBLIC {
@@ -59,6 +82,25 @@ extension TPMPublic {
         var template = TPMTemplates.eccEndorsementKey()
         withUnsafeMutableBytes(of: &template.publicArea.unique.ecc.x.buffer) { $0.copyBytes(from: x) }
         withUnsafeMutableBytes(of: &template.publicArea.unique.ecc.y.buffer) { $0.copyBytes(from: y) }
+        return try publicArea(of: &template)
+    }
+
+    /// The public area of a TCG default RSA-2048 EK with the given modulus (see
+    /// ``defaultECCEndorsementKey(x:y:)``).
+    /// - Parameter modulus: the 256-byte modulus, big-endian.
+    /// - Throws: ``TPMStructureError/Code/malformed`` unless the modulus is 256 bytes.
+    public static func defaultRSAEndorsementKey(modulus: [UInt8]) throws(TPMStructureError) -> TPMPublic {
+        // An X.509 INTEGER may carry a leading zero byte.
+        let trimmed = modulus.count == 257 && modulus[0] == 0 ? Array(modulus.dropFirst()) : modulus
+        guard trimmed.count == 256 else {
+            throw TPMStructureError(.malformed, "An RSA-2048 EK modulus is 256 bytes, not \(modulus.count).")
+        }
+        var template = TPMTemplates.rsaEndorsementKey()
+        withUnsafeMutableBytes(of: &template.publicArea.unique.rsa.buffer) { $0.copyBytes(from: trimmed) }
+        return try publicArea(of: &template)
+    }
+
+    private static func publicArea(of template: inout TPM2B_PUBLIC) throws(TPMStructureError) -> TPMPublic {
         var buffer = [UInt8](repeating: 0, count: MemoryLayout<TPM2B_PUBLIC>.size + 16)
         var written = 0
         let rc = buffer.withUnsafeMutableBufferPointer {

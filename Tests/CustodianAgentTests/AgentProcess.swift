@@ -26,7 +26,7 @@ final class AgentProcess: @unchecked Sendable {
         let tpm = try SoftwareTPM.start(endorsementCertificates: true)
         let socketPath = "/tmp/ks-agent-\(UUID().uuidString.prefix(8)).sock"
         let log = tpm.directory.appendingPathComponent("agent.log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let process = Process()
         process.executableURL = executable
         process.arguments = [

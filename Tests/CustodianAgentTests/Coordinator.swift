@@ -1,6 +1,7 @@
 import AgentProtocol
 import Attestation
 import Crypto
+import _CryptoExtras
 import CustodianAgent
 import Foundation
 import ShardCrypto
@@ -40,12 +41,18 @@ enum Coordinator {
             nonce: qualifyingData, akPublic: akPublic, quoteMessage: quote, quoteSignature: signature, pcrs: pcrs)
     }
 
-    /// The EK public area rebuilt from the certificate's key with the TCG default template.
+    /// The EK public area rebuilt from the certificate's key with the TCG default template
+    /// (swtpm certifies an RSA-2048 EK; an ECC P-256 one is rebuilt the same way).
     static func endorsementKey(certificateDER: [UInt8]) throws -> (TPMPublic, pem: String) {
         let certificate = try Certificate(derEncoded: certificateDER)
-        let key = try #require(P256.Signing.PublicKey(certificate.publicKey))
-        let point = [UInt8](key.x963Representation)
-        let ek = try TPMPublic.defaultECCEndorsementKey(x: Array(point[1..<33]), y: Array(point[33..<65]))
+        let ek: TPMPublic
+        if let key = P256.Signing.PublicKey(certificate.publicKey) {
+            let point = [UInt8](key.x963Representation)
+            ek = try TPMPublic.defaultECCEndorsementKey(x: Array(point[1..<33]), y: Array(point[33..<65]))
+        } else {
+            let key = try #require(_RSA.Signing.PublicKey(certificate.publicKey))
+            ek = try TPMPublic.defaultRSAEndorsementKey(modulus: [UInt8](try key.getKeyPrimitives().modulus))
+        }
         return (ek, try certificate.serializeAsPEM().pemString)
     }
 

@@ -75,9 +75,22 @@ struct TPMDeviceTests {
         try SoftwareTPM.with(endorsementCertificates: true) { tpm in
             let device = try TPMDevice(tcti: Self.tcti(tpm))
             defer { device.close() }
-            let certificate = try #require(try device.readEndorsementCertificate())
+            // swtpm_setup certifies the RSA-2048 EK (and an ECC P-384 one, not a default template here).
+            #expect(try device.readEndorsementCertificate(.eccP256) == nil)
+            let certificate = try #require(try device.readEndorsementCertificate(.rsa2048))
             #expect(certificate.first == 0x30)  // a DER SEQUENCE
             #expect(certificate.count > 300)
+            // The RSA EK from template L-1 is the key the certificate names: its modulus is in the DER.
+            let identity = try device.createAttestationIdentity(endorsementKey: .rsa2048)
+            let ek = try TPMPublic(parsing: identity.endorsementKeyPublic)
+            guard case .rsa(let rsa) = ek.key else {
+                Issue.record("the EK is not RSA")
+                return
+            }
+            #expect(rsa.keyBits == 2048)
+            #expect(certificate.firstRange(of: rsa.modulus) != nil)
+            #expect(try TPMPublic.defaultRSAEndorsementKey(modulus: rsa.modulus).encodedPublicArea
+                == ek.encodedPublicArea)
         }
     }
 
