@@ -1,5 +1,6 @@
 import AgentProtocol
 import Dispatch
+import Foundation
 import Logging
 import TPM2
 
@@ -38,17 +39,23 @@ public enum AgentMain {
             return 1
         }
 
-        // SIGTERM: zeroise, then exit. The signal is ignored first so only the source sees it.
-        signal(SIGTERM, SIG_IGN)
-        let termination = DispatchSource.makeSignalSource(signal: SIGTERM, queue: .global())
-        termination.setEventHandler {
+        // SIGTERM and SIGINT: zeroise, then exit. The handler only writes a byte to a pipe
+        // (async-signal-safe); this thread does the work.
+        guard let readEnd = installTerminationHandler() else {
+            logger.critical("cannot install the SIGTERM handler")
+            return 1
+        }
+        Thread.detachNewThread {
+            var byte: UInt8 = 0
+            while read(readEnd, &byte, 1) < 0, errno == EINTR {}
             Task {
                 let count = await custodian.zeroise()
-                logger.notice("SIGTERM: zeroised and exiting", metadata: ["shares": "\(count)"])
+                logger.notice(
+                    "terminated by a signal: zeroised and exiting",
+                    metadata: ["signal": "\(byte)", "shares": "\(count)"])
                 exit(0)
             }
         }
-        termination.resume()
 
         do {
             try await options.transport.transport.serve(
@@ -63,11 +70,35 @@ public enum AgentMain {
         return 0
     }
 
+    /// Routes SIGTERM and SIGINT to a pipe and unblocks them in this thread (a parent may have
+    /// started the agent with them blocked). Returns the pipe's read end, or nil on failure.
+    private static func installTerminationHandler() -> Int32? {
+        var ends: [Int32] = [0, 0]
+        guard pipe(&ends) == 0 else { return nil }
+        terminationPipe = ends[1]
+        for number in [SIGTERM, SIGINT] {
+            signal(number) { received in
+                var byte = UInt8(truncatingIfNeeded: received)
+                _ = write(terminationPipe, &byte, 1)
+            }
+        }
+        var signals = sigset_t()
+        sigemptyset(&signals)
+        sigaddset(&signals, SIGTERM)
+        sigaddset(&signals, SIGINT)
+        pthread_sigmask(SIG_UNBLOCK, &signals, nil)
+        return ends[0]
+    }
+
     /// Exits after the Destroyed answer had time to leave.
     private static func exitSoon(after delay: DispatchTimeInterval) {
         DispatchQueue.global().asyncAfter(deadline: .now() + delay) { exit(0) }
     }
 }
+
+/// The write end of the termination pipe; set once before the handler is installed, read by
+/// the signal handler only.
+nonisolated(unsafe) private var terminationPipe: Int32 = -1
 
 /// Unbuffered writes to standard error, for messages before logging is set up.
 enum FileHandleOutput {

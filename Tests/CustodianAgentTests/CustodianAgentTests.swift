@@ -264,6 +264,28 @@ struct CustodianAgentTests {
         try? await client.close()
     }
 
+    @Test("SIGTERM zeroises the held share and exits 0")
+    func terminationSignal() async throws {
+        let agent = try AgentProcess.start()
+        defer { agent.stop() }
+        let client = try await agent.connect()
+        let evidence = try await Coordinator.attest(client, agent: agent)
+        let key = try KeyReference(keyID: "master", version: 1)
+        let (shares, commitment) = try Shamir.split(secret: .random(), threshold: 2, participants: 2)
+        let sealed = try ShareSealing.seal(share: shares[1], to: evidence.transportKey, key: key)
+        let delivery = try ShareDelivery(
+            key: key, participant: shares[1].id, sealedShare: sealed, commitment: commitment)
+        guard case .shareAccepted = try await client.request(.deliverShare(delivery)) else {
+            Issue.record("no acceptance")
+            return
+        }
+        kill(agent.process.processIdentifier, SIGTERM)
+        #expect(agent.waitForExit(seconds: 10) == 0)
+        #expect(agent.logText.contains("zeroised and exiting"))
+        #expect(agent.logText.contains("shares=1"))
+        try? await client.close()
+    }
+
     @Test("bad command lines exit with status 64 and say why")
     func usage() throws {
         let process = Process()
