@@ -28,6 +28,10 @@ public enum AgentMain {
         }
         ProcessHardening.apply(lockMemory: options.lockMemory, logger: logger)
 
+        // tpm2-tss logs every TPM error to stderr, including the expected "no such NV index"
+        // while looking for EK certificates; the agent reports failures itself. TSS2_LOG set
+        // by the operator wins.
+        setenv("TSS2_LOG", "all+NONE", 0)
         let custodian: Custodian
         do {
             let tpm = try TPMDevice(tcti: options.tcti)
