@@ -35,6 +35,8 @@ public actor Custodian: AgentRequestHandler {
     private var destroyed = false
     private var shares: [KeyReference: HeldShare] = [:]
     private var signingSessions: [SessionID: (key: KeyReference, nonces: FROST.SigningNonces)] = [:]
+    /// DKG runs between round one and finish, by the key version they create.
+    private var dkgRuns: [KeyReference: DKG.Participant] = [:]
     private let onDestroy: @Sendable () -> Void
 
     /// Opens the TPM, creates the EK and AK, reads the EK certificate and makes the transport key.
@@ -97,6 +99,11 @@ public actor Custodian: AgentRequestHandler {
         case .signRound2Request(let request): return .signatureShare(try signRound2(request))
         case .redistributeDealRequest(let request): return .redistributeDealing(try deal(request))
         case .redistributeReceiveRequest(let request): return .redistributeAccepted(try receive(request))
+        case .dkgRound1Request(let request): return .dkgRound1Package(try dkgRound1(request))
+        case .dkgRound2Request(let request): return .dkgRound2Shares(try dkgRound2(request))
+        case .dkgReceiveRequest(let request): return .dkgComplaints(try dkgReceive(request))
+        case .dkgAnswerRequest(let request): return .dkgAnswers(try dkgAnswer(request))
+        case .dkgFinishRequest(let request): return .dkgFinished(try dkgFinish(request))
         default:
             throw ErrorMessage(code: .refused, text: "this agent does not serve \(request.type)")
         }
@@ -291,6 +298,81 @@ public actor Custodian: AgentRequestHandler {
             commitment: result.commitment)
     }
 
+    // MARK: Distributed key generation
+
+    private func dkgRun(_ key: KeyReference) throws -> DKG.Participant {
+        guard let run = dkgRuns[key] else { throw ErrorMessage(code: .unknownKey, text: "no DKG run for \(key)") }
+        return run
+    }
+
+    /// Runs a DKG step; a ShardCrypto refusal ends the run (its polynomial is dropped).
+    private func dkgStep<T>(_ key: KeyReference, _ step: () throws -> T) throws -> T {
+        do {
+            return try step()
+        } catch let error as ShardCryptoError {
+            dkgRuns[key] = nil
+            logger.warning("abandoned a DKG run", metadata: ["key": "\(key)", "reason": "\(error.code)"])
+            throw ErrorMessage(code: .refused, text: "DKG refused: \(error.reason)")
+        }
+    }
+
+    private func dkgRound1(_ request: DKGRound1Request) throws -> DKGRound1PackageResponse {
+        guard shares[request.key] == nil, dkgRuns[request.key] == nil else {
+            throw ErrorMessage(code: .refused, text: "\(request.key) is already held or being generated")
+        }
+        let run = try dkgStep(request.key) {
+            try DKG.Participant(id: request.participant, parameters: request.parameters)
+        }
+        dkgRuns[request.key] = run
+        return DKGRound1PackageResponse(key: request.key, package: run.round1Package)
+    }
+
+    private func dkgRound2(_ request: DKGRound2Request) throws -> DKGRound2SharesResponse {
+        let run = try dkgRun(request.key)
+        let transportKeys = Dictionary(
+            request.recipients.map { ($0.participant, $0.transportKey) }, uniquingKeysWith: { first, _ in first })
+        let sealed = try dkgStep(request.key) {
+            try run.round2(packages: request.packages).map { share in
+                guard let recipient = transportKeys[share.to] else {
+                    throw ShardCryptoError(.invalidParameters, "no transport key for participant \(share.to)")
+                }
+                return try ShareSealing.seal(dkgShare: share, to: recipient, key: request.key)
+            }
+        }
+        return DKGRound2SharesResponse(key: request.key, shares: sealed)
+    }
+
+    private func dkgReceive(_ request: DKGReceiveRequest) throws -> DKGComplaintList {
+        let run = try dkgRun(request.key)
+        guard let transportPrivateKey else { throw ErrorMessage(code: .refused, text: "the transport key is gone") }
+        let complaints = try dkgStep(request.key) {
+            let opened = try request.shares.map { payload in
+                try ShareSealing.openDKGShare(payload, privateKey: transportPrivateKey, key: request.key)
+            }
+            return try run.receive(shares: opened)
+        }
+        return DKGComplaintList(key: request.key, complaints: complaints)
+    }
+
+    private func dkgAnswer(_ request: DKGComplaintList) throws -> DKGAnswers {
+        let run = try dkgRun(request.key)
+        let answers = try dkgStep(request.key) { try run.answer(complaints: request.complaints) }
+        return DKGAnswers(key: request.key, answers: answers)
+    }
+
+    private func dkgFinish(_ request: DKGFinishRequest) throws -> DKGFinished {
+        let run = try dkgRun(request.key)
+        let result = try dkgStep(request.key) {
+            try run.finish(complaints: request.complaints, answers: request.answers)
+        }
+        dkgRuns[request.key] = nil
+        shares[request.key] = HeldShare(share: result.share, commitment: result.commitment)
+        logger.info("finished a DKG run", metadata: ["key": "\(request.key)", "qualified": "\(result.qualified)"])
+        return try DKGFinished(
+            key: request.key, participant: result.share.id, publicShare: result.share.publicShare,
+            qualified: result.qualified, commitment: result.commitment, round1Digest: result.publicResult.round1Digest)
+    }
+
     // MARK: Destruction
 
     private func destroyAll(reason: String) -> Destroyed {
@@ -308,6 +390,7 @@ public actor Custodian: AgentRequestHandler {
         let count = shares.count
         shares.removeAll()
         signingSessions.removeAll()
+        dkgRuns.removeAll()
         transportPrivateKey = nil
         destroyed = true
         activated = false

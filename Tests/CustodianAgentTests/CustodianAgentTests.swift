@@ -352,3 +352,78 @@ final class RawConnection {
         return count == 0 || (count < 0 && errno == ECONNRESET)
     }
 }
+
+/// DKG with the agent as participant 1 of 3 and two local participants.
+@Suite("keyshard-agent DKG", .serialized)
+struct CustodianAgentDKGTests {
+    @Test("a 2-of-3 DKG with the agent as one participant gives every participant the same result")
+    func distributedKeyGeneration() async throws {
+        let agent = try AgentProcess.start()
+        defer { agent.stop() }
+        let client = try await agent.connect()
+        let evidence = try await Coordinator.attest(client, agent: agent)
+        let key = try KeyReference(keyID: "dkg", version: 1)
+        let ids = try [1, 2, 3].map { try ParticipantID(UInt16($0)) }
+        let parameters = try DKG.Parameters(threshold: 2, participants: ids, context: Array("test run".utf8))
+        let localKeys = [Scalar.random(), Scalar.random()]
+        let recipients = [
+            RecipientKey(participant: ids[0], transportKey: evidence.transportKey),
+            RecipientKey(participant: ids[1], transportKey: try TransportPublicKey(privateKey: localKeys[0])),
+            RecipientKey(participant: ids[2], transportKey: try TransportPublicKey(privateKey: localKeys[1])),
+        ]
+        let locals = try [ids[1], ids[2]].map { try DKG.Participant(id: $0, parameters: parameters) }
+
+        let round1 = try DKGRound1Request(key: key, participant: ids[0], parameters: parameters)
+        guard case .dkgRound1Package(let agentPackage) = try await client.request(.dkgRound1Request(round1)) else {
+            Issue.record("no round-1 package")
+            return
+        }
+        let packages = [agentPackage.package] + locals.map(\.round1Package)
+        let round2 = try DKGRound2Request(key: key, packages: packages, recipients: recipients)
+        guard case .dkgRound2Shares(let agentShares) = try await client.request(.dkgRound2Request(round2)) else {
+            Issue.record("no round-2 shares")
+            return
+        }
+        let localShares = try locals.map { try $0.round2(packages: packages) }
+
+        // Each party receives the shares addressed to it, ascending by dealer.
+        let toAgent = try localShares.map { shares in
+            try ShareSealing.seal(
+                dkgShare: try #require(shares.first { $0.to == ids[0] }), to: evidence.transportKey, key: key)
+        }
+        guard case .dkgComplaints(let complaints) = try await client.request(
+            .dkgReceiveRequest(DKGReceiveRequest(key: key, shares: toAgent)))
+        else {
+            Issue.record("no complaints list")
+            return
+        }
+        #expect(complaints.complaints.isEmpty)
+        for (index, local) in locals.enumerated() {
+            let fromAgent = try #require(agentShares.shares.first { $0.to == local.id })
+            var received = [try ShareSealing.openDKGShare(fromAgent, privateKey: localKeys[index], key: key)]
+            received += localShares[1 - index].filter { $0.to == local.id }
+            #expect(try local.receive(shares: received).isEmpty)
+        }
+
+        let finish = DKGFinishRequest(key: key, complaints: [], answers: [])
+        guard case .dkgFinished(let finished) = try await client.request(.dkgFinishRequest(finish)) else {
+            Issue.record("no finish")
+            return
+        }
+        let localResult = try locals[0].finish(complaints: [], answers: [])
+        #expect(finished.commitment == localResult.commitment)
+        #expect(finished.qualified == ids)
+        #expect(finished.publicShare == localResult.commitment.publicShare(for: ids[0]))
+
+        // The DKG share is held like a delivered one: the heartbeat proves possession of it.
+        let nonce = AgentProtocol.Nonce.random()
+        guard case .heartbeat(let beat) = try await client.request(.heartbeatRequest(HeartbeatRequest(nonce: nonce)))
+        else {
+            Issue.record("no heartbeat")
+            return
+        }
+        let proof = try #require(beat.proofs.first { $0.key == key })
+        #expect(proof.proof.verify(id: ids[0], publicShare: finished.publicShare, nonce: nonce.bytes))
+        try? await client.close()
+    }
+}
