@@ -226,6 +226,26 @@ struct CustodianAgentTests {
         }
         // A second share for the same key version is refused.
         #expect(await Self.refusalCode { _ = try await client.request(.deliverShare(good)) } == .refused)
+        // Redistribution with a bad sub-share: refused, naming no secret, nothing kept.
+        let (oldShares, oldCommitment) = try Shamir.split(secret: .random(), threshold: 2, participants: 3)
+        let newKey = try KeyReference(keyID: "reshared", version: 2)
+        let newIDs = oldShares.map(\.id)
+        let dealings = try oldShares.prefix(2).map {
+            try Redistribution.deal(share: $0, newThreshold: 2, newParticipants: newIDs)
+        }
+        let honest = try ShareSealing.seal(
+            subShare: try #require(dealings[0].subShares.first { $0.to == newIDs[0] }),
+            to: attested.transportKey, newKey: newKey)
+        let forged = try ShareSealing.seal(
+            subShare: Redistribution.SubShare(from: dealings[1].from, to: newIDs[0], value: .random()),
+            to: attested.transportKey, newKey: newKey)
+        let badReceive = try RedistributeReceiveRequest(
+            newKey: newKey, participant: newIDs[0], newThreshold: 2, oldCommitment: oldCommitment,
+            dealings: dealings.map(\.publicDealing), subShares: [honest, forged])
+        #expect(await Self.refusalCode {
+            _ = try await client.request(.redistributeReceiveRequest(badReceive))
+        } == .invalidShare)
+
         // Unknown key.
         let otherKeyRef = try KeyReference(keyID: "other", version: 1)
         #expect(await Self.refusalCode {
@@ -236,7 +256,11 @@ struct CustodianAgentTests {
 
     @Test("frames over the limit and garbage bytes close that connection; the agent keeps serving")
     func hostileBytes() async throws {
-        let agent = try AgentProcess.start()
+        let eventLog = "/tmp/ks-eventlog-\(UUID().uuidString.prefix(8))"
+        let logBytes: [UInt8] = Array("a stand-in for binary_bios_measurements".utf8)
+        try Data(logBytes).write(to: URL(fileURLWithPath: eventLog))
+        defer { unlink(eventLog) }
+        let agent = try AgentProcess.start(extraArguments: ["--event-log", eventLog])
         defer { agent.stop() }
 
         let oversized = try RawConnection(path: agent.socketPath)
@@ -257,10 +281,12 @@ struct CustodianAgentTests {
         // Still alive and answering.
         #expect(agent.process.isRunning)
         let client = try await agent.connect()
-        guard case .evidence = try await client.request(.challenge(Challenge(nonce: .random()))) else {
+        guard case .evidence(let evidence) = try await client.request(.challenge(Challenge(nonce: .random()))) else {
             Issue.record("the agent stopped answering")
             return
         }
+        // The event log travels in the evidence as read.
+        #expect(evidence.eventLog == logBytes)
         try? await client.close()
     }
 
