@@ -324,6 +324,17 @@ struct CustodianAgentTests {
         process.waitUntilExit()
         #expect(process.terminationStatus == 64)
         #expect(output.contains("--tcti is required"))
+        let options = try AgentOptions(arguments: [
+            "--transport", "vsock-listen:5000", "--tcti", "device:/dev/tpmrm0", "--ek", "rsa", "--no-mlock",
+        ])
+        #expect(options.endorsementKey == .rsa2048 && !options.lockMemory && options.tcti == "device:/dev/tpmrm0")
+        #expect(try AgentOptions(arguments: ["--transport", "unix:/tmp/a", "--tcti", "x"]).endorsementKey == nil)
+        #expect(throws: AgentOptionsError.self) {
+            try AgentOptions(arguments: ["--transport", "unix:/tmp/a", "--tcti", "x", "--ek", "dsa"])
+        }
+        #expect(throws: AgentOptionsError.self) {
+            try AgentOptions(arguments: ["--transport", "tcp:1", "--tcti", "x"])
+        }
         #expect(throws: AgentOptionsError.self) { try AgentOptions.parseSelection("md5:1") }
         #expect(throws: AgentOptionsError.self) { try AgentOptions.parseSelection("sha256:24") }
         #expect(
