@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "AgentProtocol", targets: ["AgentProtocol"]),
         .executable(name: "keyshard", targets: ["keyshard"]),
         .executable(name: "keyshard-demo", targets: ["keyshard-demo"]),
+        .executable(name: "keyshard-agent", targets: ["keyshard-agent"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
@@ -91,7 +92,27 @@ let package = Package(
             ]
         ),
 
+        // The custodian agent's logic; `keyshard-agent` only parses options and runs it.
+        .target(name: "CAgentHardening"),
+        .target(
+            name: "CustodianAgent",
+            dependencies: [
+                "CAgentHardening",
+                "AgentProtocol",
+                "ShardCrypto",
+                "TPM2",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+
         // Thin executables.
+        .executableTarget(
+            name: "keyshard-agent",
+            dependencies: ["CustodianAgent", "AgentProtocol", "TPM2"]
+        ),
         .executableTarget(
             name: "keyshard",
             dependencies: [
@@ -130,10 +151,28 @@ let package = Package(
             ],
             resources: [.copy("Resources")]
         ),
-        .testTarget(name: "TPM2Tests", dependencies: ["TPM2"]),
+        .testTarget(name: "TPM2Tests", dependencies: ["TPM2", "SwtpmTestSupport"]),
+        .testTarget(
+            name: "CustodianAgentTests",
+            dependencies: [
+                "CustodianAgent",
+                "SwtpmTestSupport",
+                "AgentProtocol",
+                "Attestation",
+                "TPM2",
+                "ShardCrypto",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ]
+        ),
+        // A real TPM (swtpm) for tests, shared by every test target that needs one.
+        .target(name: "SwtpmTestSupport", path: "Tests/SwtpmTestSupport"),
         .testTarget(
             name: "AttestationTests",
             dependencies: [
+                "SwtpmTestSupport",
                 "Attestation",
                 "TPM2",
                 "ShardCrypto",

@@ -1,3 +1,4 @@
+import SwtpmTestSupport
 import Attestation
 import Crypto
 import Foundation

@@ -7,17 +7,20 @@ import Glibc
 /// A real TPM for tests: `swtpm socket` on two free loopback ports with its state in a fresh
 /// temporary directory, driven with tpm2-tools over the swtpm TCTI.
 ///
-/// Use it only through ``SoftwareTPM/with(_:)``, which always stops the process and removes
-/// the directory, whether the body returns or throws.
-final class SoftwareTPM {
-    struct Failure: Error, CustomStringConvertible {
-        let description: String
+/// Use it through ``SoftwareTPM/with(endorsementCertificates:_:)``, which always stops the process and
+/// removes the directory, whether the body returns or throws; or ``start(endorsementCertificates:)`` and
+/// ``stop()`` around asynchronous code. Shared by every test target that needs a real TPM.
+public final class SoftwareTPM: @unchecked Sendable {
+    /// Why the helper failed.
+    public struct Failure: Error, CustomStringConvertible {
+        /// What went wrong.
+        public let description: String
     }
 
     /// The TPM command port; the control port is the next one.
-    let port: Int
+    public let port: Int
     /// Scratch directory: swtpm's state lives in `state/`, tool outputs beside it.
-    let directory: URL
+    public let directory: URL
     private let process: Process
 
     /// Starts swtpm, runs `body`, then stops swtpm and deletes its directory.
@@ -25,7 +28,7 @@ final class SoftwareTPM {
     /// With `endorsementCertificates`, the TPM is first manufactured by `swtpm_setup` with EK
     /// certificates from a local CA created in the scratch directory (`ca/issuercert.pem`), so the
     /// host's /var/lib/swtpm-localca is never touched.
-    static func with<T>(endorsementCertificates: Bool = false, _ body: (SoftwareTPM) throws -> T) throws -> T {
+    public static func with<T>(endorsementCertificates: Bool = false, _ body: (SoftwareTPM) throws -> T) throws -> T {
         let tpm = try start(endorsementCertificates: endorsementCertificates)
         defer { tpm.stop() }
         return try body(tpm)
@@ -37,7 +40,8 @@ final class SoftwareTPM {
         self.process = process
     }
 
-    private static func start(endorsementCertificates: Bool) throws -> SoftwareTPM {
+    /// Starts swtpm; the caller must call ``stop()`` (prefer ``with(endorsementCertificates:_:)``).
+    public static func start(endorsementCertificates: Bool = false) throws -> SoftwareTPM {
         let directory = FileManager.default.temporaryDirectory
             .appendingPathComponent("keyshard-swtpm-\(UUID().uuidString)")
         let state = directory.appendingPathComponent("state")
@@ -111,7 +115,7 @@ final class SoftwareTPM {
     ///
     /// SIGKILL, not SIGTERM: swtpm inherits the test thread's signal mask, in which SIGTERM is
     /// blocked, so it would never see a SIGTERM. Its state is scratch anyway.
-    func stop() {
+    public func stop() {
         if process.isRunning {
             kill(process.processIdentifier, SIGKILL)
         }
@@ -120,7 +124,7 @@ final class SoftwareTPM {
     }
 
     /// Whether the swtpm process has exited and its directory is gone (for tests of the helper).
-    var isStopped: Bool {
+    public var isStopped: Bool {
         !process.isRunning && !FileManager.default.fileExists(atPath: directory.path)
     }
 
@@ -129,7 +133,7 @@ final class SoftwareTPM {
     /// - Returns: the program's standard output.
     /// Pass `flush: false` to keep a policy session alive for the next command.
     @discardableResult
-    func tool(_ name: String, _ arguments: [String], flush: Bool = true) throws -> String {
+    public func tool(_ name: String, _ arguments: [String], flush: Bool = true) throws -> String {
         let output = try runTool(name, arguments)
         if flush {
             _ = try runTool("tpm2_flushcontext", ["-t"])
@@ -139,17 +143,17 @@ final class SoftwareTPM {
     }
 
     /// Writes a file into the scratch directory.
-    func write(_ name: String, _ bytes: [UInt8]) throws {
+    public func write(_ name: String, _ bytes: [UInt8]) throws {
         try Data(bytes).write(to: directory.appendingPathComponent(name))
     }
 
     /// The bytes of a file in the scratch directory.
-    func file(_ name: String) throws -> [UInt8] {
+    public func file(_ name: String) throws -> [UInt8] {
         [UInt8](try Data(contentsOf: directory.appendingPathComponent(name)))
     }
 
     /// The path of a file in the scratch directory.
-    func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
+    public func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
 
     private func runTool(_ name: String, _ arguments: [String]) throws -> String {
         let process = Process()
