@@ -4,6 +4,7 @@
 #   make demo    the main job end to end: a key made by DKG, sealed, decrypted and signed by a threshold
 #   make bench   threshold costs next to OpenSSL's single-key operations, in one run
 #   make fuzz    libFuzzer over the decoders of untrusted input (FUZZ_SECONDS each)
+#   make image   the custodian VM image (kernel, initramfs with keyshard-agent, predicted PCRs)
 #
 # Everything below runs on a fresh Debian 12 machine: scripts/bootstrap installs the
 # Debian packages, SwiftPM fetches the Swift packages.
@@ -13,12 +14,12 @@ SWIFT        ?= swift
 SWIFT_FLAGS  ?=
 CONFIG       ?= debug
 
-.PHONY: all deps build test demo bench fuzz clean help
+.PHONY: all deps build test demo bench fuzz image clean help
 
 all: build
 
 help:
-	@sed -n '2,9p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,10p' Makefile | sed 's/^# \{0,1\}//'
 
 deps:
 	@scripts/bootstrap
@@ -26,10 +27,13 @@ deps:
 build: deps
 	$(SWIFT) build -c $(CONFIG) $(SWIFT_FLAGS)
 
-# The test runner's summary line is the last line of output (CI reads it).
+# The test runner's summary line is the last line of output (CI reads it). Tests run one at a
+# time: many start real processes (swtpm, libvirtd, QEMU, the agent) and wait for them, and on a
+# 2-core machine parallel waiters starve Swift's cooperative thread pool that the servers under
+# test need; serial runs take about as long here and never time out spuriously.
 test: deps
 	$(SWIFT) build --build-tests $(SWIFT_FLAGS)
-	$(SWIFT) test --skip-build $(SWIFT_FLAGS)
+	$(SWIFT) test --skip-build --no-parallel $(SWIFT_FLAGS)
 
 demo: deps
 	$(SWIFT) build -c $(CONFIG) --product keyshard $(SWIFT_FLAGS)
@@ -39,6 +43,12 @@ demo: deps
 bench: deps
 	cd Benchmarks && set -o pipefail && $(SWIFT) package --disable-sandbox benchmark --format markdown --no-progress \
 		| /usr/bin/python3 ../scripts/bench-summary
+
+# The custodian image: Debian cloud kernel + initramfs with keyshard-agent (static Swift
+# stdlib), and the PCR 4/9 values OVMF will measure (vm-images/out/measurements.json, policy.yaml).
+image: deps
+	$(SWIFT) build -c release --product keyshard-agent --static-swift-stdlib $(SWIFT_FLAGS)
+	AGENT="$$($(SWIFT) build -c release --show-bin-path)/keyshard-agent" vm-images/build-image
 
 # libFuzzer with AddressSanitizer over the decoders that read untrusted bytes (scripts/fuzz).
 FUZZ_SECONDS ?= 60

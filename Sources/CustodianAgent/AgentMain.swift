@@ -28,10 +28,7 @@ public enum AgentMain {
         }
         ProcessHardening.apply(lockMemory: options.lockMemory, logger: logger)
 
-        // tpm2-tss logs every TPM error to stderr, including the expected "no such NV index"
-        // while looking for EK certificates; the agent reports failures itself. TSS2_LOG set
-        // by the operator wins.
-        setenv("TSS2_LOG", "all+NONE", 0)
+        // tpm2-tss's own stderr logging is switched off by TPMDevice (TSS2_LOG set by the operator wins).
         let custodian: Custodian
         do {
             let tpm = try TPMDevice(tcti: options.tcti)

@@ -1,5 +1,17 @@
 internal import CTSS2
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// tpm2-tss writes a WARNING line to stderr for every malformed structure it is handed; a
+/// verifier fed hostile evidence would flood the daemon's log. Every failure is already reported
+/// as a typed error, so the library's own logging is off unless the operator set `TSS2_LOG`
+/// (for example `TSS2_LOG=all+debug` to debug the TPM stack). Evaluated once, before first use.
+let tss2LoggingDefault: Void = {
+    setenv("TSS2_LOG", "all+NONE", 0)
+}()
+
 /// tss2-mu's layer and base codes, spelled out because Swift cannot import the casting macros.
 private let muInsufficientBuffer: UInt32 = (9 << 16) | 6
 
@@ -26,6 +38,7 @@ func parseComplete<T>(
     unmarshal: (UnsafePointer<UInt8>?, Int, UnsafeMutablePointer<Int>?, UnsafeMutablePointer<T>?) -> TSS2_RC,
     marshal: (UnsafePointer<T>?, UnsafeMutablePointer<UInt8>?, Int, UnsafeMutablePointer<Int>?) -> TSS2_RC
 ) throws(TPMStructureError) {
+    _ = tss2LoggingDefault
     guard !bytes.isEmpty else {
         throw TPMStructureError(.truncated, "The \(what) is empty.")
     }

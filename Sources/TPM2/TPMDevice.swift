@@ -73,6 +73,7 @@ public final class TPMDevice {
     /// - Throws: ``TPMDeviceError/Code/tctiUnavailable`` when the TCTI does not load or ESAPI
     ///   cannot start on it.
     public init(tcti configuration: String) throws(TPMDeviceError) {
+        _ = tss2LoggingDefault
         var tctiContext: OpaquePointer?
         let tctiRC = Tss2_TctiLdr_Initialize(configuration, &tctiContext)
         guard tctiRC == TSS2_RC_SUCCESS, let tctiContext else {
