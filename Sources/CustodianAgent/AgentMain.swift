@@ -19,6 +19,10 @@ public enum AgentMain {
             logger.logLevel = .info
             return logger
         }()
+        if arguments.contains("--help") || arguments.contains("-h") {
+            FileHandleOutput.standardOutput(AgentOptions.help + "\n")
+            return 0
+        }
         let options: AgentOptions
         do {
             options = try AgentOptions(arguments: arguments)
@@ -106,5 +110,10 @@ enum FileHandleOutput {
     static func standardError(_ text: String) {
         var bytes = Array(text.utf8)
         _ = bytes.withUnsafeMutableBytes { write(2, $0.baseAddress, $0.count) }
+    }
+
+    static func standardOutput(_ text: String) {
+        var bytes = Array(text.utf8)
+        _ = bytes.withUnsafeMutableBytes { write(1, $0.baseAddress, $0.count) }
     }
 }

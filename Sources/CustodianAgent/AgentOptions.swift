@@ -22,6 +22,34 @@ public struct AgentOptions: Sendable, Equatable {
         [--pcrs sha256:0,4,9] [--event-log PATH] [--ek auto|ecc|rsa] [--no-mlock]
         """
 
+    /// What `keyshard-agent --help` prints.
+    public static let help = usage + """
+
+
+        keyshard-agent runs inside a custodian microVM (started by the image's /init) or, for
+        tests and the process backend, as a host process. It proves what booted with a TPM quote,
+        receives one key share per key version only after the coordinator accepted its evidence
+        and its TPM activated a credential, keeps shares in locked memory, and answers threshold
+        requests. Shares are never written anywhere; SIGTERM and 'destroy' zeroise them.
+
+        options:
+          --transport SPEC   where to listen for the coordinator:
+                               unix:/run/keyshard/agent.sock   a Unix socket (process backend, tests)
+                               vsock-listen:5000                vsock port (in a VM; the host dials the CID)
+                               virtio-serial:org.keyshard.agent.0   the virtio-serial port of that name
+          --tcti STRING      how to reach the TPM: device:/dev/tpmrm0 in a VM,
+                             swtpm:host=127.0.0.1,port=2321 for a software TPM
+          --pcrs BANK:LIST   PCRs to quote (default sha256:0,4,9)
+          --event-log PATH   the firmware event log, sent with the evidence when readable
+                             (default /sys/kernel/security/tpm0/binary_bios_measurements)
+          --ek auto|ecc|rsa  endorsement key template (auto: the one with a certificate in NV)
+          --no-mlock         do not lock memory (only where mlockall is impossible, e.g. tests)
+          -h, --help         this text
+
+        exit codes: 0 destroyed or stopped by a signal; 64 bad options; other values a failure
+        that was logged on stderr.
+        """
+
     /// Options with explicit values.
     /// - Parameters:
     ///   - transport: where to listen.

@@ -312,6 +312,22 @@ struct CustodianAgentTests {
         try? await client.close()
     }
 
+    @Test("--help explains every option and exits 0")
+    func help() throws {
+        let process = Process()
+        process.executableURL = AgentProcess.executable
+        process.arguments = ["--help"]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        for option in ["--transport", "--tcti", "--pcrs", "--event-log", "--ek", "--no-mlock", "virtio-serial:"] {
+            #expect(output.contains(option), "\(option)")
+        }
+    }
+
     @Test("bad command lines exit with status 64 and say why")
     func usage() throws {
         let process = Process()
