@@ -5,27 +5,36 @@ import ShardCrypto
 public struct RedistributeDealRequest: Sendable, Hashable, CustomStringConvertible {
     /// The key version whose share is re-shared.
     public let key: KeyReference
+    /// The key version the new shares will be held under (the same key, a new version chosen by
+    /// the coordinator); sub-shares are sealed to it, so they cannot be replayed into another.
+    public let newKey: KeyReference
     /// t', the new threshold.
     public let newThreshold: UInt16
     /// The new holders (ascending) with their transport keys.
     public let recipients: [RecipientKey]
 
     /// Creates a request.
-    /// - Throws: ``AgentProtocolError/Code/malformedMessage`` for a threshold of 0 or above
-    ///   the number of recipients, or recipients not strictly ascending.
-    public init(key: KeyReference, newThreshold: UInt16, recipients: [RecipientKey]) throws {
+    /// - Throws: ``AgentProtocolError/Code/malformedMessage`` for a new key that is another key or
+    ///   the same version, a threshold of 0 or above the number of recipients, or recipients not
+    ///   strictly ascending.
+    public init(key: KeyReference, newKey: KeyReference, newThreshold: UInt16, recipients: [RecipientKey]) throws {
+        guard newKey.keyID == key.keyID, newKey.version != key.version else {
+            throw AgentProtocolError.malformed(
+                "a redistribution re-shares \(key) as a new version of the same key, not as \(newKey)")
+        }
         guard newThreshold >= 1, Int(newThreshold) <= recipients.count else {
             throw AgentProtocolError.malformed(
                 "a new threshold must be 1…\(recipients.count) (the new holders), got \(newThreshold)")
         }
         try checkAscending(recipients.map(\.participant), "recipients")
         self.key = key
+        self.newKey = newKey
         self.newThreshold = newThreshold
         self.recipients = recipients
     }
 
     public var description: String {
-        "RedistributeDealRequest(\(key), t'=\(newThreshold), to \(recipients.map(\.participant)))"
+        "RedistributeDealRequest(\(key) → \(newKey), t'=\(newThreshold), to \(recipients.map(\.participant)))"
     }
 }
 
@@ -34,14 +43,15 @@ extension RedistributeDealRequest: WireCodable {
 
     func encode(into writer: inout WireWriter) throws {
         writer.write(key)
+        writer.write(newKey)
         writer.write(newThreshold)
         try writer.write(recipients)
     }
 
     init(from reader: inout WireReader) throws {
         try self.init(
-            key: try reader.readKeyReference("key"), newThreshold: try reader.readUInt16("new threshold"),
-            recipients: try reader.readRecipients("recipients"))
+            key: try reader.readKeyReference("key"), newKey: try reader.readKeyReference("new key"),
+            newThreshold: try reader.readUInt16("new threshold"), recipients: try reader.readRecipients("recipients"))
     }
 }
 

@@ -244,18 +244,9 @@ public actor Custodian: AgentRequestHandler {
 
     // MARK: Redistribution
 
-    /// The key version a redistribution of `key` produces: the same key, the next version
-    /// (``RedistributeDealRequest`` names only the old version).
-    public static func redistributedKey(_ key: KeyReference) throws -> KeyReference {
-        guard key.version < UInt32.max else {
-            throw ErrorMessage(code: .refused, text: "\(key) has no next version")
-        }
-        return try KeyReference(keyID: key.keyID, version: key.version + 1)
-    }
-
     private func deal(_ request: RedistributeDealRequest) throws -> RedistributeDealing {
         let held = try held(request.key)
-        let newKey = try Self.redistributedKey(request.key)
+        let newKey = request.newKey
         do {
             let dealing = try Redistribution.deal(
                 share: held.share, newThreshold: Int(request.newThreshold),

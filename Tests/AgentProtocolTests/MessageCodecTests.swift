@@ -158,7 +158,17 @@ struct MessageCodecTests {
             }),
             ("PCR digest length", { _ = try PCRValues([0x000B: [0: [1, 2, 3]]]) }),
             ("zero threshold", {
-                _ = try RedistributeDealRequest(key: MessageSamples.key(), newThreshold: 0, recipients: [])
+                _ = try RedistributeDealRequest(
+                    key: MessageSamples.key(), newKey: MessageSamples.newKey(), newThreshold: 0, recipients: [])
+            }),
+            ("redistribution into another key", {
+                _ = try RedistributeDealRequest(
+                    key: MessageSamples.key(), newKey: try KeyReference(keyID: "other", version: 4), newThreshold: 1,
+                    recipients: [])
+            }),
+            ("redistribution into the same version", {
+                _ = try RedistributeDealRequest(
+                    key: MessageSamples.key(), newKey: MessageSamples.key(), newThreshold: 1, recipients: [])
             }),
             ("empty credential", { _ = try CredentialActivated(credential: SecretBytes([])) }),
             ("long destroy reason", { _ = try DestroyRequest(reason: String(repeating: "x", count: 1025)) }),

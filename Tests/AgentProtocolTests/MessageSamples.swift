@@ -8,6 +8,8 @@ enum MessageSamples {
     static func id(_ raw: UInt16) -> ParticipantID { try! ParticipantID(raw) }
 
     static func key(_ version: UInt32 = 3) -> KeyReference { try! KeyReference(keyID: "payments-ring", version: version) }
+    /// The version a redistribution of ``key(_:)`` produces.
+    static func newKey() -> KeyReference { key(4) }
 
     static func transportKey(_ seed: UInt64) throws -> TransportPublicKey {
         try TransportPublicKey(uncompressed: try Point.generatorMultiple(Scalar(seed)).uncompressed())
@@ -110,7 +112,8 @@ enum MessageSamples {
                 try DKGFinished(
                     key: key(1), participant: id(1), publicShare: share.publicShare, qualified: [id(1), id(2), id(3)],
                     commitment: split.commitment, round1Digest: [UInt8](repeating: 0xD1, count: 32))),
-            .redistributeDealRequest(try RedistributeDealRequest(key: key(), newThreshold: 2, recipients: recipients)),
+            .redistributeDealRequest(
+                try RedistributeDealRequest(key: key(), newKey: newKey(), newThreshold: 2, recipients: recipients)),
             .redistributeDealing(RedistributeDealing(key: key(), dealing: dealing.publicDealing, subShares: sealed)),
             .redistributeReceiveRequest(
                 try RedistributeReceiveRequest(

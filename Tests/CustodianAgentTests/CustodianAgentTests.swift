@@ -113,13 +113,13 @@ struct CustodianAgentTests {
             RecipientKey(participant: shares[1].id, transportKey: try TransportPublicKey(privateKey: localKeys[0])),
             RecipientKey(participant: shares[2].id, transportKey: try TransportPublicKey(privateKey: localKeys[1])),
         ]
-        let dealRequest = try RedistributeDealRequest(key: key, newThreshold: 2, recipients: recipients)
+        let newKey = try KeyReference(keyID: key.keyID, version: key.version + 1)
+        let dealRequest = try RedistributeDealRequest(key: key, newKey: newKey, newThreshold: 2, recipients: recipients)
         let dealAnswer = try await client.request(.redistributeDealRequest(dealRequest))
         guard case .redistributeDealing(let agentDealing) = dealAnswer else {
             Issue.record("no dealing")
             return
         }
-        let newKey = try Custodian.redistributedKey(key)
         let localDealing = try Redistribution.deal(
             share: shares[1], newThreshold: 2, newParticipants: recipients.map(\.participant))
         let toAgent = try #require(agentDealing.subShares.first { $0.to == shares[0].id })
