@@ -31,8 +31,13 @@ build: deps
 # time: many start real processes (swtpm, libvirtd, QEMU, the agent) and wait for them, and on a
 # 2-core machine parallel waiters starve Swift's cooperative thread pool that the servers under
 # test need; serial runs take about as long here and never time out spuriously.
+#
+# Before the tests, a short fuzz pass (FUZZ_SMOKE_SECONDS per target, 0 to skip) over the
+# parsers of untrusted input; its sanitizer build lives in .build-fuzz and is incremental.
+FUZZ_SMOKE_SECONDS ?= 10
 test: deps
 	$(SWIFT) build --build-tests $(SWIFT_FLAGS)
+	@if [ "$(FUZZ_SMOKE_SECONDS)" != 0 ]; then scripts/fuzz $(FUZZ_SMOKE_SECONDS); fi
 	$(SWIFT) test --skip-build --no-parallel $(SWIFT_FLAGS)
 
 demo: deps
