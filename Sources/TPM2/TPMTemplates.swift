@@ -2,11 +2,11 @@ internal import CTSS2
 
 /// Key templates the device layer creates keys from.
 enum TPMTemplates {
-    /// TCG EK Credential Profile template L-2: ECC NIST P-256, SHA-256 name, AES-128-CFB,
-    /// authPolicy = PolicySecret(endorsement), unique = two 32-byte zero coordinates.
-    static func eccEndorsementKey() -> TPM2B_PUBLIC {
+    /// What every TCG default EK template shares: SHA-256 name, a restricted decryption key fixed
+    /// to this TPM, administered only through PolicySecret(endorsement).
+    private static func endorsementKeyBase(type: TPM2_ALG_ID) -> TPM2B_PUBLIC {
         var template = TPM2B_PUBLIC()
-        template.publicArea.type = TPMConstants.algorithmECC
+        template.publicArea.type = type
         template.publicArea.nameAlg = TPMConstants.algorithmSHA256
         template.publicArea.objectAttributes = TPMObjectAttributes([
             .fixedTPM, .fixedParent, .sensitiveDataOrigin, .adminWithPolicy, .restricted, .decrypt,
@@ -15,6 +15,13 @@ enum TPMTemplates {
         withUnsafeMutableBytes(of: &template.publicArea.authPolicy.buffer) {
             $0.copyBytes(from: TPMConstants.ekPolicy)
         }
+        return template
+    }
+
+    /// TCG EK Credential Profile template L-2: ECC NIST P-256, SHA-256 name, AES-128-CFB,
+    /// authPolicy = PolicySecret(endorsement), unique = two 32-byte zero coordinates.
+    static func eccEndorsementKey() -> TPM2B_PUBLIC {
+        var template = endorsementKeyBase(type: TPMConstants.algorithmECC)
         template.publicArea.parameters.eccDetail.symmetric.algorithm = TPMConstants.algorithmAES
         template.publicArea.parameters.eccDetail.symmetric.keyBits.aes = 128
         template.publicArea.parameters.eccDetail.symmetric.mode.aes = TPMConstants.algorithmCFB
@@ -29,16 +36,7 @@ enum TPMTemplates {
     /// TCG EK Credential Profile template L-1: RSA 2048, exponent 65537 (encoded 0), SHA-256
     /// name, AES-128-CFB, the same authPolicy, unique = 256 zero bytes.
     static func rsaEndorsementKey() -> TPM2B_PUBLIC {
-        var template = TPM2B_PUBLIC()
-        template.publicArea.type = TPMConstants.algorithmRSA
-        template.publicArea.nameAlg = TPMConstants.algorithmSHA256
-        template.publicArea.objectAttributes = TPMObjectAttributes([
-            .fixedTPM, .fixedParent, .sensitiveDataOrigin, .adminWithPolicy, .restricted, .decrypt,
-        ]).rawValue
-        template.publicArea.authPolicy.size = UInt16(TPMConstants.ekPolicy.count)
-        withUnsafeMutableBytes(of: &template.publicArea.authPolicy.buffer) {
-            $0.copyBytes(from: TPMConstants.ekPolicy)
-        }
+        var template = endorsementKeyBase(type: TPMConstants.algorithmRSA)
         template.publicArea.parameters.rsaDetail.symmetric.algorithm = TPMConstants.algorithmAES
         template.publicArea.parameters.rsaDetail.symmetric.keyBits.aes = 128
         template.publicArea.parameters.rsaDetail.symmetric.mode.aes = TPMConstants.algorithmCFB
