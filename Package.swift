@@ -169,6 +169,7 @@ let package = Package(
             name: "ShardCryptoTests",
             dependencies: [
                 "ShardCrypto",
+                "TestSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             resources: [.copy("Resources")]

@@ -4,6 +4,7 @@ import CustodianAgent
 import Foundation
 import ShardCrypto
 import TPM2
+import TestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -314,15 +315,9 @@ struct CustodianAgentTests {
 
     @Test("--help explains every option and exits 0")
     func help() throws {
-        let process = Process()
-        process.executableURL = AgentProcess.executable
-        process.arguments = ["--help"]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
+        let result = try ProcessRunner.run(AgentProcess.executable.path, ["--help"], timeout: 60)
+        let output = result.standardOutput
+        #expect(result.status == 0)
         for option in ["--transport", "--tcti", "--pcrs", "--event-log", "--ek", "--no-mlock", "virtio-serial:"] {
             #expect(output.contains(option), "\(option)")
         }
@@ -330,15 +325,10 @@ struct CustodianAgentTests {
 
     @Test("bad command lines exit with status 64 and say why")
     func usage() throws {
-        let process = Process()
-        process.executableURL = AgentProcess.executable
-        process.arguments = ["--transport", "unix:/tmp/x.sock"]
-        let pipe = Pipe()
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 64)
+        let result = try ProcessRunner.run(
+            AgentProcess.executable.path, ["--transport", "unix:/tmp/x.sock"], timeout: 60)
+        let output = result.standardError
+        #expect(result.status == 64)
         #expect(output.contains("--tcti is required"))
         let options = try AgentOptions(arguments: [
             "--transport", "vsock-listen:5000", "--tcti", "device:/dev/tpmrm0", "--ek", "rsa", "--no-mlock",

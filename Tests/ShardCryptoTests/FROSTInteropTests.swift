@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 @testable import ShardCrypto
 
@@ -25,29 +26,8 @@ import Testing
     }
 
     static func run(arguments: [String], input: [UInt8]) throws -> Run {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = arguments
-        let stdin = Pipe()
-        let stdout = Pipe()
-        let stderr = Pipe()
-        process.standardInput = stdin
-        process.standardOutput = stdout
-        process.standardError = stderr
-        try process.run()
-        // Write the message from another thread so a large one cannot deadlock
-        // against a child that is itself blocked writing its output.
-        let writer = Thread {
-            stdin.fileHandleForWriting.write(Data(input))
-            try? stdin.fileHandleForWriting.close()
-        }
-        writer.start()
-        let output = stdout.fileHandleForReading.readDataToEndOfFile()
-        let errors = stderr.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Run(
-            status: process.terminationStatus, output: String(decoding: output, as: UTF8.self),
-            errors: String(decoding: errors, as: UTF8.self))
+        let result = try ProcessRunner.run(python, arguments, input: input, timeout: 120)
+        return Run(status: result.status, output: result.standardOutput, errors: result.standardError)
     }
 
     /// Fails, with what to install, unless the verifier can run at all.

@@ -97,17 +97,11 @@ public final class SoftwareTPM: @unchecked Sendable {
             create_certs_tool_options = /etc/swtpm-localca.options
 
             """.utf8).write(to: setupConfig)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/swtpm_setup")
-        process.arguments = ["--tpm2", "--tpmstate", state.path, "--create-ek-cert", "--config", setupConfig.path]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw Failure(description: "swtpm_setup failed: " + String(decoding: output, as: UTF8.self))
+        let result = try ProcessRunner.run(
+            "/usr/bin/swtpm_setup",
+            ["--tpm2", "--tpmstate", state.path, "--create-ek-cert", "--config", setupConfig.path], timeout: 120)
+        guard result.status == 0 else {
+            throw Failure(description: "swtpm_setup failed: " + result.combinedOutput)
         }
     }
 
@@ -156,26 +150,14 @@ public final class SoftwareTPM: @unchecked Sendable {
     public func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
 
     private func runTool(_ name: String, _ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/" + name)
-        process.arguments = arguments
-        process.currentDirectoryURL = directory
         var environment = ProcessInfo.processInfo.environment
         environment["TPM2TOOLS_TCTI"] = "swtpm:host=127.0.0.1,port=\(port)"
-        process.environment = environment
-        let stdout = Pipe()
-        let stderr = Pipe()
-        process.standardOutput = stdout
-        process.standardError = stderr
-        try process.run()
-        let out = stdout.fileHandleForReading.readDataToEndOfFile()
-        let err = stderr.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw Failure(description: "\(name) \(arguments.joined(separator: " ")) failed: "
-                + (String(data: err, encoding: .utf8) ?? ""))
+        let result = try ProcessRunner.run(
+            "/usr/bin/" + name, arguments, environment: environment, currentDirectory: directory, timeout: 120)
+        guard result.status == 0 else {
+            throw Failure(description: "\(name) \(arguments.joined(separator: " ")) failed: " + result.standardError)
         }
-        return String(data: out, encoding: .utf8) ?? ""
+        return result.standardOutput
     }
 
     /// Two consecutive free loopback ports (swtpm's control port is the command port + 1).
