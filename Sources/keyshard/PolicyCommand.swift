@@ -100,7 +100,12 @@ struct PolicyCommand: ParsableCommand {
     struct Explain: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Show every check of evidence against a policy, passed or failed.",
-            discussion: "Exit codes: 0 every check passed; 1 a check failed; 2 unreadable input."
+            discussion: """
+                The same checks as 'keyshard attest verify', one row each, including one row per
+                event rule and per freshness rule (give --nonce-issued-at and --previous-evidence
+                as you would to attest verify).
+                Exit codes: 0 every check passed; 1 a check failed; 2 unreadable input.
+                """
         )
 
         @Option(name: .long, help: "The attestation policy (YAML).")
@@ -112,12 +117,17 @@ struct PolicyCommand: ParsableCommand {
         @Option(name: .long, help: "The nonce the quote must answer, in hex.")
         var nonce: String
 
+        @OptionGroup var freshness: FreshnessOptions
+
         func run() throws {
             let results: [CheckResult]
             do {
                 let loadedPolicy = try CLIInput.policy(at: policy)
                 let loadedEvidence = try Evidence(json: CLIInput.read(evidence, limit: Evidence.maximumDocumentSize))
-                results = QuoteVerifier(policy: loadedPolicy).evaluate(loadedEvidence, nonce: try CLIInput.nonce(nonce))
+                let nonceBytes = try CLIInput.nonce(nonce)
+                let context = try freshness.context(for: loadedEvidence)
+                results = QuoteVerifier(policy: loadedPolicy).evaluate(
+                    loadedEvidence, nonce: nonceBytes, freshness: context)
             } catch {
                 CLIOutput.error("\(error)")
                 throw ExitCode(2)
