@@ -3,7 +3,8 @@ import TPM2
 
 extension AttestationPolicy {
     /// Learns a policy from evidence of a known-good boot: the quote's own PCR selection, each PCR
-    /// allowed exactly the value it has now, the ``FreshnessRules/recommended`` freshness rules, and, when the evidence has an event log, event rules for
+    /// allowed exactly the value it has now, the ``FreshnessRules/recommended`` freshness rules, and, when
+    /// the evidence has an event log, event rules for
     /// PCR 4's `EV_EFI_BOOT_SERVICES_APPLICATION` and PCR 9's `EV_EVENT_TAG` events (if those PCRs are
     /// quoted), allowing exactly the digests logged.
     ///
@@ -113,13 +114,16 @@ extension AttestationPolicy {
 extension FreshnessRules {
     /// The `freshness:` block as ``AttestationPolicy/yaml(header:)`` writes it, each rule with a comment.
     var yamlLines: [String] {
-        var lines = ["freshness:            # how recent and how continuous each quote must be"]
-        if let maxNonceAge {
-            lines.append("  maxAge: \(Self.format(maxNonceAge))"
-                + "           # refuse a quote checked longer than this after its nonce was issued")
+        func line(_ text: String, _ comment: String) -> String {
+            text.padding(toLength: max(text.count + 1, 26), withPad: " ", startingAt: 0) + "# " + comment
         }
-        lines.append("  requireSafeClock: \(requireSafeClock)   # refuse a TPM clock that may have gone back (power lost)")
-        lines.append("  monotonic: \(monotonic)          # a re-attestation must continue the previous quote's boot")
+        var lines = [line("freshness:", "how recent and how continuous each quote must be")]
+        if let maxNonceAge {
+            lines.append(line("  maxAge: \(Self.format(maxNonceAge))",
+                              "refuse a quote checked longer than this after its nonce was issued"))
+        }
+        lines.append(line("  requireSafeClock: \(requireSafeClock)", "refuse a TPM clock that may have gone back"))
+        lines.append(line("  monotonic: \(monotonic)", "a re-attestation must continue the previous quote's boot"))
         return lines
     }
 }

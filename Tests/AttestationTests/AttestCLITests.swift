@@ -42,6 +42,9 @@ import Testing
         return try body(directory)
     }
 
+    /// The current time in RFC 3339, as a verifier records it when it issues a nonce.
+    static var now: String { ISO8601DateFormatter().string(from: Date()) }
+
     private var nonceHex: String { SwtpmEvidence.nonce.map { String(format: "%02x", $0) }.joined() }
 
     private func verify(evidence: Data, policy: String = SwtpmEvidence.policyYAML(), nonce: String? = nil)
@@ -124,8 +127,14 @@ import Testing
             #expect(learned.status == 0)
             let text = try String(contentsOfFile: policyPath, encoding: .utf8)
             #expect(text.contains("# initrd or kernel command line digest"))
+            #expect(text.contains("maxAge: 1m"))
+            // A learned policy limits the nonce's age, so the offline check must be told when it was issued.
+            let unknownAge = try run(["attest", "verify", "--policy", policyPath, "--evidence", evidencePath,
+                                      "--nonce", nonceHex])
+            #expect(unknownAge.status == 1)
+            #expect(unknownAge.output.contains("[freshness.nonce-time]"))
             let verified = try run(["attest", "verify", "--policy", policyPath, "--evidence", evidencePath,
-                                    "--nonce", nonceHex])
+                                    "--nonce", nonceHex, "--nonce-issued-at", Self.now])
             #expect(verified.status == 0)
         }
     }
@@ -171,8 +180,10 @@ import Testing
             #expect(text.contains("label: \"Linux initrd\""))
             #expect(try run(["policy", "lint", policyPath]).status == 0)
             let table = try run(["policy", "explain", "--policy", policyPath, "--evidence", evidencePath,
-                                 "--nonce", nonceHex])
+                                 "--nonce", nonceHex, "--nonce-issued-at", Self.now])
             #expect(table.status == 0)
+            #expect(table.output.contains("pass    nonce issued at most 1m before the check"))
+            #expect(table.output.contains("pass    TPM clock is safe"))
             #expect(table.output.contains("pass    event rule PCR 9 EV_EVENT_TAG 'Linux initrd'"))
 
             let initrdHex = SwtpmEvidence.initrdDigest.map { String(format: "%02x", $0) }.joined()
