@@ -196,4 +196,48 @@ import Testing
             #expect(refused.output.contains("PCR 9 event 'Linux initrd'"))
         }
     }
+
+    /// `--nonce-issued-at` and `--previous-evidence` against successive real quotes: a reboot between them,
+    /// an old nonce, and unusable option values.
+    @Test func freshnessOptions() throws {
+        let quotes = try FreshnessEvidence.get()
+        let policy = FreshnessEvidence.policyYAML(freshness: FreshnessTests.allRules)
+        let hex = { (bytes: [UInt8]) in bytes.map { String(format: "%02x", $0) }.joined() }
+        try withFiles([
+            "p.yaml": Data(policy.utf8), "1.json": quotes.first.json(), "2.json": quotes.second.json(),
+            "3.json": quotes.afterReset.json(), "other.json": try SwtpmEvidence.get().ecc.json(),
+        ]) { directory in
+            func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
+            func verify(_ evidence: String, nonce: Int, _ extra: [String]) throws -> Outcome {
+                try run(["attest", "verify", "--policy", path("p.yaml"), "--evidence", path(evidence),
+                         "--nonce", hex(FreshnessEvidence.nonce(nonce))] + extra)
+            }
+            let continued = try verify("2.json", nonce: 2, ["--nonce-issued-at", Self.now,
+                                                             "--previous-evidence", path("1.json")])
+            #expect(continued.status == 0)
+            let rebooted = try verify("3.json", nonce: 3, ["--nonce-issued-at", Self.now,
+                                                            "--previous-evidence", path("2.json")])
+            #expect(rebooted.status == 1)
+            #expect(rebooted.output.contains("[freshness.reset]"))
+            let old = try verify("2.json", nonce: 2, ["--nonce-issued-at", "2020-01-01T00:00:00Z"])
+            #expect(old.status == 1)
+            #expect(old.output.contains("[freshness.nonce-expired]"))
+
+            #expect(try verify("2.json", nonce: 2, ["--nonce-issued-at", "yesterday"]).status == 2)
+            let otherAK = try verify("2.json", nonce: 2, ["--nonce-issued-at", Self.now,
+                                                           "--previous-evidence", path("other.json")])
+            #expect(otherAK.status == 2)
+            #expect(otherAK.output.contains("another attestation key"))
+
+            let table = try run(["policy", "explain", "--policy", path("p.yaml"), "--evidence", path("3.json"),
+                                 "--nonce", hex(FreshnessEvidence.nonce(3)), "--nonce-issued-at", Self.now,
+                                 "--previous-evidence", path("2.json")])
+            #expect(table.status == 1)
+            #expect(table.output.contains("FAIL    TPM clock continues the previous quote's"))
+            #expect(table.output.contains("pass    nonce issued at most 1m before the check"))
+        }
+        let help = try run(["attest", "verify", "--help"])
+        #expect(help.output.contains("--nonce-issued-at <time>"))
+        #expect(help.output.contains("--previous-evidence <file>"))
+    }
 }
