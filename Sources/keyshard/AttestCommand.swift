@@ -35,7 +35,8 @@ struct AttestCommand: ParsableCommand {
                 Example:
                   keyshard attest verify --policy policies/custodian-ovmf.yaml \\
                       --evidence evidence.json --nonce 9f86d081884c7d65… \\
-                      --nonce-issued-at 2026-11-29T12:00:00Z --previous-evidence last-accepted.json
+                      --nonce-issued-at 2026-11-29T12:00:00Z \\
+                      --previous-evidence last-accepted.json
                 """
         )
 
