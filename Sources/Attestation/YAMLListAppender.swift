@@ -37,11 +37,12 @@ struct YAMLListAppender {
         guard let first = sequence.first?.mark, let last = sequence.last?.mark else {
             throw Unsupported(reason: "the list is empty or has no position")
         }
-        switch sequence.style {
-        case .flow:
-            guard let open = sequence.mark else { throw Unsupported(reason: "the list has no position") }
+        // Yams reports the style of a composed sequence from its end event, so it cannot be trusted:
+        // a flow sequence is one whose start mark is at a `[`.
+        if let open = sequence.mark, open.line >= 1, open.line <= lines.count, open.column >= 1,
+           open.column <= lines[open.line - 1].count, lines[open.line - 1][open.column - 1] == "[" {
             try appendFlow(values, open: open, firstItem: first, comment: comment)
-        default:
+        } else {
             try appendBlock(values, lastItem: last, comment: comment)
         }
     }
