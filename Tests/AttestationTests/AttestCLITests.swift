@@ -240,4 +240,73 @@ import Testing
         #expect(help.output.contains("--nonce-issued-at <time>"))
         #expect(help.output.contains("--previous-evidence <file>"))
     }
+
+    /// `policy learn --update`: in place with comments kept, `--dry-run` writes nothing, and every refusal
+    /// leaves the file byte for byte as it was.
+    @Test func learnUpdatesAnExistingPolicyInPlace() throws {
+        let good = try PolicyUpdateTests.goodEvidence()
+        var forged = good
+        forged.quoteSignature[forged.quoteSignature.count - 1] ^= 1
+        let original = Data(PolicyUpdateTests.commented.utf8)
+        let broken = Data("apiVersion: keyshard/v1\nkind: AttestationPolicy\nname: x\npcrBank: sha256\n".utf8)
+        try withFiles(["good.json": good.json(), "forged.json": forged.json(), "p.yaml": original,
+                       "broken.yaml": broken]) { directory in
+            func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
+            func contents(_ name: String) throws -> Data {
+                try Data(contentsOf: directory.appendingPathComponent(name))
+            }
+            try FileManager.default.setAttributes([.posixPermissions: 0o640], ofItemAtPath: path("p.yaml"))
+
+            let dry = try run(["policy", "learn", "--evidence", path("good.json"), "--update", path("p.yaml"),
+                               "--dry-run"])
+            #expect(dry.status == 0)
+            #expect(dry.output.contains("@@ -14,1 +14,2 @@"))
+            #expect(dry.output.contains("from good.json"))
+            #expect(try contents("p.yaml") == original)
+
+            let refused = try run(["policy", "learn", "--evidence", path("forged.json"), "--update", path("p.yaml")])
+            #expect(refused.status == 1)
+            #expect(refused.output.contains("signature.invalid"))
+            #expect(try contents("p.yaml") == original)
+            let unlinted = try run(["policy", "learn", "--evidence", path("good.json"),
+                                    "--update", path("broken.yaml")])
+            #expect(unlinted.status == 2)
+            #expect(unlinted.output.contains("does not lint"))
+            #expect(try contents("broken.yaml") == broken)
+            #expect(try run(["policy", "learn", "--evidence", path("good.json"), "--update", path("p.yaml"),
+                             "-o", path("other.yaml")]).status != 0)
+            #expect(try contents("p.yaml") == original)
+
+            let updated = try run(["policy", "learn", "--evidence", path("good.json"), "--update", path("p.yaml")])
+            #expect(updated.status == 0)
+            #expect(updated.output.contains("added 2 value(s)"))
+            let text = try String(contentsOfFile: path("p.yaml"), encoding: .utf8)
+            // Whole-line comments unchanged; trailing comments unchanged (the line of PCR 9's list gains a
+            // new item, so that line itself differs: PolicyUpdateTests checks exactly how).
+            let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+            for line in PolicyUpdateTests.commented.split(separator: "\n") {
+                guard let hash = line.firstIndex(of: "#") else { continue }
+                if hash == line.firstIndex(where: { $0 != " " }) {
+                    #expect(lines.contains(line))
+                } else {
+                    #expect(lines.contains { $0.hasSuffix(line[hash...]) })
+                }
+            }
+            let mode = try FileManager.default.attributesOfItem(atPath: path("p.yaml"))[.posixPermissions] as? Int
+            #expect(mode == 0o640)
+            let leftovers = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter {
+                $0.hasPrefix(".")
+            }
+            #expect(leftovers.isEmpty)
+            #expect(try run(["policy", "lint", path("p.yaml")]).status == 0)
+            let verified = try run(["attest", "verify", "--policy", path("p.yaml"), "--evidence", path("good.json"),
+                                    "--nonce", nonceHex, "--nonce-issued-at", Self.now])
+            #expect(verified.status == 0)
+
+            let again = try run(["policy", "learn", "--evidence", path("good.json"), "--update", path("p.yaml")])
+            #expect(again.status == 0)
+            #expect(again.output.contains("nothing to add"))
+            #expect(try String(contentsOfFile: path("p.yaml"), encoding: .utf8) == text)
+        }
+    }
 }
