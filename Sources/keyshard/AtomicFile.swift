@@ -13,6 +13,14 @@ enum AtomicFile {
         let target = URL(fileURLWithPath: path).resolvingSymlinksInPath()
         let attributes = try? FileManager.default.attributesOfItem(atPath: target.path)
         let mode = (attributes?[.posixPermissions] as? NSNumber)?.uint16Value ?? 0o644
+        try write(Array(text.utf8), to: path, mode: mode)
+    }
+
+    /// Writes `bytes` to `path` the same way, with exactly the permissions `mode` (the file is never
+    /// readable more widely, not even for a moment).
+    /// - Throws: ``CLIInput/Failure`` naming the step that failed; `path` is then unchanged.
+    static func write(_ bytes: [UInt8], to path: String, mode: UInt16) throws {
+        let target = URL(fileURLWithPath: path).resolvingSymlinksInPath()
         let suffix = "keyshard-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let temporary = target.deletingLastPathComponent()
             .appendingPathComponent(".\(target.lastPathComponent).\(suffix)")
@@ -21,11 +29,10 @@ enum AtomicFile {
             throw CLIInput.Failure(description: "cannot create a temporary file next to \(path): "
                 + String(cString: strerror(errno)))
         }
-        let bytes = Array(text.utf8)
         var written = 0
         var failure: String?
         while written < bytes.count {
-            let count = bytes[written...].withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+            let count = bytes[written...].withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
             if count < 0 {
                 if errno == EINTR { continue }
                 failure = "cannot write \(temporary.path): " + String(cString: strerror(errno))

@@ -7,7 +7,7 @@ struct AttestCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "attest",
         abstract: "Check TPM attestation evidence offline.",
-        subcommands: [Verify.self]
+        subcommands: [Verify.self, Credential.self]
     )
 
     /// `keyshard attest verify --policy P --evidence E --nonce HEX`.
