@@ -16,7 +16,7 @@ import Testing
         URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("keyshard")
     }
 
-    private func run(_ arguments: [String]) throws -> Outcome {
+    func run(_ arguments: [String]) throws -> Outcome {
         let path = Self.executable
         try #require(FileManager.default.isExecutableFile(atPath: path.path),
                      "build the keyshard executable first (swift build --build-tests)")
@@ -34,7 +34,7 @@ import Testing
             output: String(decoding: data, as: UTF8.self))
     }
 
-    private func withFiles<T>(_ files: [String: Data], _ body: (URL) throws -> T) throws -> T {
+    func withFiles<T>(_ files: [String: Data], _ body: (URL) throws -> T) throws -> T {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("keyshard-cli-\(UUID())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
