@@ -75,6 +75,20 @@ public struct FreshnessRules: Hashable, Sendable {
     }
 }
 
+extension FreshnessRules {
+    /// Why the ``recommended`` rules would refuse the TPM of a reference boot, for `policy learn` to say:
+    /// a reference quote whose clock is not safe means `requireSafeClock` will refuse that TPM until
+    /// `TPM2_Clear`. `nil` when there is nothing to say (or the quote does not parse; learning refuses it).
+    /// - Parameter evidence: the reference boot's evidence.
+    public static func learningNote(for evidence: Evidence) -> String? {
+        guard let attestation = try? TPMAttestation(parsing: evidence.quoteMessage), !attestation.clockIsSafe else {
+            return nil
+        }
+        return "the reference quote's TPM clock is not safe (the TPM lost power without an orderly shutdown), so "
+            + "requireSafeClock: true will refuse this TPM until TPM2_Clear; set it to false only if you accept that."
+    }
+}
+
 /// What the verifier knows besides the evidence that the freshness rules need.
 public struct FreshnessContext: Hashable, Sendable {
     /// When this verifier issued the nonce; `nil` when unknown (a policy with `maxAge` then refuses).

@@ -124,10 +124,15 @@ struct PolicyCommand: ParsableCommand {
                 CLIOutput.error(error.reason)
                 throw ExitCode(1)
             }
-            let text = policy.yaml(header: [
+            var header = [
                 "Learned by keyshard policy learn from \(evidenceName).",
                 "Review before use: every value below is trusted as-is.",
-            ])
+            ]
+            if let note = FreshnessRules.learningNote(for: loaded) {
+                CLIOutput.error("note: \(note)")
+                header.append("Note: \(note)")
+            }
+            let text = policy.yaml(header: header)
             if output == "-" {
                 print(text, terminator: "")
                 return
@@ -139,6 +144,7 @@ struct PolicyCommand: ParsableCommand {
                 throw ExitCode(2)
             }
             print("wrote \(output): policy \(policy.name), \(policy.selection)")
+            print("its freshness block limits nonce age: give attest verify --nonce-issued-at (see --help)")
         }
 
         private func runUpdate(_ path: String, with loaded: Evidence) throws {

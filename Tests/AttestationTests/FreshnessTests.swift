@@ -214,4 +214,14 @@ import TPM2
             try PreviousQuote.clockInfo(of: forged, before: quotes.second)
         }
     }
+
+    @Test func learningFromAnUnsafeClockSaysWhatRequireSafeClockWillDo() throws {
+        let quotes = try FreshnessEvidence.get()
+        #expect(FreshnessRules.learningNote(for: quotes.first) == nil)
+        let note = try #require(FreshnessRules.learningNote(for: quotes.afterPowerLoss))
+        #expect(note.contains("requireSafeClock"))
+        // Learning itself still works: freshness is not judged on a reference boot.
+        let learned = try AttestationPolicy.learn(from: quotes.afterPowerLoss, name: "x")
+        #expect(learned.freshness == .recommended)
+    }
 }
