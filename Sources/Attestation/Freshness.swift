@@ -201,12 +201,11 @@ extension FreshnessRules {
         return refusals
     }
 
-    /// A duration as the policy writes it: `90s`, `5m`, `1h30m`, `250ms`.
+    /// A duration as the policy writes it: `30s`, `1m30s`, `1h`, `1500ms`.
     static func format(_ seconds: Double) -> String {
         let milliseconds = Int((seconds * 1000).rounded())
-        if milliseconds % 1000 != 0 {
-            return milliseconds < 1000 ? "\(milliseconds)ms" : "\(Double(milliseconds) / 1000)s"
-        }
+        // Whole milliseconds, as parseDuration reads them back (it takes no decimal point).
+        if milliseconds % 1000 != 0 { return "\(milliseconds)ms" }
         var remaining = milliseconds / 1000
         var text = ""
         for (unit, size) in [("h", 3600), ("m", 60), ("s", 1)] where remaining >= size {

@@ -76,6 +76,12 @@ import TPM2
         let text = policy.yaml()
         #expect(text.contains("maxAge: 1m "))
         #expect(try AttestationPolicy(yaml: text) == policy)
+        for seconds in [0.25, 1.5, 45, 90, 3600, 5430] {
+            let rules = FreshnessRules(maxNonceAge: seconds, requireSafeClock: true)
+            let withRules = AttestationPolicy(name: "x", pcrBank: .sha256, allowedPCRValues: policy.allowedPCRValues,
+                                              freshness: rules)
+            #expect(try AttestationPolicy(yaml: withRules.yaml()).freshness == rules)
+        }
     }
 
     // MARK: Real quotes
