@@ -14,7 +14,7 @@ public struct TPMClockInfo: Hashable, Sendable, CustomStringConvertible {
     /// TPM restarts or resumes (`TPM2_Startup(STATE)`: hibernation, suspend) since the last reset.
     public let restartCount: UInt32
     /// `safe`: the TPM has never reported a clock value higher than this one (it is `NO` after an
-    /// unorderly shutdown, until `TPM2_Clear`).
+    /// unorderly shutdown, until the TPM saves a clock value past what it may have reported, or `TPM2_Clear`).
     public let isSafe: Bool
 
     /// Creates clock information.
@@ -77,15 +77,16 @@ public struct FreshnessRules: Hashable, Sendable {
 
 extension FreshnessRules {
     /// Why the ``recommended`` rules would refuse the TPM of a reference boot, for `policy learn` to say:
-    /// a reference quote whose clock is not safe means `requireSafeClock` will refuse that TPM until
-    /// `TPM2_Clear`. `nil` when there is nothing to say (or the quote does not parse; learning refuses it).
+    /// a reference quote whose clock is not safe means `requireSafeClock` refuses that TPM's quotes for a
+    /// while. `nil` when there is nothing to say (or the quote does not parse; learning refuses it).
     /// - Parameter evidence: the reference boot's evidence.
     public static func learningNote(for evidence: Evidence) -> String? {
         guard let attestation = try? TPMAttestation(parsing: evidence.quoteMessage), !attestation.clockIsSafe else {
             return nil
         }
         return "the reference quote's TPM clock is not safe (the TPM lost power without an orderly shutdown), so "
-            + "requireSafeClock: true will refuse this TPM until TPM2_Clear; set it to false only if you accept that."
+            + "requireSafeClock: true refuses this TPM's quotes until its clock is safe again (libtpms: within about "
+            + "70 minutes of powered time); set it to false only for TPMs known to lose power."
     }
 }
 
@@ -131,9 +132,10 @@ extension FreshnessRules {
         if requireSafeClock {
             let refusals = clock.isSafe ? [] : [Refusal(.freshnessClockUnsafe,
                 "The TPM reports its clock as not safe (\(clock)): it lost power without an orderly shutdown and "
-                    + "its clock may have gone back, so clock-based freshness cannot be trusted. Shut the VM down "
-                    + "cleanly (the flag clears only with TPM2_Clear, which also replaces the EK and AK), or "
-                    + "remove requireSafeClock from policy \(policyName) if this TPM is known to lose power.")]
+                    + "its clock may have gone back, so clock-based freshness cannot be trusted. Shut VMs down "
+                    + "cleanly; the flag returns once the TPM has saved a clock value past what it reported before "
+                    + "(libtpms: within about 70 minutes of powered time) or after TPM2_Clear. Remove "
+                    + "requireSafeClock from policy \(policyName) only if this TPM is known to lose power.")]
             results.append(CheckResult(name: "TPM clock is safe", passed: refusals.isEmpty, refusals: refusals))
         }
         if monotonic {
