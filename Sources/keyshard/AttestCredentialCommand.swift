@@ -8,37 +8,40 @@ extension AttestCommand {
         static let configuration = CommandConfiguration(
             abstract: "Make a credential that only the evidence's AK, in the TPM of a trusted EK, can open.",
             discussion: """
-                'attest verify' checks that a restricted key signed the quote, but offline it cannot tell
-                whether that key lives in the same TPM as the EK you trust (CVE-2022-1053 class): an
-                attacker could quote with a key in another TPM. This command runs TPM2_MakeCredential in
-                software: it wraps a fresh random secret to the EK, bound to the name of the evidence's
-                AK, and writes
+                'attest verify' checks that a restricted key signed the quote, but offline
+                it cannot tell whether that key lives in the same TPM as the EK you trust
+                (CVE-2022-1053 class): an attacker could quote with a key in another TPM.
+                This command runs TPM2_MakeCredential in software: it wraps a fresh random
+                secret to the EK, bound to the name of the evidence's AK, and writes
 
                   DIR/credential.bin  for tpm2_activatecredential -i (tpm2-tools format)
                   DIR/secret.bin      the secret, mode 0600; keep it here, never send it
 
-                Only a TPM holding the EK's private key, with the AK loaded, can recover the secret.
+                Only a TPM holding the EK's private key, with the AK loaded, can recover the
+                secret.
 
                 The ceremony:
                   1. keyshard attest verify ... (the quote satisfies the policy)
                   2. keyshard attest credential --evidence e.json --ek-certificate ek.pem \\
                          --ek-root /var/lib/swtpm-localca/issuercert.pem --out-dir challenge/
-                  3. Send challenge/credential.bin to the attester, which runs (the TCG EK needs
-                     PolicySecret with the endorsement hierarchy):
+                  3. Send challenge/credential.bin to the attester, which runs (the
+                     TCG EK needs PolicySecret with the endorsement hierarchy):
                        tpm2_startauthsession --policy-session -S s.ctx
                        tpm2_policysecret -S s.ctx -c e
                        tpm2_activatecredential -c ak.ctx -C ek.ctx -i credential.bin \\
                            -o answer.bin -P session:s.ctx
-                  4. Compare its answer.bin with challenge/secret.bin (cmp -s); equal means the AK is
-                     in that TPM. Use each secret once, then delete it.
+                  4. Compare its answer.bin with challenge/secret.bin (cmp -s); equal
+                     means the AK is in that TPM. Use each secret once, then delete it.
 
-                --ek-certificate FILE (PEM or DER) rebuilds the EK from the certificate's key with the
-                TCG default template (RSA-2048 or ECC P-256) and requires --ek-root: the certificate
-                must chain to one of them. --ek-public FILE takes the EK public area as
-                tpm2_createek -u wrote it, for an EK you trust by other means (recorded at enrolment).
+                --ek-certificate FILE (PEM or DER) rebuilds the EK from the certificate's
+                key with the TCG default template (RSA-2048 or ECC P-256) and requires
+                --ek-root: the certificate must chain to one of them. --ek-public FILE takes
+                the EK public area as tpm2_createek -u wrote it, for an EK you trust by
+                other means (recorded at enrolment).
 
-                Exit codes: 0 written; 1 refused (the key is not an AK, or the EK certificate does not
-                chain); 2 unreadable or unsupported input, or unwritable output.
+                Exit codes: 0 written; 1 refused (the key is not an AK, or the EK
+                certificate does not chain); 2 unreadable or unsupported input, or
+                unwritable output.
                 """
         )
 

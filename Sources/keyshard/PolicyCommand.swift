@@ -48,27 +48,32 @@ struct PolicyCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Write a policy from a known-good boot, or add its values to an existing policy.",
             discussion: """
-                -o FILE writes a new policy pinning the quoted PCRs at their values, with event rules
-                (when the evidence has an event log) and the recommended freshness block.
+                -o FILE writes a new policy pinning the quoted PCRs at their values, with
+                event rules (when the evidence has an event log) and the recommended
+                freshness block.
 
-                --update FILE adds the boot's PCR values and event digests that FILE does not yet allow
-                to FILE, editing its text in place: every comment, blank line and key order stays as
-                written, and each new value gets a comment saying when and from which evidence it was
-                learned. The quote must cover exactly FILE's PCRs; no PCR or rule is added (notes name
-                events no rule covers). FILE must lint, and is replaced atomically (temporary file and
-                rename, permissions kept). --dry-run prints the change as a diff and writes nothing.
+                --update FILE adds the boot's PCR values and event digests that FILE does
+                not yet allow to FILE, editing its text in place: every comment, blank line
+                and key order stays as written, and each new value gets a comment saying
+                when and from which evidence it was learned. The quote must cover exactly
+                FILE's PCRs; no PCR or rule is added (notes name events no rule covers).
+                FILE must lint, and is replaced atomically (temporary file and rename,
+                permissions kept). --dry-run prints the change as a diff and writes nothing.
 
-                Either way, the evidence must pass every check (but freshness: nobody recorded when the
-                reference nonce was issued) against the resulting policy with its own nonce, so a forged
-                quote teaches nothing. Review the result: every value in it is trusted as-is.
+                Either way, the evidence must pass every check (but freshness: nobody
+                recorded when the reference nonce was issued) against the resulting policy
+                with its own nonce, so a forged quote teaches nothing. Review the result:
+                every value in it is trusted as-is.
 
-                Exit codes: 0 written (or nothing new, or dry run); 1 the evidence was refused; 2
-                unreadable input, a policy that does not lint or cannot be edited safely, or unwritable
-                output.
+                Exit codes: 0 written (or nothing new, or dry run); 1 the evidence was
+                refused; 2 unreadable input, a policy that does not lint or cannot be edited
+                safely, or unwritable output.
 
                 Examples:
-                  keyshard policy learn --evidence good-boot.json -o policies/custodian.yaml --name custodian
-                  keyshard policy learn --evidence new-kernel.json --update policies/custodian.yaml --dry-run
+                  keyshard policy learn --evidence good-boot.json \\
+                      -o policies/custodian.yaml --name custodian
+                  keyshard policy learn --evidence new-kernel.json \\
+                      --update policies/custodian.yaml --dry-run
                 """
         )
 
@@ -191,10 +196,10 @@ struct PolicyCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Show every check of evidence against a policy, passed or failed.",
             discussion: """
-                The same checks as 'keyshard attest verify', one row each, including one row per
-                event rule and per freshness rule (give --nonce-issued-at and --previous-evidence
-                as you would to attest verify).
-                Exit codes: 0 every check passed; 1 a check failed; 2 unreadable input.
+                The same checks as 'keyshard attest verify', one row each, including one row
+                per event rule and per freshness rule (give --nonce-issued-at and
+                --previous-evidence as you would to attest verify). Exit codes: 0 every
+                check passed; 1 a check failed; 2 unreadable input.
                 """
         )
 
