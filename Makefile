@@ -32,13 +32,19 @@ build: deps
 # 2-core machine parallel waiters starve Swift's cooperative thread pool that the servers under
 # test need; serial runs take about as long here and never time out spuriously.
 #
-# Before the tests, a short fuzz pass (FUZZ_SMOKE_SECONDS per target, 0 to skip) over the
-# parsers of untrusted input; its sanitizer build lives in .build-fuzz and is incremental.
+# Before the tests: a short fuzz pass (FUZZ_SMOKE_SECONDS per target, 0 to skip) over the parsers
+# of untrusted input (its sanitizer build lives in .build-fuzz and is incremental); libvirtd and
+# virtlogd started when they are not running (scripts/start-libvirt); and the custodian image
+# (`make image`) that the VM tests boot. The tests get /dev/null as standard input and a line-
+# buffered standard output, and the whole run a time limit (TEST_TIMEOUT seconds), so a hang
+# shows where it happened instead of running into CI's own limit.
 FUZZ_SMOKE_SECONDS ?= 10
-test: deps
+TEST_TIMEOUT       ?= 3600
+test: deps image
 	$(SWIFT) build --build-tests $(SWIFT_FLAGS)
 	@if [ "$(FUZZ_SMOKE_SECONDS)" != 0 ]; then scripts/fuzz $(FUZZ_SMOKE_SECONDS); fi
-	$(SWIFT) test --skip-build --no-parallel $(SWIFT_FLAGS)
+	@scripts/start-libvirt
+	timeout --kill-after=30 $(TEST_TIMEOUT) stdbuf -oL -eL $(SWIFT) test --skip-build --no-parallel $(SWIFT_FLAGS) </dev/null
 
 demo: deps
 	$(SWIFT) build -c $(CONFIG) --product keyshard $(SWIFT_FLAGS)
@@ -48,16 +54,27 @@ demo: deps
 bench: deps
 	cd Benchmarks && set -o pipefail && $(SWIFT) package --disable-sandbox benchmark --format markdown --no-progress \
 		| /usr/bin/python3 ../scripts/bench-summary
-	$(SWIFT) run -c release attestation-benchmark
+	$(SWIFT) run -c release $(PREFIX_MAP) attestation-benchmark
+	@if [ "$$(id -u)" = 0 ]; then scripts/start-libvirt && $(MAKE) --no-print-directory image \
+		&& $(SWIFT) run -c release $(PREFIX_MAP) custodian-benchmark vm-images/out $(VM_BENCH_RUNS); \
+	else echo "make bench: custodian start-up needs root (qemu:///system); skipped"; fi
 
 # The custodian image: Debian cloud kernel + initramfs with keyshard-agent (static Swift
 # stdlib), and the PCR 4/9 values OVMF will measure (vm-images/out/measurements.json, policy.yaml).
+# -file-prefix-map keeps the checkout's path out of the agent binary, so every clone of the same
+# commit with the same toolchain and kernel package builds the same initrd (and policy).
+PREFIX_MAP  := -Xswiftc -file-prefix-map -Xswiftc $(CURDIR)=/keyshard
+AGENT_FLAGS := -c release --product keyshard-agent --static-swift-stdlib $(PREFIX_MAP)
 image: deps
-	$(SWIFT) build -c release --product keyshard-agent --static-swift-stdlib $(SWIFT_FLAGS)
+	$(SWIFT) build $(AGENT_FLAGS) $(SWIFT_FLAGS)
 	AGENT="$$($(SWIFT) build -c release --show-bin-path)/keyshard-agent" vm-images/build-image
+	@if ! diff -q policies/custodian-image.yaml vm-images/out/policy.yaml >/dev/null 2>&1; then \
+		echo "make image: vm-images/out/policy.yaml differs from policies/custodian-image.yaml (the image changed):"; \
+		echo "            review with: diff policies/custodian-image.yaml vm-images/out/policy.yaml"; fi
 
 # libFuzzer with AddressSanitizer over the decoders that read untrusted bytes (scripts/fuzz).
 FUZZ_SECONDS ?= 60
+VM_BENCH_RUNS ?= 3
 fuzz: deps
 	scripts/fuzz $(FUZZ_SECONDS)
 

@@ -86,6 +86,7 @@ let package = Package(
             name: "AgentProtocol",
             dependencies: [
                 "ShardCrypto",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -105,6 +106,22 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+
+        // The coordinator's engine: launching, admitting and attesting custodians.
+        .target(
+            name: "Coordinator",
+            dependencies: [
+                "AgentProtocol",
+                "Attestation",
+                "Hypervisor",
+                "ShardCrypto",
+                "TPM2",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
 
@@ -138,6 +155,11 @@ let package = Package(
         ),
 
         .executableTarget(
+            name: "custodian-benchmark",
+            dependencies: ["Coordinator", "Attestation", "Hypervisor"]
+        ),
+
+        .executableTarget(
             name: "attestation-fuzz",
             dependencies: ["Attestation", "TPM2", "CFuzzerDriver"]
         ),
@@ -151,12 +173,13 @@ let package = Package(
             ],
             resources: [.copy("Resources")]
         ),
-        .testTarget(name: "TPM2Tests", dependencies: ["TPM2", "SwtpmTestSupport"]),
+        .testTarget(name: "TPM2Tests", dependencies: ["TPM2", "TestSupport"]),
         .testTarget(
             name: "CustodianAgentTests",
             dependencies: [
                 "CustodianAgent",
-                "SwtpmTestSupport",
+                "Coordinator",
+                "TestSupport",
                 "AgentProtocol",
                 "Attestation",
                 "TPM2",
@@ -168,11 +191,11 @@ let package = Package(
             ]
         ),
         // A real TPM (swtpm) for tests, shared by every test target that needs one.
-        .target(name: "SwtpmTestSupport", path: "Tests/SwtpmTestSupport"),
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(
             name: "AttestationTests",
             dependencies: [
-                "SwtpmTestSupport",
+                "TestSupport",
                 "Attestation",
                 "TPM2",
                 "ShardCrypto",
@@ -184,6 +207,7 @@ let package = Package(
             name: "keyshardCLITests",
             dependencies: [
                 "keyshard",
+                "TestSupport",
                 "ShardCrypto",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
@@ -209,7 +233,19 @@ let package = Package(
         ),
 
         // Runs vm-images/test/ (image builder, PCR 4/9 prediction, a real OVMF boot).
-        .testTarget(name: "VMImageTests"),
+        .testTarget(name: "VMImageTests", dependencies: ["TestSupport"]),
+        .testTarget(
+            name: "CoordinatorTests",
+            dependencies: [
+                "Coordinator",
+                "TestSupport",
+                "AgentProtocol",
+                "Attestation",
+                "Hypervisor",
+                "ShardCrypto",
+                "TPM2",
+            ]
+        ),
 
         // libFuzzer target for the frame and message decoders: fuzzes when built with
         // `-Xswiftc -sanitize=fuzzer,address`, replays files otherwise. CFuzzerDriver

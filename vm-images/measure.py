@@ -301,8 +301,17 @@ def check(measurements_path: str, log_path: str) -> int:
     return 0 if report and all(r["match"] for r in report.values()) else 1
 
 
-def policy_yaml(measurements: dict, name: str, allow_test_fixture: bool = False) -> str:
-    """A keyshard/v1 AttestationPolicy pinning every predicted PCR of an image (no reference boot)."""
+DEFAULT_EK_ROOT = "/var/lib/swtpm-localca/issuercert.pem"
+
+
+def policy_yaml(measurements: dict, name: str, allow_test_fixture: bool = False,
+                ek_roots=(DEFAULT_EK_ROOT,)) -> str:
+    """A keyshard/v1 AttestationPolicy pinning every predicted PCR of an image (no reference boot).
+
+    Besides the PCR values it writes one event rule per predicted measurement, so a refusal names
+    the part that changed (the initrd, the command line, the kernel) instead of only "PCR 9", and
+    the EK roots libvirt's swtpm certifies its vTPMs with, so the AK can be tied to a real EK.
+    """
     image = measurements["image"]
     if image["agent"]["kind"] == "test-fixture" and not allow_test_fixture:
         raise SystemExit("measure.py: refusing to write a policy for a test-fixture image "
@@ -315,6 +324,7 @@ def policy_yaml(measurements: dict, name: str, allow_test_fixture: bool = False)
         f"#   kernel {image['kernelPackage']}, initrd sha256 {image['initrd']['sha256']},",
         f"#   {image['memoryMiB']} MiB, agent {image['agent']['kind']} sha256 {image['agent']['sha256']}.",
         f"# Command line: {image['cmdline']}",
+        "# PCR 0 (firmware) is not predicted: add it from one reference boot with keyshard policy learn.",
         "apiVersion: keyshard/v1",
         "kind: AttestationPolicy",
         f"name: {name}",
@@ -327,6 +337,28 @@ def policy_yaml(measurements: dict, name: str, allow_test_fixture: bool = False)
                 9: "EFI stub: load options (command line) and initrd"}
     for n in sorted(predicted):
         lines.append(f'  {n}: ["{predicted[n]["value"]}"]   # {comments.get(n, "")}')
+    rules = []
+    for n in sorted(predicted):
+        for event in predicted[n].get("events", []):
+            if event["type"] == "EV_EVENT_TAG" and event.get("tag") == INITRD_TAG:
+                rules.append((n, event, f"label: {INITRD_TAG}", "the initrd (sha256 of initrd.img)"))
+            elif event["type"] == "EV_EVENT_TAG" and event.get("tag") == LOAD_OPTIONS_TAG:
+                rules.append((n, event, f"label: {LOAD_OPTIONS_TAG}",
+                              "the kernel command line as OVMF passes it (UTF-16LE, ' initrd=initrd' appended)"))
+            elif event["type"] == "EV_EFI_BOOT_SERVICES_APPLICATION":
+                rules.append((n, event, None, "the kernel as OVMF loaded it (Authenticode, QEMU-patched header)"))
+    if rules:
+        lines.append("events:")
+        for n, event, label, description in rules:
+            lines.append(f"  - pcr: {n}")
+            lines.append(f"    type: {event['type']}")
+            if label:
+                lines.append(f"    {label}")
+            lines.append(f'    digests: ["{event["digest"]}"]')
+            lines.append(f"    description: {description}")
+    if ek_roots:
+        lines.append("# libvirt's swtpm certifies each vTPM's EK with this host's swtpm local CA.")
+        lines.append("ekRoots: [" + ", ".join(ek_roots) + "]")
     return "\n".join(lines) + "\n"
 
 
@@ -353,6 +385,8 @@ def main(argv=None) -> int:
     y.add_argument("measurements")
     y.add_argument("--name", required=True)
     y.add_argument("--allow-test-fixture", action="store_true")
+    y.add_argument("--ek-root", action="append", dest="ek_roots",
+                   help=f"PEM file the vTPM EK certificates chain to (repeatable; default {DEFAULT_EK_ROOT})")
     args = parser.parse_args(argv)
     if args.command == "predict":
         json.dump(predict(args), sys.stdout, indent=2, sort_keys=True)
@@ -364,7 +398,8 @@ def main(argv=None) -> int:
         return 0
     if args.command == "policy":
         with open(args.measurements) as f:
-            sys.stdout.write(policy_yaml(json.load(f), args.name, args.allow_test_fixture))
+            sys.stdout.write(policy_yaml(json.load(f), args.name, args.allow_test_fixture,
+                                         args.ek_roots or (DEFAULT_EK_ROOT,)))
         return 0
     return check(args.measurements, args.log)
 

@@ -1,20 +1,47 @@
 import ShardCrypto
 
-/// Step 1: the coordinator's fresh nonce; the agent answers with ``Evidence``.
+/// Step 1: the coordinator's fresh nonce, and the PCRs its policy wants quoted; the agent
+/// answers with ``Evidence``.
 public struct Challenge: Sendable, Hashable, CustomStringConvertible {
     /// Goes into the quote's qualifyingData with the transport key.
     public let nonce: Nonce
+    /// The PCRs to quote; nil leaves the agent's configured default (`--pcrs`). The agent keeps
+    /// the selection for later heartbeats, so evidence and heartbeats cover the same PCRs.
+    public let selection: QuoteSelection?
 
     /// Creates a challenge.
-    public init(nonce: Nonce) { self.nonce = nonce }
+    public init(nonce: Nonce, selection: QuoteSelection? = nil) {
+        self.nonce = nonce
+        self.selection = selection
+    }
 
-    public var description: String { "Challenge(\(nonce))" }
+    public var description: String {
+        "Challenge(\(nonce), pcrs: \(selection.map(String.init(describing:)) ?? "agent default"))"
+    }
 }
 
 extension Challenge: WireCodable {
     static let messageType = MessageType.challenge
-    func encode(into writer: inout WireWriter) { writer.write(nonce) }
-    init(from reader: inout WireReader) throws { self.init(nonce: try reader.readNonce("nonce")) }
+
+    /// nonce ‖ bank (u16, 0 = the agent's default) ‖ PCR bitmap (u32).
+    func encode(into writer: inout WireWriter) {
+        writer.write(nonce)
+        writer.write(selection?.bank ?? 0)
+        writer.write(selection?.bitmap ?? 0)
+    }
+
+    init(from reader: inout WireReader) throws {
+        let nonce = try reader.readNonce("nonce")
+        let bank = try reader.readUInt16("selection bank")
+        let bitmap = try reader.readUInt32("selection bitmap")
+        guard bank != 0 else {
+            guard bitmap == 0 else { throw AgentProtocolError.malformed("a PCR bitmap without a bank") }
+            self.init(nonce: nonce)
+            return
+        }
+        let indexes = Set((0..<32).filter { bitmap & (1 << UInt32($0)) != 0 }.map(UInt8.init))
+        self.init(nonce: nonce, selection: try QuoteSelection(bank: bank, indexes: indexes))
+    }
 }
 
 /// Step 2: what the agent's TPM says booted, and the transport key it will receive

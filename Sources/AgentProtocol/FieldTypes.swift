@@ -193,3 +193,37 @@ public struct PCRValues: Sendable, Hashable, CustomStringConvertible {
         return "PCRValues(\(banks.joined(separator: ", ")))"
     }
 }
+
+/// The PCRs a verifier asks the agent to quote: one bank and a set of indexes. The verifier's
+/// policy decides what is measured, so the selection travels with the challenge instead of
+/// being fixed in the guest (where changing it would mean a new, re-measured image).
+public struct QuoteSelection: Sendable, Hashable, CustomStringConvertible {
+    /// The highest PCR index a PC Client TPM has.
+    public static let maximumIndex: UInt8 = 23
+    /// The bank's TPM algorithm identifier (0x000B sha256, 0x000C sha384, 0x000D sha512, 0x0004 sha1).
+    public let bank: UInt16
+    /// The PCR indexes, each at most ``maximumIndex``.
+    public let indexes: Set<UInt8>
+
+    /// Checks and wraps a selection.
+    /// - Throws: ``AgentProtocolError/Code/malformedMessage`` for an unknown bank, no index or
+    ///   an index above ``maximumIndex``.
+    public init(bank: UInt16, indexes: Set<UInt8>) throws {
+        guard PCRValues.digestLength(bank: bank) != nil else {
+            throw AgentProtocolError.malformed("PCR bank 0x\(String(bank, radix: 16)) is not a known hash")
+        }
+        guard !indexes.isEmpty else { throw AgentProtocolError.malformed("a quote selection names no PCR") }
+        if let high = indexes.first(where: { $0 > Self.maximumIndex }) {
+            throw AgentProtocolError.malformed("PCR index \(high) is above \(Self.maximumIndex)")
+        }
+        self.bank = bank
+        self.indexes = indexes
+    }
+
+    /// The indexes as a bitmap, bit i for PCR i (the wire form).
+    var bitmap: UInt32 { indexes.reduce(0) { $0 | (1 << UInt32($1)) } }
+
+    public var description: String {
+        "0x\(String(bank, radix: 16)):\(indexes.sorted().map(String.init).joined(separator: ","))"
+    }
+}

@@ -1,6 +1,10 @@
 import AgentProtocol
 import Dispatch
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 import Logging
 import TPM2
 
@@ -45,12 +49,13 @@ public enum AgentMain {
         }
 
         // SIGTERM and SIGINT: zeroise, then exit. The handler only writes a byte to a pipe
-        // (async-signal-safe); this thread does the work.
+        // (async-signal-safe); a Dispatch thread blocked on the pipe does the work (a plain
+        // thread, not the cooperative pool, which must stay free for the server).
         guard let readEnd = installTerminationHandler() else {
             logger.critical("cannot install the SIGTERM handler")
             return 1
         }
-        Thread.detachNewThread {
+        DispatchQueue(label: "keyshard-agent.termination").async {
             var byte: UInt8 = 0
             while read(readEnd, &byte, 1) < 0, errno == EINTR {}
             Task {

@@ -1,5 +1,9 @@
 import AgentProtocol
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 import Logging
 import ShardCrypto
 import TPM2
@@ -24,7 +28,8 @@ public actor Custodian: AgentRequestHandler {
     private let tpm: TPMDevice
     private let identity: TPMAttestationIdentity
     private let endorsementCertificate: [UInt8]?
-    private let selection: TPMPCRSelection
+    /// The PCRs quoted: the agent's default until a challenge names the verifier's selection.
+    private var selection: TPMPCRSelection
     private let eventLogPath: String
     private let logger: Logger
     private var transportPrivateKey: Scalar?
@@ -114,6 +119,10 @@ public actor Custodian: AgentRequestHandler {
     private func evidence(for challenge: Challenge) throws -> Evidence {
         guard let endorsementCertificate else {
             throw ErrorMessage(code: .tpmFailure, text: "the TPM holds no certificate for its EK")
+        }
+        if let requested = challenge.selection {
+            selection = TPMPCRSelection(
+                bank: TPMAlgorithmID(rawValue: requested.bank), indexes: requested.indexes.map(Int.init))
         }
         let qualifyingData = EvidenceBinding.evidence(nonce: challenge.nonce, transportKey: transportKey)
         let (quote, pcrValues) = try quoteNow(qualifyingData: qualifyingData)

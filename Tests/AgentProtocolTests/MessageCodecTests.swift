@@ -140,6 +140,38 @@ struct MessageCodecTests {
         }
     }
 
+    @Test("a challenge carries the verifier's PCR selection; bad selections are refused")
+    func challengeSelection() throws {
+        let nonce = [UInt8](repeating: 0x11, count: 32)
+        let selection = try QuoteSelection(bank: 0x000B, indexes: [0, 4, 9, 23])
+        let challenge = Challenge(nonce: try Nonce(nonce), selection: selection)
+        let encoded = try AgentMessage.challenge(challenge).encode()
+        // nonce ‖ bank ‖ bitmap with bits 0, 4, 9 and 23.
+        #expect(Array(encoded.suffix(6)) == [0x00, 0x0B, 0x00, 0x80, 0x02, 0x11])
+        guard case .challenge(let decoded) = try AgentMessage(type: MessageType.challenge.rawValue, payload: encoded)
+        else {
+            Issue.record("not a challenge")
+            return
+        }
+        #expect(decoded.selection == selection)
+        // No selection: the agent's default, encoded as bank 0 and an empty bitmap.
+        let plain = try AgentMessage.challenge(Challenge(nonce: try Nonce(nonce))).encode()
+        #expect(Array(plain.suffix(6)) == [0, 0, 0, 0, 0, 0])
+        let prefix = Array(plain.dropLast(6))
+        let refused: [(String, [UInt8])] = [
+            ("bitmap without a bank", prefix + [0, 0, 0, 0, 0, 1]),
+            ("unknown bank", prefix + [0x00, 0x99, 0, 0, 0, 1]),
+            ("no PCR selected", prefix + [0x00, 0x0B, 0, 0, 0, 0]),
+            ("PCR 24", prefix + [0x00, 0x0B, 0x01, 0, 0, 0]),
+        ]
+        for (name, payload) in refused {
+            let error = #expect(throws: AgentProtocolError.self, "\(name)") {
+                try AgentMessage(type: MessageType.challenge.rawValue, payload: payload)
+            }
+            #expect(error?.code == .malformedMessage, "\(name)")
+        }
+    }
+
     @Test("field constructors refuse bad values with the malformed-message code")
     func fieldRefusals() {
         let attempts: [(String, () throws -> Void)] = [

@@ -65,7 +65,7 @@ enum MessageSamples {
 
         return [
             .error(ErrorMessage(code: .notAttested, text: "evidence not accepted yet")),
-            .challenge(Challenge(nonce: nonce)),
+            .challenge(Challenge(nonce: nonce, selection: try QuoteSelection(bank: 0x000B, indexes: [0, 4, 9]))),
             .evidence(
                 try Evidence(
                     endorsementKeyCertificate: [UInt8](repeating: 0x30, count: 900),

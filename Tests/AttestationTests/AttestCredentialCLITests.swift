@@ -1,6 +1,6 @@
 import Attestation
 import Foundation
-import SwtpmTestSupport
+import TestSupport
 import Testing
 
 /// `keyshard attest credential` against a real TPM: swtpm's `tpm2_activatecredential` must recover the

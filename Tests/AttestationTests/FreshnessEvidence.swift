@@ -1,7 +1,7 @@
 import Attestation
 import Crypto
 import Foundation
-import SwtpmTestSupport
+import TestSupport
 import TPM2
 
 /// Successive quotes by one persistent AK of a real swtpm, across a TPM reset, a restart and a power loss,

@@ -1,4 +1,4 @@
-import SwtpmTestSupport
+import TestSupport
 import Attestation
 import Crypto
 import Foundation

@@ -1,6 +1,6 @@
 import AgentProtocol
 import Foundation
-import SwtpmTestSupport
+import TestSupport
 
 #if canImport(Glibc)
     import Glibc

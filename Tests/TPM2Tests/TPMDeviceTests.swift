@@ -1,5 +1,5 @@
 import Foundation
-import SwtpmTestSupport
+import TestSupport
 import TPM2
 import Testing
 

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// Runs the custodian image builder's own tests (`vm-images/test/`), which are shell and Python
@@ -13,18 +14,12 @@ struct VMImageTests {
         .deletingLastPathComponent().deletingLastPathComponent()
 
     /// Runs a program from the package root, returning its exit status and combined output.
-    static func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        process.currentDirectoryURL = root
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    /// (``ProcessRunner``: boot-test may start libvirtd, which must not hold the test's output open.)
+    static func run(_ arguments: [String], timeout: Double = 900) throws -> (status: Int32, output: String) {
+        let result = try ProcessRunner.run(
+            "/usr/bin/env", arguments, currentDirectory: root, timeout: timeout)
+        let note = result.timedOut ? "\n[killed after \(Int(timeout)) s]" : ""
+        return (result.status, result.combinedOutput + note)
     }
 
     @Test("UTF-16LE load options, PCR extend, event-log replay, QEMU header patch, Authenticode")

@@ -1,20 +1,14 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// `make demo` is the README's first command: it must keep working.
 @Suite struct DemoTests {
     @Test func demoRunsEveryStepAndCatchesTheCheater() throws {
         let demo = CLI.executable.deletingLastPathComponent().appendingPathComponent("keyshard-demo")
-        let process = Process()
-        process.executableURL = demo
-        process.arguments = [CLI.executable.path]
-        let stdout = Pipe()
-        process.standardOutput = stdout
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let output = String(decoding: stdout.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "\(output)")
+        let result = try ProcessRunner.run(demo.path, [CLI.executable.path], timeout: 300)
+        let output = result.standardOutput
+        #expect(result.status == 0, "\(output)")
         for step in 1...6 { #expect(output.contains("[\(step)/6]")) }
         #expect(output.contains("\"the payroll database password\""))
         #expect(output.contains("valid (exit 0)"))
@@ -25,15 +19,10 @@ import Testing
     }
 
     @Test func demoWithoutArgumentsExplainsItself() throws {
-        let process = Process()
-        process.executableURL = CLI.executable.deletingLastPathComponent().appendingPathComponent("keyshard-demo")
-        let stderr = Pipe()
-        process.standardError = stderr
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        let message = String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 2)
+        let demo = CLI.executable.deletingLastPathComponent().appendingPathComponent("keyshard-demo")
+        let result = try ProcessRunner.run(demo.path, timeout: 60)
+        let message = result.standardError
+        #expect(result.status == 2)
         #expect(message.contains("usage: keyshard-demo"))
     }
 }

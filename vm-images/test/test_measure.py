@@ -206,6 +206,20 @@ class PolicyTests(unittest.TestCase):
         self.assertIn(f'  4: ["{REAL_PCR4}"]', text)
         self.assertIn(f'  9: ["{REAL_PCR9}"]', text)
 
+    def test_policy_has_event_rules_and_ek_roots(self):
+        m = self.measurements("keyshard-agent")
+        m["pcrs"]["9"]["events"] = [
+            {"type": "EV_EVENT_TAG", "tag": "LOADED_IMAGE::LoadOptions", "digest": "aa" * 32},
+            {"type": "EV_EVENT_TAG", "tag": "Linux initrd", "digest": REAL_INITRD_DIGEST}]
+        m["pcrs"]["4"]["events"] = [{"type": "EV_EFI_BOOT_SERVICES_APPLICATION", "digest": "bb" * 32},
+                                    {"type": "EV_SEPARATOR", "digest": "cc" * 32}]
+        text = measure.policy_yaml(m, "custodian", ek_roots=["/etc/roots.pem"])
+        self.assertIn(f'    label: Linux initrd\n    digests: ["{REAL_INITRD_DIGEST}"]', text)
+        self.assertIn('    label: LOADED_IMAGE::LoadOptions\n    digests: ["' + "aa" * 32 + '"]', text)
+        self.assertIn("  - pcr: 4\n    type: EV_EFI_BOOT_SERVICES_APPLICATION\n    digests: [\"" + "bb" * 32, text)
+        self.assertNotIn("cc" * 32, text)  # the separator is fixed; the PCR value already pins it
+        self.assertIn("ekRoots: [/etc/roots.pem]", text)
+
     def test_policy_refuses_test_fixture_image(self):
         with self.assertRaises(SystemExit) as raised:
             measure.policy_yaml(self.measurements("test-fixture"), "custodian")

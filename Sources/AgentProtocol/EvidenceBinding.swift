@@ -1,4 +1,3 @@
-import AgentProtocol
 import Crypto
 
 /// What a quote's qualifyingData commits to, so a quote answers one challenge and vouches for
@@ -9,7 +8,7 @@ public enum EvidenceBinding {
     /// - Parameters:
     ///   - nonce: the challenge's nonce.
     ///   - transportKey: the agent's transport public key.
-    public static func evidence(nonce: AgentProtocol.Nonce, transportKey: TransportPublicKey) -> [UInt8] {
+    public static func evidence(nonce: Nonce, transportKey: TransportPublicKey) -> [UInt8] {
         digest("keyshard/v1/evidence", nonce: nonce, transportKey: transportKey)
     }
 
@@ -18,11 +17,11 @@ public enum EvidenceBinding {
     /// - Parameters:
     ///   - nonce: the heartbeat request's nonce.
     ///   - transportKey: the agent's transport public key.
-    public static func heartbeat(nonce: AgentProtocol.Nonce, transportKey: TransportPublicKey) -> [UInt8] {
+    public static func heartbeat(nonce: Nonce, transportKey: TransportPublicKey) -> [UInt8] {
         digest("keyshard/v1/heartbeat", nonce: nonce, transportKey: transportKey)
     }
 
-    private static func digest(_ label: String, nonce: AgentProtocol.Nonce, transportKey: TransportPublicKey)
+    private static func digest(_ label: String, nonce: Nonce, transportKey: TransportPublicKey)
         -> [UInt8]
     {
         var hash = SHA256()

@@ -1,0 +1,194 @@
+import AgentProtocol
+import Attestation
+import Crypto
+import Foundation
+import ShardCrypto
+import TPM2
+import X509
+import _CryptoExtras
+
+/// A custodian whose evidence satisfied the policy and whose TPM activated the coordinator's
+/// credential: its transport key may now receive shares.
+public struct AttestedCustodian: Sendable {
+    /// The key the agent receives sealed shares under, bound into the accepted quote.
+    public let transportKey: TransportPublicKey
+    /// The TPM name of the attestation key (sha256 name algorithm ‖ digest of the public area).
+    public let attestationKeyName: [UInt8]
+    /// The AK's public area (TPM2B_PUBLIC), for verifying heartbeat quotes.
+    public let attestationKeyPublic: [UInt8]
+    /// The accepted evidence, in the verifier's form (its nonce is the qualifyingData).
+    public let evidence: Attestation.Evidence
+}
+
+/// The coordinator's attestation ceremony with one agent: challenge with the policy's PCR
+/// selection, verify the quote, event log and EK certificate, then MakeCredential for the AK
+/// under the certified EK and require the agent's TPM to activate it. Only the last step ties
+/// the AK to the EK (a quote alone proves nothing about which TPM made it: CVE-2022-1053).
+public struct CustodianAttestor: Sendable {
+    /// The policy evidence must satisfy.
+    public let policy: AttestationPolicy
+    /// PEM roots the EK certificate must chain to; empty uses the policy's `ekRoots` files.
+    public let endorsementRootsPEM: [String]
+
+    /// Creates an attestor.
+    /// - Parameters:
+    ///   - policy: the attestation policy.
+    ///   - endorsementRootsPEM: EK roots as PEM text; when empty, the policy's `ekRoots` files are read.
+    public init(policy: AttestationPolicy, endorsementRootsPEM: [String] = []) {
+        self.policy = policy
+        self.endorsementRootsPEM = endorsementRootsPEM
+    }
+
+    /// The quote selection the policy needs.
+    public var quoteSelection: QuoteSelection {
+        get throws {
+            let selection = policy.selection
+            return try QuoteSelection(bank: selection.bank.rawValue, indexes: Set(selection.indexes.map(UInt8.init)))
+        }
+    }
+
+    /// Runs the ceremony.
+    /// - Parameter client: a connection to the agent.
+    /// - Returns: the attested custodian.
+    /// - Throws: ``CoordinatorError`` with `.agentFailed`, `.evidenceRefused` (every refusal in the
+    ///   reason), `.endorsementRefused` or `.activationFailed`.
+    public func attest(_ client: AgentClient) async throws(CoordinatorError) -> AttestedCustodian {
+        let nonce = AgentProtocol.Nonce.random()
+        let selection: QuoteSelection
+        do {
+            selection = try quoteSelection
+        } catch {
+            throw CoordinatorError(.evidenceRefused, "policy \(policy.name) selects PCRs no agent can quote: \(error)")
+        }
+        let answer = try await exchange(client, .challenge(Challenge(nonce: nonce, selection: selection)), "challenge")
+        guard case .evidence(let agentEvidence) = answer else {
+            throw CoordinatorError(.agentFailed, "the agent answered a challenge with \(answer.type)")
+        }
+        let qualifyingData = EvidenceBinding.evidence(nonce: nonce, transportKey: agentEvidence.transportKey)
+        let endorsement = try Self.endorsementKey(certificateDER: agentEvidence.endorsementKeyCertificate)
+        let evidence = Self.verifierEvidence(agentEvidence, qualifyingData: qualifyingData, ekPEM: endorsement.pem)
+
+        let verdict = QuoteVerifier(policy: policy).verify(evidence, nonce: qualifyingData)
+        guard verdict.isAccepted else {
+            throw CoordinatorError(
+                .evidenceRefused,
+                "policy \(policy.name) refused the evidence: "
+                    + verdict.refusals.map(\.description).joined(separator: "; "))
+        }
+        try await checkEndorsement(pem: endorsement.pem, key: endorsement.key)
+
+        let akName: [UInt8]
+        do {
+            akName = try TPMPublic(parsing: agentEvidence.attestationKeyPublic).name()
+        } catch {
+            throw CoordinatorError(.evidenceRefused, "the AK public area does not parse: \(error)")
+        }
+        try await activate(client, akName: akName, endorsementKey: endorsement.key)
+        return AttestedCustodian(
+            transportKey: agentEvidence.transportKey, attestationKeyName: akName,
+            attestationKeyPublic: agentEvidence.attestationKeyPublic, evidence: evidence)
+    }
+
+    private func checkEndorsement(pem: String, key: TPMPublic) async throws(CoordinatorError) {
+        var roots = endorsementRootsPEM
+        if roots.isEmpty {
+            for path in policy.ekRoots {
+                guard let data = FileManager.default.contents(atPath: path), data.count <= 1 << 20 else {
+                    throw CoordinatorError(.endorsementRefused, "the policy's EK root \(path) cannot be read")
+                }
+                roots.append(String(decoding: data, as: UTF8.self))
+            }
+        }
+        guard !roots.isEmpty else {
+            throw CoordinatorError(
+                .endorsementRefused,
+                "policy \(policy.name) names no ekRoots: without them no EK certificate can be trusted, "
+                    + "so no credential can tie the AK to a genuine TPM")
+        }
+        let refusals = await EKCertificate.verify(pem: pem, rootsPEM: roots, endorsementKey: key)
+        guard refusals.isEmpty else {
+            throw CoordinatorError(.endorsementRefused, refusals.map(\.description).joined(separator: "; "))
+        }
+    }
+
+    private func activate(_ client: AgentClient, akName: [UInt8], endorsementKey: TPMPublic)
+        async throws(CoordinatorError)
+    {
+        let credential = SecretBytes.random(count: 32)
+        let request: ActivateCredential
+        do {
+            let made = try credential.withUnsafeBytes {
+                try MadeCredential(credential: Array($0), objectName: akName, endorsementKey: endorsementKey)
+            }
+            request = try ActivateCredential(credentialBlob: made.credentialBlob, encryptedSecret: made.encryptedSecret)
+        } catch {
+            throw CoordinatorError(.activationFailed, "MakeCredential for the AK failed: \(error)")
+        }
+        let answer = try await exchange(client, .activateCredential(request), "credential activation")
+        guard case .credentialActivated(let activated) = answer else {
+            throw CoordinatorError(.agentFailed, "the agent answered ActivateCredential with \(answer.type)")
+        }
+        guard activated.credential.constantTimeEquals(credential) else {
+            throw CoordinatorError(
+                .activationFailed,
+                "the agent's TPM returned another credential: its AK is not bound to the certified EK")
+        }
+    }
+
+    private func exchange(_ client: AgentClient, _ request: AgentMessage, _ step: String)
+        async throws(CoordinatorError) -> AgentMessage
+    {
+        do {
+            return try await client.request(request)
+        } catch let error as AgentProtocolError {
+            if error.code == .remoteError, step == "credential activation" {
+                throw CoordinatorError(.activationFailed, "the agent's TPM refused ActivateCredential: \(error)")
+            }
+            throw CoordinatorError(.agentFailed, "\(step): \(error)")
+        } catch {
+            throw CoordinatorError(.agentFailed, "\(step): \(error)")
+        }
+    }
+
+    /// The agent's evidence in the verifier's form.
+    /// - Parameters:
+    ///   - evidence: what the agent sent.
+    ///   - qualifyingData: what the quote must carry (``EvidenceBinding``).
+    ///   - ekPEM: the EK certificate as PEM, if any.
+    public static func verifierEvidence(
+        _ evidence: AgentProtocol.Evidence, qualifyingData: [UInt8], ekPEM: String?
+    ) -> Attestation.Evidence {
+        var pcrs: [TPMAlgorithmID: [Int: [UInt8]]] = [:]
+        for (bank, values) in evidence.pcrValues.digests {
+            pcrs[TPMAlgorithmID(rawValue: bank)] = Dictionary(uniqueKeysWithValues: values.map { (Int($0.key), $0.value) })
+        }
+        return Attestation.Evidence(
+            nonce: qualifyingData, akPublic: evidence.attestationKeyPublic, quoteMessage: evidence.quote,
+            quoteSignature: evidence.quoteSignature, pcrs: pcrs, ekCertificatePEM: ekPEM,
+            eventLog: evidence.eventLog.isEmpty ? nil : evidence.eventLog)
+    }
+
+    /// The EK public area the certificate certifies, rebuilt with the TCG default EK template of
+    /// its key type (the template fixes every attribute and the policy digest, so the EK's name,
+    /// which MakeCredential needs, follows from the key alone).
+    /// - Parameter certificateDER: the EK certificate from the agent.
+    /// - Throws: ``CoordinatorError/Code/endorsementRefused`` for a certificate that does not parse or
+    ///   certifies a key that is neither P-256 nor RSA.
+    public static func endorsementKey(certificateDER: [UInt8]) throws(CoordinatorError) -> (key: TPMPublic, pem: String) {
+        do {
+            let certificate = try Certificate(derEncoded: certificateDER)
+            let pem = try certificate.serializeAsPEM().pemString
+            if let key = P256.Signing.PublicKey(certificate.publicKey) {
+                let point = [UInt8](key.x963Representation)
+                return (try TPMPublic.defaultECCEndorsementKey(x: Array(point[1..<33]), y: Array(point[33..<65])), pem)
+            }
+            if let key = _RSA.Signing.PublicKey(certificate.publicKey) {
+                let modulus = [UInt8](try key.getKeyPrimitives().modulus)
+                return (try TPMPublic.defaultRSAEndorsementKey(modulus: modulus), pem)
+            }
+        } catch {
+            throw CoordinatorError(.endorsementRefused, "the agent's EK certificate does not parse: \(error)")
+        }
+        throw CoordinatorError(.endorsementRefused, "the agent's EK certificate certifies neither a P-256 nor an RSA key")
+    }
+}

@@ -1,0 +1,192 @@
+import AgentProtocol
+import Attestation
+import Foundation
+import Hypervisor
+import NIOCore
+
+/// Starts custodians on one libvirt host and admits them: create the transient domain, audit
+/// the live device model, reach the agent over its virtio-serial channel, and run the
+/// attestation ceremony. A custodian that fails any step is destroyed before anything else
+/// can talk to it.
+public struct CustodianLauncher: Sendable {
+    /// Firmware and where per-custodian files go.
+    public struct Configuration: Sendable {
+        /// The OVMF code image (read-only pflash).
+        public var firmwareCodePath = "/usr/share/OVMF/OVMF_CODE_4M.fd"
+        /// The OVMF variable store template copied to each custodian's NVRAM.
+        public var firmwareVariablesTemplatePath = "/usr/share/OVMF/OVMF_VARS_4M.fd"
+        /// Under it each custodian gets a directory named after its domain (NVRAM, console log,
+        /// agent socket). It must be reachable by the libvirt QEMU user.
+        public var stateDirectory: String
+        /// How long the agent may take to answer its first challenge (firmware, kernel and
+        /// agent start; under TCG emulation tens of seconds).
+        public var bootTimeout: Duration = .seconds(300)
+        /// Virtual CPUs per custodian.
+        public var vcpus = 1
+
+        /// Creates a configuration.
+        /// - Parameter stateDirectory: the parent of the per-custodian directories.
+        public init(stateDirectory: String) { self.stateDirectory = stateDirectory }
+    }
+
+    /// The host.
+    public let connection: Connection
+    /// The image every custodian boots.
+    public let image: CustodianImage
+    /// The ceremony and its policy.
+    public let attestor: CustodianAttestor
+    /// Firmware and paths.
+    public let configuration: Configuration
+
+    /// Creates a launcher.
+    public init(
+        connection: Connection, image: CustodianImage, attestor: CustodianAttestor, configuration: Configuration
+    ) {
+        self.connection = connection
+        self.image = image
+        self.attestor = attestor
+        self.configuration = configuration
+    }
+
+    /// The domain spec a custodian with this identity is created from.
+    /// - Parameter identity: ring, share index and epoch.
+    public func spec(for identity: CustodianIdentity) -> CustodianDomainSpec {
+        let directory = custodianDirectory(identity.suggestedDomainName)
+        return CustodianDomainSpec(
+            identity: identity, memoryMiB: image.memoryMiB, vcpus: configuration.vcpus,
+            boot: .init(kernelPath: image.kernelPath, initrdPath: image.initrdPath, commandLine: image.commandLine),
+            firmware: .init(
+                loaderPath: configuration.firmwareCodePath,
+                nvramTemplatePath: configuration.firmwareVariablesTemplatePath,
+                nvramPath: directory + "/nvram.fd"),
+            transport: .virtioSerial(socketPath: directory + "/agent.sock"),
+            consoleLogPath: directory + "/console.log")
+    }
+
+    /// Creates, audits, reaches and attests one custodian.
+    /// - Parameter identity: ring, share index and epoch.
+    /// - Returns: the admitted custodian with its open agent connection.
+    /// - Throws: ``CoordinatorError``: `.invalidImage` for a test-fixture image, `.hypervisorFailed`,
+    ///   `.deviceAuditRefused`, `.agentUnreachable`, or the ceremony's errors. The domain is
+    ///   destroyed and its directory removed on every failure.
+    public func launch(_ identity: CustodianIdentity) async throws(CoordinatorError) -> LaunchedCustodian {
+        guard image.agentKind == "keyshard-agent" else {
+            throw CoordinatorError(.invalidImage, "the image's agent is a \(image.agentKind), not keyshard-agent")
+        }
+        let clock = ContinuousClock()
+        let started = clock.now
+        let spec = spec(for: identity)
+        let directory = custodianDirectory(spec.name)
+        do {
+            try FileManager.default.createDirectory(
+                atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        } catch {
+            throw CoordinatorError(.hypervisorFailed, "cannot create \(directory): \(error)")
+        }
+
+        let domain: Domain
+        do {
+            domain = try await Self.offPool { try connection.createCustodian(spec) }
+        } catch {
+            try? FileManager.default.removeItem(atPath: directory)
+            throw CoordinatorError(.hypervisorFailed, "libvirt did not start \(spec.name): \(error)")
+        }
+        let created = clock.now
+        var client: AgentClient?
+        do throws(CoordinatorError) {
+            do {
+                try await Self.offPool { try domain.admit(as: spec) }
+            } catch {
+                throw CoordinatorError(.deviceAuditRefused, "\(error)")
+            }
+            let endpoint: AgentEndpoint
+            do {
+                endpoint = try domain.agentEndpoint()
+            } catch {
+                throw CoordinatorError(.agentUnreachable, "no agent endpoint in \(spec.name): \(error)")
+            }
+            guard case .virtioSerial(let socketPath) = endpoint else {
+                throw CoordinatorError(.agentUnreachable, "\(spec.name) has a vsock endpoint; this launcher speaks virtio-serial")
+            }
+            let options = AgentConnectionOptions(requestTimeout: .nanoseconds(Int64(configuration.bootTimeout.nanoseconds)))
+            do {
+                client = try await AgentClient.connect(to: .unix(path: socketPath), options: options)
+            } catch {
+                throw CoordinatorError(.agentUnreachable, "cannot connect to \(socketPath): \(error)")
+            }
+            let attested = try await attestor.attest(client!)
+            let admitted = clock.now
+            return LaunchedCustodian(
+                domain: domain, spec: spec, client: client!, attested: attested, directory: directory,
+                timings: .init(create: created - started, bootAndAttest: admitted - created))
+        } catch {
+            try? await client?.close()
+            try? domain.destroy()
+            try? FileManager.default.removeItem(atPath: directory)
+            throw error
+        }
+    }
+
+    private func custodianDirectory(_ domainName: String) -> String {
+        configuration.stateDirectory + "/" + domainName
+    }
+
+    /// libvirt calls block; keep them off the cooperative pool (two threads on two cores).
+    private static func offPool<Result: Sendable>(_ body: @escaping @Sendable () throws -> Result) async throws -> Result {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global(qos: .utility).async { continuation.resume(with: Swift.Result { try body() }) }
+        }
+    }
+}
+
+/// An admitted custodian: its domain, the agent connection and what the ceremony established.
+public struct LaunchedCustodian: Sendable {
+    /// How long each phase took.
+    public struct Timings: Sendable {
+        /// `virDomainCreateXML` until it returned.
+        public let create: Duration
+        /// From the domain's start until the AK was tied to the EK (boot, agent start, ceremony).
+        public let bootAndAttest: Duration
+        /// Both.
+        public var total: Duration { create + bootAndAttest }
+    }
+
+    /// The running domain.
+    public let domain: Domain
+    /// What it was created from.
+    public let spec: CustodianDomainSpec
+    /// The open agent connection.
+    public let client: AgentClient
+    /// The ceremony's outcome.
+    public let attested: AttestedCustodian
+    /// The custodian's directory (NVRAM, console log, agent socket).
+    public let directory: String
+    /// Phase durations.
+    public let timings: Timings
+
+    /// The serial console so far (the agent and /init log there), for diagnostics.
+    public var consoleLog: String {
+        (try? String(contentsOfFile: directory + "/console.log", encoding: .utf8)) ?? ""
+    }
+
+    /// Asks the agent to zeroise and power off, then destroys the domain (whatever the agent
+    /// answered) and removes the custodian's directory.
+    /// - Parameter reason: logged on the custodian's console (at most 1024 bytes).
+    public func retire(reason: String = "retired by the coordinator") async {
+        if let request = try? DestroyRequest(reason: reason) {
+            _ = try? await client.request(.destroy(request))
+        }
+        try? await client.close()
+        try? domain.destroy()
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+}
+
+extension Duration {
+    /// Whole nanoseconds, saturating.
+    var nanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        let (product, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        return overflow ? .max : product + attoseconds / 1_000_000_000
+    }
+}

@@ -1,0 +1,174 @@
+import AgentProtocol
+import Attestation
+import Coordinator
+import Foundation
+import Hypervisor
+import ShardCrypto
+import TPM2
+import TestSupport
+import Testing
+
+/// One real custodian end to end: the image `make image` built (Debian cloud kernel, initramfs
+/// with the static keyshard-agent), booted by libvirt on `qemu:///system` under TCG with OVMF and
+/// a swtpm vTPM, admitted by the device audit, reached over virtio-serial, attested against the
+/// policy predicted from `measurements.json` (no reference boot), then given a share.
+///
+/// `make test` builds the image first; run `make image` before `swift test` by hand.
+@Suite(
+    "Custodian VM (libvirt, OVMF, swtpm, keyshard-agent)", .serialized,
+    .enabled(if: getuid() == 0, "qemu:///system and starting libvirtd need root"))
+struct CustodianVMTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent()
+    static var imageDirectory: URL {
+        if let override = ProcessInfo.processInfo.environment["KEYSHARD_IMAGE_DIR"] {
+            return URL(fileURLWithPath: override)
+        }
+        return root.appendingPathComponent("vm-images/out")
+    }
+
+    /// libvirtd running, the image and its predicted policy read, a scratch state directory.
+    struct Fixture {
+        let connection: Connection
+        let image: CustodianImage
+        let policy: AttestationPolicy
+        let stateDirectory: URL
+
+        init() throws {
+            let started = try ProcessRunner.run(
+                root.appendingPathComponent("scripts/start-libvirt").path, timeout: 60)
+            try #require(started.status == 0, "\(started.combinedOutput)")
+            let directory = imageDirectory
+            guard FileManager.default.fileExists(atPath: directory.appendingPathComponent("measurements.json").path)
+            else {
+                throw CoordinatorError(.invalidImage, "no image in \(directory.path): run `make image` first")
+            }
+            image = try CustodianImage(directory: directory.path)
+            let policyText = try String(contentsOf: directory.appendingPathComponent("policy.yaml"), encoding: .utf8)
+            policy = try AttestationPolicy(yaml: policyText, source: "policy.yaml")
+            connection = try Connection(uri: "qemu:///system")
+            stateDirectory = URL(fileURLWithPath: "/tmp/keyshard-vmtest-\(UUID().uuidString.prefix(8))")
+            try FileManager.default.createDirectory(
+                at: stateDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        }
+
+        func launcher(image: CustodianImage? = nil) -> CustodianLauncher {
+            CustodianLauncher(
+                connection: connection, image: image ?? self.image, attestor: CustodianAttestor(policy: policy),
+                configuration: .init(stateDirectory: stateDirectory.path))
+        }
+
+        /// No domain of this test is left running, and the scratch directory goes.
+        func tearDown(_ names: [String]) throws {
+            defer { try? FileManager.default.removeItem(at: stateDirectory) }
+            for name in names {
+                if let domain = try connection.domain(named: name) { try? domain.destroy() }
+            }
+        }
+    }
+
+    @Test("boot, device audit, attestation against the predicted policy, share delivery, heartbeat, retire",
+          .timeLimit(.minutes(15)))
+    func custodianBootsAttestsAndHoldsAShare() async throws {
+        let fixture = try Fixture()
+        let identity = try CustodianIdentity(ring: "vmtest", shareIndex: 1, epoch: UInt64(Date().timeIntervalSince1970))
+        let name = identity.suggestedDomainName
+        defer { try? fixture.tearDown([name]) }
+        #expect(fixture.policy.selection == TPMPCRSelection(bank: .sha256, indexes: [4, 9]))
+        #expect(!fixture.policy.ekRoots.isEmpty && !fixture.policy.eventRules.isEmpty)
+
+        let launched: LaunchedCustodian
+        do {
+            launched = try await fixture.launcher().launch(identity)
+        } catch {
+            let console = (try? String(
+                contentsOfFile: fixture.stateDirectory.appendingPathComponent("\(name)/console.log").path,
+                encoding: .utf8)) ?? ""
+            Issue.record("launch failed: \(error)\nconsole:\n\(console.suffix(4000))")
+            return
+        }
+        #expect(try launched.domain.isActive())
+        #expect(launched.consoleLog.contains("keyshard-init: starting keyshard-agent"))
+        print("custodian \(name): created in \(launched.timings.create), agent attested after \(launched.timings.bootAndAttest)")
+
+        // The share goes to the transport key the accepted quote vouched for.
+        let key = try KeyReference(keyID: "vmtest", version: 1)
+        let (shares, commitment) = try Shamir.split(secret: .random(), threshold: 2, participants: 3)
+        let delivery = try ShareDelivery(
+            key: key, participant: shares[0].id,
+            sealedShare: try ShareSealing.seal(share: shares[0], to: launched.attested.transportKey, key: key),
+            commitment: commitment)
+        guard case .shareAccepted(let accepted) = try await launched.client.request(.deliverShare(delivery)) else {
+            Issue.record("the custodian did not accept its share")
+            return
+        }
+        #expect(accepted.publicShare == commitment.publicShare(for: shares[0].id))
+
+        // Re-attestation: the heartbeat's quote satisfies the same policy, and proves the share.
+        let nonce = AgentProtocol.Nonce.random()
+        guard case .heartbeat(let beat) = try await launched.client.request(.heartbeatRequest(HeartbeatRequest(nonce: nonce)))
+        else {
+            Issue.record("no heartbeat")
+            return
+        }
+        let beatData = EvidenceBinding.heartbeat(nonce: nonce, transportKey: launched.attested.transportKey)
+        var pcrs: [TPMAlgorithmID: [Int: [UInt8]]] = [:]
+        for (bank, values) in beat.pcrValues.digests {
+            pcrs[TPMAlgorithmID(rawValue: bank)] = Dictionary(uniqueKeysWithValues: values.map { (Int($0.key), $0.value) })
+        }
+        let beatEvidence = Attestation.Evidence(
+            nonce: beatData, akPublic: launched.attested.attestationKeyPublic, quoteMessage: beat.quote,
+            quoteSignature: beat.quoteSignature, pcrs: pcrs, eventLog: launched.attested.evidence.eventLog)
+        #expect(QuoteVerifier(policy: fixture.policy).verify(beatEvidence, nonce: beatData) == .accepted)
+        let proof = try #require(beat.proofs.first)
+        #expect(proof.proof.verify(id: shares[0].id, publicShare: accepted.publicShare, nonce: nonce.bytes))
+
+        await launched.retire()
+        #expect(try fixture.connection.domain(named: name) == nil)
+    }
+
+    @Test("an initrd with one file added boots but is refused at the quote, and its domain is destroyed",
+          .timeLimit(.minutes(15)))
+    func tamperedInitrdIsRefused() async throws {
+        let fixture = try Fixture()
+        let tampered = fixture.stateDirectory.appendingPathComponent("tampered-image")
+        try FileManager.default.createDirectory(
+            at: tampered, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        for file in ["vmlinuz", "initrd.img", "measurements.json"] {
+            try FileManager.default.copyItem(
+                at: Self.imageDirectory.appendingPathComponent(file), to: tampered.appendingPathComponent(file))
+        }
+        // A second gzip'd cpio archive after the first: the kernel unpacks both, so the guest boots
+        // the same agent plus one extra file, and only the measurement tells.
+        let appended = try ProcessRunner.run(
+            "/bin/sh",
+            ["-c", "cd \"$1\" && mkdir extra && echo implant > extra/implant && cd extra "
+                + "&& echo implant | cpio --quiet -o -H newc | gzip -n >> ../initrd.img && cd .. && rm -r extra",
+             "sh", tampered.path],
+            timeout: 60)
+        try #require(appended.status == 0, "\(appended.combinedOutput)")
+
+        let identity = try CustodianIdentity(ring: "vmtest", shareIndex: 2, epoch: UInt64(Date().timeIntervalSince1970))
+        let name = identity.suggestedDomainName
+        defer { try? fixture.tearDown([name]) }
+        let image = try CustodianImage(directory: tampered.path)
+        let launcher = fixture.launcher(image: image)
+        let outcome: Result<LaunchedCustodian, CoordinatorError>
+        do {
+            outcome = .success(try await launcher.launch(identity))
+        } catch {
+            outcome = .failure(error)
+        }
+        if case .success(let launched) = outcome {
+            await launched.retire()
+            Issue.record("a tampered initrd was admitted")
+            return
+        }
+        guard case .failure(let error) = outcome else { return }
+        #expect(error.code == .evidenceRefused, "\(error)")
+        #expect(error.reason.contains("pcr.value"), "\(error)")
+        #expect(error.reason.contains("eventlog.rule-digest"), "\(error)")
+        #expect(error.reason.contains("initrd"), "\(error)")
+        #expect(try fixture.connection.domain(named: name) == nil)
+    }
+}

@@ -1,0 +1,94 @@
+import AgentProtocol
+import Attestation
+import Coordinator
+import Foundation
+import ShardCrypto
+import TestSupport
+import TPM2
+import Testing
+
+/// The coordinator's attestation ceremony (``CustodianAttestor``) against a real agent process
+/// on its own swtpm: what it accepts, and each step's refusal.
+@Suite("Coordinator attestation ceremony", .serialized)
+struct CeremonyTests {
+    static func code(_ body: () async throws -> Void) async -> CoordinatorError.Code? {
+        do {
+            try await body()
+            return nil
+        } catch let error as CoordinatorError {
+            return error.code
+        } catch {
+            return nil
+        }
+    }
+
+    @Test("the agent quotes exactly the policy's PCR selection; the AK is tied to the certified EK")
+    func acceptsAndFollowsThePolicySelection() async throws {
+        let agent = try AgentProcess.start()  // started with --pcrs sha256:0,4,9
+        defer { agent.stop() }
+        let client = try await agent.connect()
+        let narrow = AttestationPolicy(name: "pcr-9-only", pcrBank: .sha256, allowedPCRValues: [9: [Coordinator.zeros]])
+        let attested = try await Coordinator.attest(client, agent: agent, policy: narrow)
+        let quote = try #require(try TPMAttestation(parsing: attested.evidence.quoteMessage).quote)
+        #expect(quote.selections == [TPMPCRSelection(bank: .sha256, indexes: [9])])
+        #expect(attested.attestationKeyName == (try TPMPublic(parsing: attested.attestationKeyPublic).name()))
+        // Heartbeats keep the selection the accepted challenge asked for.
+        let nonce = AgentProtocol.Nonce.random()
+        guard case .heartbeat(let beat) = try await client.request(.heartbeatRequest(HeartbeatRequest(nonce: nonce)))
+        else {
+            Issue.record("no heartbeat")
+            return
+        }
+        #expect(try TPMAttestation(parsing: beat.quote).quote?.selections == quote.selections)
+        try? await client.close()
+    }
+
+    @Test("refusals: PCRs outside the policy, an EK root from another CA, no EK roots at all")
+    func refusals() async throws {
+        let agent = try AgentProcess.start()
+        defer { agent.stop() }
+        let client = try await agent.connect()
+
+        let elsewhere = AttestationPolicy(
+            name: "other-boot", pcrBank: .sha256, allowedPCRValues: [9: [[UInt8](repeating: 0x5a, count: 32)]])
+        var refusal: CoordinatorError?
+        do {
+            try await Coordinator.attest(client, agent: agent, policy: elsewhere)
+        } catch let error as CoordinatorError {
+            refusal = error
+        }
+        #expect(refusal?.code == .evidenceRefused)
+        #expect(refusal?.reason.contains("pcr.value") == true, "\(String(describing: refusal))")
+
+        let otherCA = try SoftwareTPM.start(endorsementCertificates: true)
+        defer { otherCA.stop() }
+        let foreignRoot = String(decoding: try otherCA.file("ca/issuercert.pem"), as: UTF8.self)
+        #expect(await Self.code {
+            _ = try await CustodianAttestor(policy: Coordinator.policy, endorsementRootsPEM: [foreignRoot])
+                .attest(client)
+        } == .endorsementRefused)
+        #expect(await Self.code {
+            _ = try await CustodianAttestor(policy: Coordinator.policy).attest(client)
+        } == .endorsementRefused)
+
+        // None of the refused ceremonies sent ActivateCredential, so share operations stay refused.
+        guard case .evidence(let evidence) = try await client.request(.challenge(Challenge(nonce: .random()))) else {
+            Issue.record("no evidence")
+            return
+        }
+        let key = try KeyReference(keyID: "k", version: 1)
+        let (shares, commitment) = try Shamir.split(secret: .random(), threshold: 2, participants: 2)
+        let delivery = try ShareDelivery(
+            key: key, participant: shares[0].id,
+            sealedShare: try ShareSealing.seal(share: shares[0], to: evidence.transportKey, key: key),
+            commitment: commitment)
+        var remote: AgentErrorCode?
+        do {
+            _ = try await client.request(.deliverShare(delivery))
+        } catch let error as AgentProtocolError {
+            remote = error.remote?.code
+        }
+        #expect(remote == .notAttested)
+        try? await client.close()
+    }
+}
