@@ -3,10 +3,9 @@ import TPM2
 
 extension AttestationPolicy {
     /// Learns a policy from evidence of a known-good boot: the quote's own PCR selection, each PCR
-    /// allowed exactly the value it has now, the ``FreshnessRules/recommended`` freshness rules, and, when
-    /// the evidence has an event log, event rules for
-    /// PCR 4's `EV_EFI_BOOT_SERVICES_APPLICATION` and PCR 9's `EV_EVENT_TAG` events (if those PCRs are
-    /// quoted), allowing exactly the digests logged.
+    /// allowed exactly the value it has now, the ``FreshnessRules/recommended`` freshness rules, and,
+    /// when the evidence has an event log, event rules for PCR 4's `EV_EFI_BOOT_SERVICES_APPLICATION` and
+    /// PCR 9's `EV_EVENT_TAG` events (if those PCRs are quoted), allowing exactly the digests logged.
     ///
     /// The evidence must first pass every check but freshness against that policy with its own nonce (a
     /// genuine, restricted AK signed these PCR values), so a policy is never learned from a forged quote.
