@@ -17,6 +17,8 @@ public struct AttestationPolicy: Hashable, Sendable {
     public let ekRoots: [String]
     /// Rules about individual event-log events; when there are any, evidence must carry an event log.
     public let eventRules: [EventRule]
+    /// How fresh and continuous quotes must be (the YAML `freshness:` block); `nil` for no such rules.
+    public let freshness: FreshnessRules?
 
     /// Creates a policy.
     /// - Parameters:
@@ -26,9 +28,10 @@ public struct AttestationPolicy: Hashable, Sendable {
     ///   - allowedPCRValues: for each PCR index, the values it may hold.
     ///   - ekRoots: PEM files of trusted EK roots.
     ///   - eventRules: rules about event-log events.
+    ///   - freshness: freshness rules, if any.
     public init(
         name: String, summary: String? = nil, pcrBank: TPMAlgorithmID, allowedPCRValues: [Int: [[UInt8]]],
-        ekRoots: [String] = [], eventRules: [EventRule] = []
+        ekRoots: [String] = [], eventRules: [EventRule] = [], freshness: FreshnessRules? = nil
     ) {
         self.name = name
         self.summary = summary
@@ -36,6 +39,14 @@ public struct AttestationPolicy: Hashable, Sendable {
         self.allowedPCRValues = allowedPCRValues
         self.ekRoots = ekRoots
         self.eventRules = eventRules
+        self.freshness = freshness
+    }
+
+    /// This policy without its freshness rules: what a quote of a past boot (one to learn from, whose
+    /// nonce's issue time nobody recorded) is checked against.
+    public var withoutFreshness: AttestationPolicy {
+        AttestationPolicy(name: name, summary: summary, pcrBank: pcrBank, allowedPCRValues: allowedPCRValues,
+                          ekRoots: ekRoots, eventRules: eventRules)
     }
 
     /// The PCR selection a quote must report, exactly.

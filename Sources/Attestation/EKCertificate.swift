@@ -90,12 +90,13 @@ extension QuoteVerifier {
     /// - Parameters:
     ///   - evidence: the attester's evidence.
     ///   - nonce: the nonce this verifier issued.
+    ///   - freshness: what the policy's `freshness` rules need besides the evidence.
     ///   - time: the certificate validation time.
     /// - Returns: ``Verdict/accepted``, or every refusal found.
     public func verifyIncludingEndorsement(
-        _ evidence: Evidence, nonce: [UInt8], at time: Date = Date()
+        _ evidence: Evidence, nonce: [UInt8], freshness: FreshnessContext = FreshnessContext(), at time: Date = Date()
     ) async -> Verdict {
-        var refusals = verify(evidence, nonce: nonce).refusals
+        var refusals = verify(evidence, nonce: nonce, freshness: freshness).refusals
         if !policy.ekRoots.isEmpty {
             refusals += await checkEndorsement(evidence, at: time)
         }

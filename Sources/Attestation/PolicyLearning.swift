@@ -3,12 +3,12 @@ import TPM2
 
 extension AttestationPolicy {
     /// Learns a policy from evidence of a known-good boot: the quote's own PCR selection, each PCR
-    /// allowed exactly the value it has now, and, when the evidence has an event log, event rules for
-    /// PCR 4's `EV_EFI_BOOT_SERVICES_APPLICATION` and PCR 9's `EV_EVENT_TAG` events (if those PCRs are
-    /// quoted), allowing exactly the digests logged.
+    /// allowed exactly the value it has now, the ``FreshnessRules/recommended`` freshness rules, and,
+    /// when the evidence has an event log, event rules for PCR 4's `EV_EFI_BOOT_SERVICES_APPLICATION` and
+    /// PCR 9's `EV_EVENT_TAG` events (if those PCRs are quoted), allowing exactly the digests logged.
     ///
-    /// The evidence must first pass every check against that policy with its own nonce (a genuine,
-    /// restricted AK signed these PCR values), so a policy is never learned from a forged quote.
+    /// The evidence must first pass every check but freshness against that policy with its own nonce (a
+    /// genuine, restricted AK signed these PCR values), so a policy is never learned from a forged quote.
     /// Whether the boot itself was good is the caller's judgement.
     /// - Parameters:
     ///   - evidence: evidence from the reference boot.
@@ -43,8 +43,10 @@ extension AttestationPolicy {
         }
         // A log that does not parse or replay is refused by the check below, so nothing is learned from it.
         let policy = AttestationPolicy(
-            name: name, pcrBank: selection.bank, allowedPCRValues: allowed, eventRules: rules)
-        let verdict = QuoteVerifier(policy: policy).verify(evidence, nonce: evidence.nonce)
+            name: name, pcrBank: selection.bank, allowedPCRValues: allowed, eventRules: rules,
+            freshness: .recommended)
+        // A reference boot's nonce is old by the time anyone learns from it: freshness is for live checks.
+        let verdict = QuoteVerifier(policy: policy.withoutFreshness).verify(evidence, nonce: evidence.nonce)
         guard verdict.isAccepted else {
             throw refused("The evidence fails its own checks: "
                 + verdict.refusals.map(\.description).joined(separator: "; "))
@@ -82,6 +84,9 @@ extension AttestationPolicy {
                 if let note = rule.note { lines.append("    description: \(Self.quoted(note))") }
             }
         }
+        if let freshness {
+            lines += freshness.yamlLines
+        }
         if !ekRoots.isEmpty {
             lines.append("ekRoots:")
             lines += ekRoots.map { "  - \(Self.quoted($0))" }
@@ -102,5 +107,22 @@ extension AttestationPolicy {
             }
         }
         return "\"\(escaped)\""
+    }
+}
+
+extension FreshnessRules {
+    /// The `freshness:` block as ``AttestationPolicy/yaml(header:)`` writes it, each rule with a comment.
+    var yamlLines: [String] {
+        func line(_ text: String, _ comment: String) -> String {
+            text.padding(toLength: max(text.count + 1, 26), withPad: " ", startingAt: 0) + "# " + comment
+        }
+        var lines = [line("freshness:", "how recent and how continuous each quote must be")]
+        if let maxNonceAge {
+            lines.append(line("  maxAge: \(Self.format(maxNonceAge))",
+                              "refuse a quote checked longer than this after its nonce was issued"))
+        }
+        lines.append(line("  requireSafeClock: \(requireSafeClock)", "refuse a TPM clock that may have gone back"))
+        lines.append(line("  monotonic: \(monotonic)", "a re-attestation must continue the previous quote's boot"))
+        return lines
     }
 }

@@ -58,7 +58,8 @@ extension AttestationPolicy {
     /// The largest policy file read.
     public static let maximumFileSize = 1 << 20
 
-    private static let knownKeys = ["apiVersion", "kind", "name", "description", "pcrBank", "pcrs", "ekRoots", "events"]
+    private static let knownKeys = ["apiVersion", "kind", "name", "description", "pcrBank", "pcrs", "ekRoots", "events",
+                                     "freshness"]
 
     /// Parses a policy from YAML, collecting every problem rather than stopping at the first.
     ///
@@ -155,13 +156,14 @@ extension AttestationPolicy {
         let eventRules = Self.parseEventRules(
             fields["events"], digestSize: bank?.digestSize, pinned: pcrsParsed ? Set(pcrs.keys) : nil,
             problem: problem)
+        let freshness = Self.parseFreshness(fields["freshness"], problem: problem)
 
         guard problems.isEmpty, let name, let bank else {
             let ordered = problems.sorted { ($0.line ?? 0, $0.column ?? 0) < ($1.line ?? 0, $1.column ?? 0) }
             throw PolicyError(source: source, problems: ordered)
         }
         self.init(name: name, summary: summary, pcrBank: bank, allowedPCRValues: pcrs, ekRoots: ekRoots,
-                  eventRules: eventRules)
+                  eventRules: eventRules, freshness: freshness)
     }
 
     private static func parsePCRs(

@@ -22,9 +22,13 @@ public struct QuoteVerifier: Sendable {
     /// - Parameters:
     ///   - evidence: the attester's evidence.
     ///   - nonce: the nonce this verifier issued; the quote's qualifyingData must equal it.
+    ///   - freshness: when the nonce was issued, the check time and the previous accepted quote's clock,
+    ///     for the policy's `freshness` rules (unused when the policy has none).
     /// - Returns: ``Verdict/accepted``, or every refusal found.
-    public func verify(_ evidence: Evidence, nonce: [UInt8]) -> Verdict {
-        let refusals = evaluate(evidence, nonce: nonce).flatMap(\.refusals)
+    public func verify(_ evidence: Evidence, nonce: [UInt8], freshness: FreshnessContext = FreshnessContext())
+        -> Verdict
+    {
+        let refusals = evaluate(evidence, nonce: nonce, freshness: freshness).flatMap(\.refusals)
         return refusals.isEmpty ? .accepted : .refused(refusals)
     }
 
@@ -34,8 +38,11 @@ public struct QuoteVerifier: Sendable {
     /// - Parameters:
     ///   - evidence: the attester's evidence.
     ///   - nonce: the nonce this verifier issued.
+    ///   - freshness: what the policy's `freshness` rules need besides the evidence.
     /// - Returns: the checks in the order they run.
-    public func evaluate(_ evidence: Evidence, nonce: [UInt8]) -> [CheckResult] {
+    public func evaluate(
+        _ evidence: Evidence, nonce: [UInt8], freshness: FreshnessContext = FreshnessContext()
+    ) -> [CheckResult] {
         var results: [CheckResult] = []
         func record(_ name: String, _ refusals: [Refusal], ran: Bool = true) {
             results.append(CheckResult(name: name, passed: ran && refusals.isEmpty, refusals: refusals))
@@ -81,6 +88,16 @@ public struct QuoteVerifier: Sendable {
             }
         } else {
             record("magic, type and nonce", [], ran: false)
+        }
+        if let rules = policy.freshness {
+            if let attestation {
+                results += rules.evaluate(TPMClockInfo(attestation), context: freshness, policyName: policy.name)
+            } else {
+                for check in rules.evaluate(TPMClockInfo(clock: 0, resetCount: 0, restartCount: 0, isSafe: true),
+                                            context: freshness, policyName: policy.name) {
+                    record(check.name, [], ran: false)
+                }
+            }
         }
         record("PCR values are allowed by the policy", checkValues(reported: evidence.pcrs[policy.pcrBank] ?? [:]))
         if let log = evidence.eventLog {

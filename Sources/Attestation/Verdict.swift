@@ -47,6 +47,19 @@ public struct Refusal: Hashable, Sendable, CustomStringConvertible {
         public static let eventLogRuleDigest = Code("eventlog.rule-digest")
         /// A PCR's value is not one the policy allows.
         public static let pcrValue = Code("pcr.value")
+        /// The nonce was issued longer ago than the policy's `freshness.maxAge`.
+        public static let freshnessNonceExpired = Code("freshness.nonce-expired")
+        /// The policy has `freshness.maxAge` but the verifier was not told when the nonce was issued, or
+        /// was told a time after the check.
+        public static let freshnessNonceTime = Code("freshness.nonce-time")
+        /// The quote's `TPMS_CLOCK_INFO.safe` is NO and the policy has `freshness.requireSafeClock`.
+        public static let freshnessClockUnsafe = Code("freshness.clock-unsafe")
+        /// `resetCount` differs from the previous quote's: the TPM was reset (a reboot) in between.
+        public static let freshnessReset = Code("freshness.reset")
+        /// `restartCount` differs from the previous quote's: the TPM was restarted (resume) in between.
+        public static let freshnessRestart = Code("freshness.restart")
+        /// The TPM clock is before the previous quote's in the same boot (out of order or rolled back).
+        public static let freshnessClockBack = Code("freshness.clock-back")
 
         public var description: String { name }
     }
@@ -89,7 +102,7 @@ public enum Verdict: Hashable, Sendable {
     public var refusalCodes: Set<Refusal.Code> { Set(refusals.map(\.code)) }
 }
 
-/// One named check of ``QuoteVerifier/evaluate(_:nonce:)`` and its outcome.
+/// One named check of ``QuoteVerifier/evaluate(_:nonce:freshness:)`` and its outcome.
 public struct CheckResult: Hashable, Sendable {
     /// What was checked, for people.
     public let name: String
@@ -98,4 +111,15 @@ public struct CheckResult: Hashable, Sendable {
     /// Why it failed (empty when it passed, or when it could not run because what it needs is missing or
     /// did not parse: a structure, or the event log the policy's event rules judge).
     public let refusals: [Refusal]
+
+    /// Creates a check result.
+    /// - Parameters:
+    ///   - name: what was checked.
+    ///   - passed: whether it ran and passed.
+    ///   - refusals: why it failed.
+    public init(name: String, passed: Bool, refusals: [Refusal]) {
+        self.name = name
+        self.passed = passed
+        self.refusals = refusals
+    }
 }

@@ -7,7 +7,7 @@ struct AttestCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "attest",
         abstract: "Check TPM attestation evidence offline.",
-        subcommands: [Verify.self]
+        subcommands: [Verify.self, Credential.self]
     )
 
     /// `keyshard attest verify --policy P --evidence E --nonce HEX`.
@@ -21,7 +21,10 @@ struct AttestCommand: ParsableCommand {
                 quoted digest, the AK signature and the AK's attributes (restricted, sign,
                 fixedTPM, fixedParent, sensitiveDataOrigin), every PCR value against the
                 policy's allowed values, the event log (if present) replayed against the PCRs,
-                and the EK certificate chain when the policy names ekRoots.
+                the EK certificate chain when the policy names ekRoots, and the policy's
+                freshness rules: the nonce's age (--nonce-issued-at), a safe TPM clock, and
+                that the TPM was not reset or restarted and its clock did not go back since
+                the previous accepted quote (--previous-evidence).
 
                 Each refusal prints a stable code (such as pcr.value or quote.nonce) and a
                 sentence saying what differs. 'keyshard policy explain' shows passed checks too.
@@ -31,7 +34,9 @@ struct AttestCommand: ParsableCommand {
 
                 Example:
                   keyshard attest verify --policy policies/custodian-ovmf.yaml \\
-                      --evidence evidence.json --nonce 9f86d081884c7d65…
+                      --evidence evidence.json --nonce 9f86d081884c7d65… \\
+                      --nonce-issued-at 2026-11-29T12:00:00Z \\
+                      --previous-evidence last-accepted.json
                 """
         )
 
@@ -44,6 +49,8 @@ struct AttestCommand: ParsableCommand {
         @Option(name: .long, help: "The nonce the quote must answer, in hex.")
         var nonce: String
 
+        @OptionGroup var freshness: FreshnessOptions
+
         func run() throws {
             let verdict: Verdict
             let policyName: String
@@ -51,10 +58,11 @@ struct AttestCommand: ParsableCommand {
                 let loadedPolicy = try CLIInput.policy(at: policy)
                 let loadedEvidence = try Evidence(json: CLIInput.read(evidence, limit: Evidence.maximumDocumentSize))
                 let nonceBytes = try CLIInput.nonce(nonce)
+                let context = try freshness.context(for: loadedEvidence)
                 policyName = loadedPolicy.name
                 let verifier = QuoteVerifier(policy: loadedPolicy)
                 verdict = CLIInput.waitFor {
-                    await verifier.verifyIncludingEndorsement(loadedEvidence, nonce: nonceBytes)
+                    await verifier.verifyIncludingEndorsement(loadedEvidence, nonce: nonceBytes, freshness: context)
                 }
             } catch {
                 CLIOutput.error("\(error)")

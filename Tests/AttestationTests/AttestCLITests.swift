@@ -16,7 +16,7 @@ import Testing
         URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("keyshard")
     }
 
-    private func run(_ arguments: [String]) throws -> Outcome {
+    func run(_ arguments: [String]) throws -> Outcome {
         let path = Self.executable
         try #require(FileManager.default.isExecutableFile(atPath: path.path),
                      "build the keyshard executable first (swift build --build-tests)")
@@ -34,13 +34,16 @@ import Testing
             output: String(decoding: data, as: UTF8.self))
     }
 
-    private func withFiles<T>(_ files: [String: Data], _ body: (URL) throws -> T) throws -> T {
+    func withFiles<T>(_ files: [String: Data], _ body: (URL) throws -> T) throws -> T {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("keyshard-cli-\(UUID())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         for (name, data) in files { try data.write(to: directory.appendingPathComponent(name)) }
         return try body(directory)
     }
+
+    /// The current time in RFC 3339, as a verifier records it when it issues a nonce.
+    static var now: String { ISO8601DateFormatter().string(from: Date()) }
 
     private var nonceHex: String { SwtpmEvidence.nonce.map { String(format: "%02x", $0) }.joined() }
 
@@ -124,8 +127,14 @@ import Testing
             #expect(learned.status == 0)
             let text = try String(contentsOfFile: policyPath, encoding: .utf8)
             #expect(text.contains("# initrd or kernel command line digest"))
+            #expect(text.contains("maxAge: 1m"))
+            // A learned policy limits the nonce's age, so the offline check must be told when it was issued.
+            let unknownAge = try run(["attest", "verify", "--policy", policyPath, "--evidence", evidencePath,
+                                      "--nonce", nonceHex])
+            #expect(unknownAge.status == 1)
+            #expect(unknownAge.output.contains("[freshness.nonce-time]"))
             let verified = try run(["attest", "verify", "--policy", policyPath, "--evidence", evidencePath,
-                                    "--nonce", nonceHex])
+                                    "--nonce", nonceHex, "--nonce-issued-at", Self.now])
             #expect(verified.status == 0)
         }
     }
@@ -171,8 +180,10 @@ import Testing
             #expect(text.contains("label: \"Linux initrd\""))
             #expect(try run(["policy", "lint", policyPath]).status == 0)
             let table = try run(["policy", "explain", "--policy", policyPath, "--evidence", evidencePath,
-                                 "--nonce", nonceHex])
+                                 "--nonce", nonceHex, "--nonce-issued-at", Self.now])
             #expect(table.status == 0)
+            #expect(table.output.contains("pass    nonce issued at most 1m before the check"))
+            #expect(table.output.contains("pass    TPM clock is safe"))
             #expect(table.output.contains("pass    event rule PCR 9 EV_EVENT_TAG 'Linux initrd'"))
 
             let initrdHex = SwtpmEvidence.initrdDigest.map { String(format: "%02x", $0) }.joined()
@@ -183,6 +194,119 @@ import Testing
             #expect(refused.status == 1)
             #expect(refused.output.contains("eventlog.rule-digest"))
             #expect(refused.output.contains("PCR 9 event 'Linux initrd'"))
+        }
+    }
+
+    /// `--nonce-issued-at` and `--previous-evidence` against successive real quotes: a reboot between them,
+    /// an old nonce, and unusable option values.
+    @Test func freshnessOptions() throws {
+        let quotes = try FreshnessEvidence.get()
+        let policy = FreshnessEvidence.policyYAML(freshness: FreshnessTests.allRules)
+        let hex = { (bytes: [UInt8]) in bytes.map { String(format: "%02x", $0) }.joined() }
+        try withFiles([
+            "p.yaml": Data(policy.utf8), "1.json": quotes.first.json(), "2.json": quotes.second.json(),
+            "3.json": quotes.afterReset.json(), "other.json": try SwtpmEvidence.get().ecc.json(),
+        ]) { directory in
+            func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
+            func verify(_ evidence: String, nonce: Int, _ extra: [String]) throws -> Outcome {
+                try run(["attest", "verify", "--policy", path("p.yaml"), "--evidence", path(evidence),
+                         "--nonce", hex(FreshnessEvidence.nonce(nonce))] + extra)
+            }
+            let continued = try verify("2.json", nonce: 2, ["--nonce-issued-at", Self.now,
+                                                             "--previous-evidence", path("1.json")])
+            #expect(continued.status == 0)
+            let rebooted = try verify("3.json", nonce: 3, ["--nonce-issued-at", Self.now,
+                                                            "--previous-evidence", path("2.json")])
+            #expect(rebooted.status == 1)
+            #expect(rebooted.output.contains("[freshness.reset]"))
+            let old = try verify("2.json", nonce: 2, ["--nonce-issued-at", "2020-01-01T00:00:00Z"])
+            #expect(old.status == 1)
+            #expect(old.output.contains("[freshness.nonce-expired]"))
+
+            #expect(try verify("2.json", nonce: 2, ["--nonce-issued-at", "yesterday"]).status == 2)
+            let otherAK = try verify("2.json", nonce: 2, ["--nonce-issued-at", Self.now,
+                                                           "--previous-evidence", path("other.json")])
+            #expect(otherAK.status == 2)
+            #expect(otherAK.output.contains("another attestation key"))
+
+            let table = try run(["policy", "explain", "--policy", path("p.yaml"), "--evidence", path("3.json"),
+                                 "--nonce", hex(FreshnessEvidence.nonce(3)), "--nonce-issued-at", Self.now,
+                                 "--previous-evidence", path("2.json")])
+            #expect(table.status == 1)
+            #expect(table.output.contains("FAIL    TPM clock continues the previous quote's"))
+            #expect(table.output.contains("pass    nonce issued at most 1m before the check"))
+        }
+        let help = try run(["attest", "verify", "--help"])
+        #expect(help.output.contains("--nonce-issued-at <time>"))
+        #expect(help.output.contains("--previous-evidence <file>"))
+    }
+
+    /// `policy learn --update`: in place with comments kept, `--dry-run` writes nothing, and every refusal
+    /// leaves the file byte for byte as it was.
+    @Test func learnUpdatesAnExistingPolicyInPlace() throws {
+        let good = try PolicyUpdateTests.goodEvidence()
+        var forged = good
+        forged.quoteSignature[forged.quoteSignature.count - 1] ^= 1
+        let original = Data(PolicyUpdateTests.commented.utf8)
+        let broken = Data("apiVersion: keyshard/v1\nkind: AttestationPolicy\nname: x\npcrBank: sha256\n".utf8)
+        try withFiles(["good.json": good.json(), "forged.json": forged.json(), "p.yaml": original,
+                       "broken.yaml": broken]) { directory in
+            func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
+            func contents(_ name: String) throws -> Data {
+                try Data(contentsOf: directory.appendingPathComponent(name))
+            }
+            try FileManager.default.setAttributes([.posixPermissions: 0o640], ofItemAtPath: path("p.yaml"))
+
+            let dry = try run(["policy", "learn", "--evidence", path("good.json"), "--update", path("p.yaml"),
+                               "--dry-run"])
+            #expect(dry.status == 0)
+            #expect(dry.output.contains("@@ -14,1 +14,2 @@"))
+            #expect(dry.output.contains("from good.json"))
+            #expect(try contents("p.yaml") == original)
+
+            let refused = try run(["policy", "learn", "--evidence", path("forged.json"), "--update", path("p.yaml")])
+            #expect(refused.status == 1)
+            #expect(refused.output.contains("signature.invalid"))
+            #expect(try contents("p.yaml") == original)
+            let unlinted = try run(["policy", "learn", "--evidence", path("good.json"),
+                                    "--update", path("broken.yaml")])
+            #expect(unlinted.status == 2)
+            #expect(unlinted.output.contains("does not lint"))
+            #expect(try contents("broken.yaml") == broken)
+            #expect(try run(["policy", "learn", "--evidence", path("good.json"), "--update", path("p.yaml"),
+                             "-o", path("other.yaml")]).status != 0)
+            #expect(try contents("p.yaml") == original)
+
+            let updated = try run(["policy", "learn", "--evidence", path("good.json"), "--update", path("p.yaml")])
+            #expect(updated.status == 0)
+            #expect(updated.output.contains("added 2 value(s)"))
+            let text = try String(contentsOfFile: path("p.yaml"), encoding: .utf8)
+            // Whole-line comments unchanged; trailing comments unchanged (the line of PCR 9's list gains a
+            // new item, so that line itself differs: PolicyUpdateTests checks exactly how).
+            let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+            for line in PolicyUpdateTests.commented.split(separator: "\n") {
+                guard let hash = line.firstIndex(of: "#") else { continue }
+                if hash == line.firstIndex(where: { $0 != " " }) {
+                    #expect(lines.contains(line))
+                } else {
+                    #expect(lines.contains { $0.hasSuffix(line[hash...]) })
+                }
+            }
+            let mode = try FileManager.default.attributesOfItem(atPath: path("p.yaml"))[.posixPermissions] as? Int
+            #expect(mode == 0o640)
+            let leftovers = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter {
+                $0.hasPrefix(".")
+            }
+            #expect(leftovers.isEmpty)
+            #expect(try run(["policy", "lint", path("p.yaml")]).status == 0)
+            let verified = try run(["attest", "verify", "--policy", path("p.yaml"), "--evidence", path("good.json"),
+                                    "--nonce", nonceHex, "--nonce-issued-at", Self.now])
+            #expect(verified.status == 0)
+
+            let again = try run(["policy", "learn", "--evidence", path("good.json"), "--update", path("p.yaml")])
+            #expect(again.status == 0)
+            #expect(again.output.contains("nothing to add"))
+            #expect(try String(contentsOfFile: path("p.yaml"), encoding: .utf8) == text)
         }
     }
 }

@@ -241,10 +241,15 @@ private let otherHex = String(repeating: "1e", count: 32)
         #expect(text.contains("# PCR 9: the EFI stub's measurement of the initrd file"))
         let reread = try AttestationPolicy(yaml: text, source: "learned.yaml")
         #expect(reread == learned)
-        #expect(QuoteVerifier(policy: reread).verify(reference, nonce: SwtpmEvidence.nonce) == .accepted)
+        #expect(reread.freshness == .recommended)
+        // The learned maxAge needs the nonce's issue time; here the nonce is as old as the check.
+        let live = FreshnessContext(nonceIssuedAt: Date(timeIntervalSince1970: 1000),
+                                    checkedAt: Date(timeIntervalSince1970: 1000))
+        #expect(QuoteVerifier(policy: reread).verify(reference, nonce: SwtpmEvidence.nonce, freshness: live)
+            == .accepted)
         // The learned rule is what refuses the same boot without its log.
-        #expect(QuoteVerifier(policy: reread).verify(try evidence(log: nil), nonce: SwtpmEvidence.nonce)
-            .refusalCodes == [.eventLogMissing])
+        #expect(QuoteVerifier(policy: reread).verify(try evidence(log: nil), nonce: SwtpmEvidence.nonce,
+                                                     freshness: live).refusalCodes == [.eventLogMissing])
     }
 
     @Test func learningWithoutALogWritesNoRules() throws {
