@@ -356,6 +356,12 @@ def policy_yaml(measurements: dict, name: str, allow_test_fixture: bool = False,
                 lines.append(f"    {label}")
             lines.append(f'    digests: ["{event["digest"]}"]')
             lines.append(f"    description: {description}")
+    lines += [
+        "freshness:",
+        "  maxAge: 60s            # the coordinator issues the nonce once the agent serves, not at boot",
+        "  requireSafeClock: true # refuse a vTPM whose clock may have gone back",
+        "  monotonic: true        # heartbeats of one custodian must stay in one TPM boot",
+    ]
     if ek_roots:
         lines.append("# libvirt's swtpm certifies each vTPM's EK with this host's swtpm local CA.")
         lines.append("ekRoots: [" + ", ".join(ek_roots) + "]")

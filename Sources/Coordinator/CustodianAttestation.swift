@@ -18,6 +18,9 @@ public struct AttestedCustodian: Sendable {
     public let attestationKeyPublic: [UInt8]
     /// The accepted evidence, in the verifier's form (its nonce is the qualifyingData).
     public let evidence: Attestation.Evidence
+    /// The TPM clock of the accepted quote: the next heartbeat's quote must not go back from it,
+    /// nor cross a TPM reset or restart (policy `freshness.monotonic`).
+    public let clock: TPMClockInfo
 }
 
 /// The coordinator's attestation ceremony with one agent: challenge with the policy's PCR
@@ -54,6 +57,7 @@ public struct CustodianAttestor: Sendable {
     ///   reason), `.endorsementRefused` or `.activationFailed`.
     public func attest(_ client: AgentClient) async throws(CoordinatorError) -> AttestedCustodian {
         let nonce = AgentProtocol.Nonce.random()
+        let issuedAt = Date()
         let selection: QuoteSelection
         do {
             selection = try quoteSelection
@@ -68,7 +72,8 @@ public struct CustodianAttestor: Sendable {
         let endorsement = try Self.endorsementKey(certificateDER: agentEvidence.endorsementKeyCertificate)
         let evidence = Self.verifierEvidence(agentEvidence, qualifyingData: qualifyingData, ekPEM: endorsement.pem)
 
-        let verdict = QuoteVerifier(policy: policy).verify(evidence, nonce: qualifyingData)
+        let verdict = QuoteVerifier(policy: policy).verify(
+            evidence, nonce: qualifyingData, freshness: FreshnessContext(nonceIssuedAt: issuedAt))
         guard verdict.isAccepted else {
             throw CoordinatorError(
                 .evidenceRefused,
@@ -84,9 +89,59 @@ public struct CustodianAttestor: Sendable {
             throw CoordinatorError(.evidenceRefused, "the AK public area does not parse: \(error)")
         }
         try await activate(client, akName: akName, endorsementKey: endorsement.key)
+        let clock: TPMClockInfo
+        do {
+            clock = TPMClockInfo(try TPMAttestation(parsing: agentEvidence.quote))
+        } catch {
+            throw CoordinatorError(.evidenceRefused, "the accepted quote no longer parses: \(error)")
+        }
         return AttestedCustodian(
             transportKey: agentEvidence.transportKey, attestationKeyName: akName,
-            attestationKeyPublic: agentEvidence.attestationKeyPublic, evidence: evidence)
+            attestationKeyPublic: agentEvidence.attestationKeyPublic, evidence: evidence, clock: clock)
+    }
+
+    /// Re-attestation: asks an attested custodian for a heartbeat and checks its quote against
+    /// the policy, bound to a fresh nonce and the custodian's transport key, with the TPM clock
+    /// required to move forward from `previous` within the same TPM boot.
+    /// - Parameters:
+    ///   - client: the custodian's agent connection.
+    ///   - custodian: what its attestation established.
+    ///   - previous: the clock of the last accepted quote (``AttestedCustodian/clock`` at first).
+    /// - Returns: the heartbeat and its quote's clock, for the next call.
+    /// - Throws: ``CoordinatorError/Code/agentFailed`` when the agent does not answer with a
+    ///   heartbeat; `.evidenceRefused` with every refusal when the quote fails the policy.
+    public func reattest(
+        _ client: AgentClient, custodian: AttestedCustodian, previous: TPMClockInfo
+    ) async throws(CoordinatorError) -> (heartbeat: Heartbeat, clock: TPMClockInfo) {
+        let nonce = AgentProtocol.Nonce.random()
+        let issuedAt = Date()
+        let answer = try await exchange(client, .heartbeatRequest(HeartbeatRequest(nonce: nonce)), "heartbeat")
+        guard case .heartbeat(let beat) = answer else {
+            throw CoordinatorError(.agentFailed, "the agent answered a heartbeat request with \(answer.type)")
+        }
+        let qualifyingData = EvidenceBinding.heartbeat(nonce: nonce, transportKey: custodian.transportKey)
+        var pcrs: [TPMAlgorithmID: [Int: [UInt8]]] = [:]
+        for (bank, values) in beat.pcrValues.digests {
+            pcrs[TPMAlgorithmID(rawValue: bank)] = Dictionary(uniqueKeysWithValues: values.map { (Int($0.key), $0.value) })
+        }
+        // The boot's event log does not change after boot; the heartbeat carries only the quote.
+        let evidence = Attestation.Evidence(
+            nonce: qualifyingData, akPublic: custodian.attestationKeyPublic, quoteMessage: beat.quote,
+            quoteSignature: beat.quoteSignature, pcrs: pcrs, eventLog: custodian.evidence.eventLog)
+        let verdict = QuoteVerifier(policy: policy).verify(
+            evidence, nonce: qualifyingData, freshness: FreshnessContext(nonceIssuedAt: issuedAt, previous: previous))
+        guard verdict.isAccepted else {
+            throw CoordinatorError(
+                .evidenceRefused,
+                "policy \(policy.name) refused the heartbeat: " + verdict.refusals.map(\.description).joined(separator: "; "))
+        }
+        let clock: TPMClockInfo
+        do {
+            clock = TPMClockInfo(try TPMAttestation(parsing: beat.quote))
+        } catch {
+            throw CoordinatorError(.evidenceRefused, "the heartbeat quote does not parse: \(error)")
+        }
+        return (beat, clock)
     }
 
     private func checkEndorsement(pem: String, key: TPMPublic) async throws(CoordinatorError) {

@@ -114,16 +114,34 @@ public struct CustodianLauncher: Sendable {
             } catch {
                 throw CoordinatorError(.agentUnreachable, "cannot connect to \(socketPath): \(error)")
             }
+            try await Self.waitUntilServing(client!, timeout: configuration.bootTimeout)
+            let serving = clock.now
+            // The challenge's nonce is issued only now, so the policy's nonce age measures the
+            // attestation, not the boot.
             let attested = try await attestor.attest(client!)
             let admitted = clock.now
             return LaunchedCustodian(
                 domain: domain, spec: spec, client: client!, attested: attested, directory: directory,
-                timings: .init(create: created - started, bootAndAttest: admitted - created))
+                timings: .init(create: created - started, boot: serving - created, attest: admitted - serving))
         } catch {
             try? await client?.close()
             try? domain.destroy()
             try? FileManager.default.removeItem(atPath: directory)
             throw error
+        }
+    }
+
+    /// Waits until the agent answers at all. QEMU holds what the host writes to the virtio-serial
+    /// socket until the guest opens its port, so the first request is answered once the agent
+    /// serves; before attestation it refuses a heartbeat with `not-attested` without touching the
+    /// TPM, which makes that request a cheap readiness probe.
+    private static func waitUntilServing(_ client: AgentClient, timeout: Duration) async throws(CoordinatorError) {
+        do {
+            _ = try await client.request(.heartbeatRequest(HeartbeatRequest(nonce: .random())))
+        } catch let error as AgentProtocolError where error.code == .remoteError {
+            return  // the agent answered: it serves
+        } catch {
+            throw CoordinatorError(.agentUnreachable, "the agent did not answer within \(timeout): \(error)")
         }
     }
 
@@ -145,10 +163,12 @@ public struct LaunchedCustodian: Sendable {
     public struct Timings: Sendable {
         /// `virDomainCreateXML` until it returned.
         public let create: Duration
-        /// From the domain's start until the AK was tied to the EK (boot, agent start, ceremony).
-        public let bootAndAttest: Duration
-        /// Both.
-        public var total: Duration { create + bootAndAttest }
+        /// From the domain's start until the agent answered (firmware, kernel, agent start).
+        public let boot: Duration
+        /// The attestation ceremony (EK and AK in the vTPM, quote, checks, credential activation).
+        public let attest: Duration
+        /// All three: create to agent ready.
+        public var total: Duration { create + boot + attest }
     }
 
     /// The running domain.

@@ -78,18 +78,24 @@ func bootFloor(run: Int) throws -> Double {
 
 func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
 
+func seconds(_ duration: Duration) -> Double {
+    Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+}
+
 var floors: [Double] = []
 var creates: [Double] = []
+var boots: [Double] = []
+var attests: [Double] = []
 var readies: [Double] = []
 for run in 1...runs {
     do {
         floors.append(try bootFloor(run: run))
         let identity = try CustodianIdentity(ring: "bench", shareIndex: UInt16(run), epoch: 1)
         let launched = try await launcher.launch(identity)
-        creates.append(Double(launched.timings.create.components.seconds)
-            + Double(launched.timings.create.components.attoseconds) / 1e18)
-        let total = launched.timings.total
-        readies.append(Double(total.components.seconds) + Double(total.components.attoseconds) / 1e18)
+        creates.append(seconds(launched.timings.create))
+        boots.append(seconds(launched.timings.boot))
+        attests.append(seconds(launched.timings.attest))
+        readies.append(seconds(launched.timings.total))
         await launched.retire()
         print(String(format: "run %d: floor %.1f s, keyshard create-to-agent-ready %.1f s", run, floors.last!, readies.last!))
     } catch {
@@ -101,5 +107,7 @@ print("| custodian start (qemu:///system, TCG, \(image.memoryMiB) MiB, \(runs) r
 print("|---|---|")
 print(String(format: "| bare `virsh create` until /init starts the agent (boot floor) | %.1f |", median(floors)))
 print(String(format: "| keyshard: virDomainCreateXML returns | %.2f |", median(creates)))
+print(String(format: "| keyshard: … until the agent answers (boot, agent start, EK/AK in the vTPM) | %.1f |", median(boots)))
+print(String(format: "| keyshard: attestation ceremony (quote, policy, EK chain, credential activation) | %.2f |", median(attests)))
 print(String(format: "| keyshard: create → device audit → agent attested, AK tied to EK | %.1f |", median(readies)))
 print(String(format: "| keyshard overhead over the floor | %.1f |", median(readies) - median(floors)))

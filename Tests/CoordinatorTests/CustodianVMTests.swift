@@ -89,7 +89,8 @@ struct CustodianVMTests {
         }
         #expect(try launched.domain.isActive())
         #expect(launched.consoleLog.contains("keyshard-init: starting keyshard-agent"))
-        print("custodian \(name): created in \(launched.timings.create), agent attested after \(launched.timings.bootAndAttest)")
+        print("custodian \(name): created in \(launched.timings.create), agent serving after \(launched.timings.boot), "
+            + "attested in \(launched.timings.attest)")
 
         // The share goes to the transport key the accepted quote vouched for.
         let key = try KeyReference(keyID: "vmtest", version: 1)
@@ -104,24 +105,29 @@ struct CustodianVMTests {
         }
         #expect(accepted.publicShare == commitment.publicShare(for: shares[0].id))
 
-        // Re-attestation: the heartbeat's quote satisfies the same policy, and proves the share.
-        let nonce = AgentProtocol.Nonce.random()
-        guard case .heartbeat(let beat) = try await launched.client.request(.heartbeatRequest(HeartbeatRequest(nonce: nonce)))
-        else {
-            Issue.record("no heartbeat")
-            return
-        }
-        let beatData = EvidenceBinding.heartbeat(nonce: nonce, transportKey: launched.attested.transportKey)
-        var pcrs: [TPMAlgorithmID: [Int: [UInt8]]] = [:]
-        for (bank, values) in beat.pcrValues.digests {
-            pcrs[TPMAlgorithmID(rawValue: bank)] = Dictionary(uniqueKeysWithValues: values.map { (Int($0.key), $0.value) })
-        }
-        let beatEvidence = Attestation.Evidence(
-            nonce: beatData, akPublic: launched.attested.attestationKeyPublic, quoteMessage: beat.quote,
-            quoteSignature: beat.quoteSignature, pcrs: pcrs, eventLog: launched.attested.evidence.eventLog)
-        #expect(QuoteVerifier(policy: fixture.policy).verify(beatEvidence, nonce: beatData) == .accepted)
+        // Re-attestation: the heartbeat's quote satisfies the same policy (fresh nonce, clock
+        // forward from the admission quote), and proves possession of the share.
+        let attestor = CustodianAttestor(policy: fixture.policy)
+        let (beat, clock) = try await attestor.reattest(
+            launched.client, custodian: launched.attested, previous: launched.attested.clock)
+        #expect(clock.clock >= launched.attested.clock.clock && clock.resetCount == launched.attested.clock.resetCount)
         let proof = try #require(beat.proofs.first)
-        #expect(proof.proof.verify(id: shares[0].id, publicShare: accepted.publicShare, nonce: nonce.bytes))
+        #expect(proof.key == key)
+        // A heartbeat checked against an older clock from a later TPM boot is refused (monotonic).
+        let later = TPMClockInfo(
+            clock: clock.clock, resetCount: clock.resetCount + 1, restartCount: clock.restartCount, isSafe: true)
+        let stale: Result<Void, CoordinatorError>
+        do {
+            _ = try await attestor.reattest(launched.client, custodian: launched.attested, previous: later)
+            stale = .success(())
+        } catch {
+            stale = .failure(error)
+        }
+        if case .failure(let error) = stale {
+            #expect(error.code == .evidenceRefused && error.reason.contains("freshness"), "\(error)")
+        } else {
+            Issue.record("a heartbeat from before the previous quote's TPM boot was accepted")
+        }
 
         await launched.retire()
         #expect(try fixture.connection.domain(named: name) == nil)

@@ -219,6 +219,8 @@ class PolicyTests(unittest.TestCase):
         self.assertIn("  - pcr: 4\n    type: EV_EFI_BOOT_SERVICES_APPLICATION\n    digests: [\"" + "bb" * 32, text)
         self.assertNotIn("cc" * 32, text)  # the separator is fixed; the PCR value already pins it
         self.assertIn("ekRoots: [/etc/roots.pem]", text)
+        self.assertIn("freshness:\n  maxAge: 60s", text)
+        self.assertIn("  monotonic: true", text)
 
     def test_policy_refuses_test_fixture_image(self):
         with self.assertRaises(SystemExit) as raised:
