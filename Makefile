@@ -61,9 +61,11 @@ bench: deps
 
 # The custodian image: Debian cloud kernel + initramfs with keyshard-agent (static Swift
 # stdlib), and the PCR 4/9 values OVMF will measure (vm-images/out/measurements.json, policy.yaml).
-# -file-prefix-map keeps the checkout's path out of the agent binary, so every clone of the same
+# The prefix maps keep the checkout's path out of the agent binary (Swift #file strings, and
+# __FILE__ in the C and C++ of the packages, BoringSSL's among them), so every clone of the same
 # commit with the same toolchain and kernel package builds the same initrd (and policy).
-PREFIX_MAP  := -Xswiftc -file-prefix-map -Xswiftc $(CURDIR)=/keyshard
+PREFIX_MAP  := -Xswiftc -file-prefix-map -Xswiftc $(CURDIR)=/keyshard \
+               -Xcc -ffile-prefix-map=$(CURDIR)=/keyshard -Xcxx -ffile-prefix-map=$(CURDIR)=/keyshard
 AGENT_FLAGS := -c release --product keyshard-agent --static-swift-stdlib $(PREFIX_MAP)
 image: deps
 	$(SWIFT) build $(AGENT_FLAGS) $(SWIFT_FLAGS)
