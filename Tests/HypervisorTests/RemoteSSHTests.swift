@@ -38,6 +38,8 @@ struct RemoteSSHTests {
             #expect(remote.uri.hasPrefix("qemu+ssh://root@127.0.0.1:"))
             #expect(remote.isAlive)
             #expect(try remote.hostname() == local.hostname())
+            let machine = try #require(try local.hostUUID())
+            #expect(try remote.hostUUID() == machine)
             // The connection really went through the private sshd, with the client key.
             #expect(sshd.readLog().contains("Accepted publickey for root from 127.0.0.1"))
         }
@@ -68,6 +70,50 @@ struct RemoteSSHTests {
             try domain.destroy()
             #expect(try local.domain(named: spec.name) == nil)
             #expect(try remote.domain(named: spec.name) == nil)
+        }
+    }
+
+    @Test func poolCountsTheLocalAndTheSSHURIOfOneMachineAsOneHost() async throws {
+        try await Self.withRemoteHost { sshd, local in
+            let sshURI = sshd.qemuSSHURI()
+            let refusedURI = sshd.qemuSSHURI(keyPath: sshd.strangerKeyPath)
+            let pool = HostPool(
+                hosts: [
+                    HostConfiguration(uri: "qemu:///system", maxCustodians: 4),
+                    HostConfiguration(uri: sshURI, maxCustodians: 4),
+                    HostConfiguration(uri: refusedURI, maxCustodians: 4),
+                ], enablesKeepAlive: false)
+            let surveys = await pool.survey()
+            #expect(surveys.map(\.isReachable) == [true, true, false])
+            let machine = try #require(surveys[0].machineUUID)
+            #expect(surveys[1].machineUUID == machine)
+
+            // t = 2: a machine may hold one custodian of the ring, however many URIs reach it.
+            let ring = "ssh-pool-\(UUID().uuidString.prefix(8).lowercased())"
+            let tooMany = await #expect(throws: HypervisorError.self) {
+                try await pool.planPlacement(ring: ring, epoch: 1, threshold: 2, shareIndices: [1, 2])
+            }
+            #expect(tooMany?.code == .placementImpossible)
+            let plan = try await pool.planPlacement(ring: ring, epoch: 1, threshold: 2, shareIndices: [1])
+            #expect(plan.assignments.map(\.hostURI) == ["qemu:///system"])
+            #expect(plan.sameMachineHosts.map(\.host.uri) == [sshURI])
+            #expect(plan.unreachableHosts.map(\.host.uri) == [refusedURI])
+
+            // Started where planned, the custodian is seen through both URIs, and the machine is full.
+            let image = try SpinImage()
+            defer { image.remove() }
+            let identity = try CustodianIdentity(ring: ring, shareIndex: 1, epoch: 1)
+            let spec = image.spec(identity: identity, name: uniqueDomainName("pool"))
+            defer { destroyIfPresent(named: spec.name, on: local) }
+            let domain = try pool.connection(to: try #require(plan.assignments.first).hostURI).createCustodian(spec)
+            let after = await pool.survey()
+            #expect(after[0].custodians.contains(identity))
+            #expect(after[1].custodians.contains(identity))
+            let full = await #expect(throws: HypervisorError.self) {
+                try await pool.planPlacement(ring: ring, epoch: 1, threshold: 2, shareIndices: [2])
+            }
+            #expect(full?.code == .placementImpossible)
+            try domain.destroy()
         }
     }
 
