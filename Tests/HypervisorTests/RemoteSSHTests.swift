@@ -50,7 +50,8 @@ struct RemoteSSHTests {
             let remote = try #require(await openWithin(seconds: 60, uri: sshd.qemuSSHURI())).get()
             let image = try SpinImage()
             defer { image.remove() }
-            let identity = try CustodianIdentity(ring: "ssh-\(UUID().uuidString.prefix(8).lowercased())", shareIndex: 1, epoch: 1)
+            let ring = "ssh-\(UUID().uuidString.prefix(8).lowercased())"
+            let identity = try CustodianIdentity(ring: ring, shareIndex: 1, epoch: 1)
             let spec = image.spec(identity: identity, name: uniqueDomainName("ssh"))
             defer { destroyIfPresent(named: spec.name, on: local) }
 
