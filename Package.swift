@@ -217,6 +217,7 @@ let package = Package(
             name: "HypervisorTests",
             dependencies: [
                 "Hypervisor",
+                "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),

@@ -26,6 +26,9 @@ public struct HostSurvey: Sendable {
     public let host: HostConfiguration
     /// What it reported.
     public let status: Status
+    /// The machine's libvirt host UUID (`Connection.hostUUID()`); nil when unreachable or when
+    /// the driver reports none.
+    public let machineUUID: String?
 
     /// The custodians on the host (empty when unreachable).
     public var custodians: [CustodianIdentity] {
@@ -53,6 +56,10 @@ public struct PlacementPlan: Sendable {
     public let assignments: [PlacementAssignment]
     /// Hosts left out because they did not answer (their custodians are unknown).
     public let unreachableHosts: [HostSurvey]
+    /// Hosts left out because an earlier host of the pool is the same machine (same host UUID),
+    /// e.g. `qemu:///system` and `qemu+ssh://` to that very machine. Counting both would let one
+    /// machine take t − 1 custodians per URI, t or more in all.
+    public let sameMachineHosts: [HostSurvey]
 }
 
 /// Several libvirt hosts, each behind a `ReconnectingConnection`, and placement over them.
@@ -95,9 +102,9 @@ public final class HostPool: Sendable {
                 let holder = connections[host.uri]!
                 group.addTask {
                     do {
-                        let discovery = try await offCooperativePool {
+                        let (discovery, machineUUID) = try await offCooperativePool {
                             try holder.withConnection { connection throws(LibvirtError) in
-                                try connection.discoverCustodians()
+                                (try connection.discoverCustodians(), try connection.hostUUID())
                             }
                         }
                         return (
@@ -106,14 +113,15 @@ public final class HostPool: Sendable {
                                 host: host,
                                 status: .reachable(
                                     custodians: discovery.custodians.map(\.identity),
-                                    unrecognizedDomains: discovery.unrecognized))
+                                    unrecognizedDomains: discovery.unrecognized),
+                                machineUUID: machineUUID)
                         )
                     } catch {
                         let failure =
                             error as? LibvirtError
                             ?? LibvirtError(
                                 code: .internalError, domain: 0, message: "\(error)", operation: "survey")
-                        return (index, HostSurvey(host: host, status: .unreachable(failure)))
+                        return (index, HostSurvey(host: host, status: .unreachable(failure), machineUUID: nil))
                     }
                 }
             }
@@ -124,23 +132,36 @@ public final class HostPool: Sendable {
     }
 
     /// Plans where to start custodians of `ring` in `epoch`, keeping fewer than `threshold`
-    /// custodians of that ring and epoch on every host, over the hosts that answer now.
+    /// custodians of that ring and epoch on every machine, over the hosts that answer now.
     ///
     /// Custodians of other epochs do not count: shares of different epochs lie on different
-    /// polynomials and do not combine.
+    /// polynomials and do not combine. Hosts reporting the same host UUID are one machine: only
+    /// the first of them in `hosts` is planned on (with its `maxCustodians`), the others are
+    /// listed in `sameMachineHosts`. Hosts without a UUID count as distinct machines.
     ///
     /// - Throws: `HypervisorError` (`.placementImpossible`, `.invalidSpec`) from `Placement.assign`.
     public func planPlacement(
         ring: String, epoch: UInt64, threshold: Int, shareIndices: [UInt16]
     ) async throws(HypervisorError) -> PlacementPlan {
         let surveys = await survey()
-        let reachable = surveys.filter(\.isReachable)
+        var machinesSeen = Set<String>()
+        var reachable: [HostSurvey] = []
+        var sameMachine: [HostSurvey] = []
+        for survey in surveys where survey.isReachable {
+            if let uuid = survey.machineUUID, !machinesSeen.insert(uuid).inserted {
+                sameMachine.append(survey)
+            } else {
+                reachable.append(survey)
+            }
+        }
         let capacities = reachable.map { survey in
             HostCapacity(
                 uri: survey.host.uri, freeSlots: survey.freeSlots,
                 ringMembers: survey.custodians.count { $0.ring == ring && $0.epoch == epoch })
         }
         let assignments = try Placement.assign(shareIndices: shareIndices, threshold: threshold, hosts: capacities)
-        return PlacementPlan(assignments: assignments, unreachableHosts: surveys.filter { !$0.isReachable })
+        return PlacementPlan(
+            assignments: assignments, unreachableHosts: surveys.filter { !$0.isReachable },
+            sameMachineHosts: sameMachine)
     }
 }
