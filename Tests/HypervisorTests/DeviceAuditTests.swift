@@ -191,3 +191,54 @@ import Testing
             kind: .mismatchedDomain, element: "metadata")
     }
 }
+
+/// The device audit on the live XML of a real custodian (captured from a boot under
+/// `qemu:///system`), so what libvirt adds on this platform is known to pass and a device
+/// slipped into that very XML is known to be refused.
+@Suite struct CapturedLiveXMLAuditTests {
+    let spec: CustodianDomainSpec
+    let live: String
+    static let directory = "/var/lib/keyshard/custodians/keyshard-vmtest-s1-e1"
+
+    init() throws {
+        spec = CustodianDomainSpec(
+            identity: try SpecFixtures.identity(ring: "vmtest", shareIndex: 1, epoch: 1),
+            memoryMiB: 512, vcpus: 1,
+            boot: .init(
+                kernelPath: "/var/lib/keyshard/image/vmlinuz", initrdPath: "/var/lib/keyshard/image/initrd.img",
+                commandLine: "console=ttyS0 panic=-1 keyshard.transport=virtio-serial:org.keyshard.agent.0 "
+                    + "keyshard.tcti=device:/dev/tpmrm0"),
+            firmware: .init(
+                loaderPath: "/usr/share/OVMF/OVMF_CODE_4M.fd", nvramTemplatePath: "/usr/share/OVMF/OVMF_VARS_4M.fd",
+                nvramPath: Self.directory + "/nvram.fd"),
+            transport: .virtioSerial(socketPath: Self.directory + "/agent.sock"),
+            consoleLogPath: Self.directory + "/console.log")
+        live = try String(contentsOfFile: try resourcePath("live-qemu-custodian-captured.xml"), encoding: .utf8)
+    }
+
+    @Test func aRealCustodiansLiveXMLIsAcceptedAndNamesItsAgentSocket() throws {
+        #expect(spec.audit(liveXML: live) == .matchesSpec, "\(spec.audit(liveXML: live).findings)")
+        #expect(try AgentEndpoint(liveXML: live) == .virtioSerial(socketPath: Self.directory + "/agent.sock"))
+    }
+
+    @Test(arguments: [
+        ("interface", "<interface type='user'><model type='virtio'/></interface>"),
+        ("disk", "<disk type='file' device='disk'><source file='/tmp/x.img'/><target dev='vda' bus='virtio'/></disk>"),
+        ("filesystem", "<filesystem type='mount'><source dir='/'/><target dir='host'/></filesystem>"),
+        ("hostdev", "<hostdev mode='subsystem' type='pci'><source><address bus='0x03' slot='0x00'/></source></hostdev>"),
+    ])
+    func aDeviceAddedToTheRealXMLIsRefused(element: String, xml: String) {
+        let tampered = live.replacingOccurrences(of: "</devices>", with: "\(xml)\n  </devices>")
+        let verdict = spec.audit(liveXML: tampered)
+        #expect(!verdict.isAccepted)
+        #expect(verdict.findings.contains { $0.element.hasSuffix(element) }, "\(verdict.findings)")
+    }
+
+    @Test func anotherSocketPathOrKernelIsRefused() {
+        let moved = live.replacingOccurrences(of: Self.directory + "/agent.sock", with: "/tmp/elsewhere.sock")
+        #expect(!spec.audit(liveXML: moved).isAccepted)
+        let kernel = live.replacingOccurrences(
+            of: "<kernel>/var/lib/keyshard/image/vmlinuz", with: "<kernel>/tmp/other-vmlinuz")
+        #expect(spec.audit(liveXML: kernel).findings.contains { $0.element == "os/kernel" })
+    }
+}
