@@ -43,7 +43,7 @@ public enum EKCertificate {
             RFC5280Policy(validationTime: time)
             TPMEndorsementPolicy()
         }
-        let result = await verifier.validate(leafCertificate: leaf, intermediates: CertificateStore())
+        let result = await verifier.validate(leaf: leaf, intermediates: CertificateStore())
         guard case .validCertificate = result else {
             return refusal("The EK certificate (issuer \(leaf.issuer)) does not chain to the policy's EK roots, "
                 + "or is expired: is this TPM from a trusted manufacturer or this host's swtpm CA?")

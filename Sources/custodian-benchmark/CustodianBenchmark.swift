@@ -1,0 +1,125 @@
+import Attestation
+import Coordinator
+import Foundation
+import Hypervisor
+
+// Create-to-agent-ready time of a real custodian next to the bare boot floor of the same image.
+//
+//   floor:  `virsh create` of the same domain XML, until /init logs that it starts the agent
+//           (firmware, kernel, modules: what any VM with this image pays, no keyshard code)
+//   keyshard: CustodianLauncher.launch until the AK is tied to the EK (create, device audit,
+//           virtio-serial connect, agent start, EK and AK creation in the vTPM, quote, policy
+//           check, MakeCredential/ActivateCredential)
+//
+// Run as root after `make image`: swift run -c release custodian-benchmark [IMAGE_DIR] [RUNS]
+// (`make bench` does). Under TCG (no KVM here) both numbers are dominated by emulation.
+
+@main
+enum CustodianBenchmark {
+    static func main() async {
+        let arguments = CommandLine.arguments.dropFirst()
+        let imageDirectory = arguments.first ?? "vm-images/out"
+        let runs = arguments.dropFirst().first.flatMap(Int.init) ?? 3
+        guard getuid() == 0 else { fail("needs root (qemu:///system)") }
+        let launcher: CustodianLauncher
+        let state = "/tmp/keyshard-bench-\(getpid())"
+        do {
+            let image = try CustodianImage(directory: imageDirectory)
+            let text = try String(contentsOfFile: imageDirectory + "/policy.yaml", encoding: .utf8)
+            let policy = try AttestationPolicy(yaml: text, source: imageDirectory + "/policy.yaml")
+            try FileManager.default.createDirectory(
+                atPath: state, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+            let connection = try Connection(uri: "qemu:///system")
+            launcher = CustodianLauncher(
+                connection: connection, image: image, attestor: CustodianAttestor(policy: policy),
+                configuration: .init(stateDirectory: state))
+        } catch {
+            fail("\(error) (build the image with `make image`; scripts/start-libvirt starts libvirtd)")
+        }
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        var samples = Samples()
+        for run in 1...runs {
+            do {
+                try await measure(run: run, launcher: launcher, state: state, into: &samples)
+            } catch {
+                fail("run \(run): \(error)")
+            }
+        }
+        samples.report(memoryMiB: launcher.image.memoryMiB, runs: runs)
+    }
+
+    static func fail(_ message: String) -> Never {
+        FileHandle.standardError.write(Data("custodian-benchmark: \(message)\n".utf8))
+        exit(1)
+    }
+
+    struct Samples {
+        var floors: [Double] = []
+        var creates: [Double] = []
+        var boots: [Double] = []
+        var attests: [Double] = []
+        var readies: [Double] = []
+
+        func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+
+        func report(memoryMiB: Int, runs: Int) {
+            print("")
+            print("| custodian start (qemu:///system, TCG, \(memoryMiB) MiB, \(runs) runs, medians) | seconds |")
+            print("|---|---|")
+            print(String(format: "| bare `virsh create` until /init starts the agent (boot floor) | %.1f |", median(floors)))
+            print(String(format: "| keyshard: virDomainCreateXML returns | %.2f |", median(creates)))
+            print(String(format: "| keyshard: … until the agent answers (boot, agent start, EK/AK in the vTPM) | %.1f |",
+                         median(boots)))
+            print(String(format: "| keyshard: attestation ceremony (quote, policy, EK chain, credential activation) | %.2f |",
+                         median(attests)))
+            print(String(format: "| keyshard: create to agent ready, total | %.1f |", median(readies)))
+            print(String(format: "| keyshard overhead over the floor | %.1f |", median(readies) - median(floors)))
+        }
+    }
+
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+
+    static func measure(run: Int, launcher: CustodianLauncher, state: String, into samples: inout Samples) async throws {
+        samples.floors.append(try bootFloor(run: run, launcher: launcher, state: state))
+        let identity = try CustodianIdentity(ring: "bench", shareIndex: UInt16(run), epoch: 1)
+        let launched = try await launcher.launch(identity)
+        samples.creates.append(seconds(launched.timings.create))
+        samples.boots.append(seconds(launched.timings.boot))
+        samples.attests.append(seconds(launched.timings.attest))
+        samples.readies.append(seconds(launched.timings.total))
+        await launched.retire()
+        print(String(format: "run %d: floor %.1f s, keyshard create-to-agent-ready %.1f s",
+                     run, samples.floors.last!, samples.readies.last!))
+    }
+
+    /// Seconds from `virsh create` until the console shows the agent being started.
+    static func bootFloor(run: Int, launcher: CustodianLauncher, state: String) throws -> Double {
+        let identity = try CustodianIdentity(ring: "bench-floor", shareIndex: UInt16(run), epoch: 1)
+        let spec = launcher.spec(for: identity)
+        let directory = state + "/" + spec.name
+        try FileManager.default.createDirectory(
+            atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        let xmlPath = directory + ".xml"
+        try spec.domainXML().write(toFile: xmlPath, atomically: true, encoding: .utf8)
+        let virsh = Process()
+        virsh.executableURL = URL(fileURLWithPath: "/usr/bin/virsh")
+        virsh.arguments = ["-q", "-c", "qemu:///system", "create", xmlPath]
+        virsh.standardOutput = FileHandle.nullDevice
+        virsh.standardInput = FileHandle.nullDevice
+        let start = Date()
+        try virsh.run()
+        virsh.waitUntilExit()
+        guard virsh.terminationStatus == 0 else { throw CoordinatorError(.hypervisorFailed, "virsh create failed") }
+        defer { try? launcher.connection.domain(named: spec.name)?.destroy() }
+        while Date().timeIntervalSince(start) < 300 {
+            if let log = try? String(contentsOfFile: directory + "/console.log", encoding: .utf8),
+               log.contains("keyshard-init: starting keyshard-agent") {
+                return Date().timeIntervalSince(start)
+            }
+            usleep(50_000)
+        }
+        throw CoordinatorError(.agentUnreachable, "no agent start on the console after 300 s")
+    }
+}
