@@ -62,10 +62,11 @@ bench: deps
 # The custodian image: Debian cloud kernel + initramfs with keyshard-agent (static Swift
 # stdlib), and the PCR 4/9 values OVMF will measure (vm-images/out/measurements.json, policy.yaml).
 # The prefix maps keep the checkout's path out of the agent binary (Swift #file strings, and
-# __FILE__ in the C and C++ of the packages, BoringSSL's among them). Two builds in one checkout
-# give the same bytes; two checkouts at different paths still differ in about 7 KB of the
-# stripped binary (the clang module-cache hash feeds code layout), so the shipped policy is
-# compared, not assumed, after each `make image`.
+# __FILE__ in the C and C++ of the packages, BoringSSL's among them). The initrd is reproducible
+# from a given agent binary (vm-images/test/reproducible-test), but agents built in checkouts at
+# different paths still differ in about 7 KB of the stripped binary (not traced yet; the
+# module-cache directory hash is path-derived), so the shipped policy is compared, not assumed,
+# after each `make image`.
 PREFIX_MAP  := -Xswiftc -file-prefix-map -Xswiftc $(CURDIR)=/keyshard \
                -Xcc -ffile-prefix-map=$(CURDIR)=/keyshard -Xcxx -ffile-prefix-map=$(CURDIR)=/keyshard
 AGENT_FLAGS := -c release --product keyshard-agent --static-swift-stdlib $(PREFIX_MAP)
