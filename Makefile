@@ -62,11 +62,11 @@ bench: deps
 # The custodian image: Debian cloud kernel + initramfs with keyshard-agent (static Swift
 # stdlib), and the PCR 4/9 values OVMF will measure (vm-images/out/measurements.json, policy.yaml).
 # The prefix maps keep the checkout's path out of the agent binary (Swift #file strings, and
-# __FILE__ in the C and C++ of the packages, BoringSSL's among them). The initrd is reproducible
-# from a given agent binary (vm-images/test/reproducible-test), but agents built in checkouts at
-# different paths still differ in about 7 KB of the stripped binary (not traced yet; the
-# module-cache directory hash is path-derived), so the shipped policy is compared, not assumed,
-# after each `make image`.
+# __FILE__ in the C and C++ of the packages, BoringSSL's among them); build-image zeroes the two
+# sections that still hash build paths (.swift_modhash, the GNU build ID). With both, two clones
+# of one commit at different paths build byte-identical initrds (checked by hand with
+# /work/main and a CI clone); the image then differs only when the agent, the kernel package or
+# the inputs do, and `make image` says when it no longer matches the shipped policy.
 PREFIX_MAP  := -Xswiftc -file-prefix-map -Xswiftc $(CURDIR)=/keyshard \
                -Xcc -ffile-prefix-map=$(CURDIR)=/keyshard -Xcxx -ffile-prefix-map=$(CURDIR)=/keyshard
 AGENT_FLAGS := -c release --product keyshard-agent --static-swift-stdlib $(PREFIX_MAP)
