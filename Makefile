@@ -65,7 +65,7 @@ bench: deps
 # __FILE__ in the C and C++ of the packages, BoringSSL's among them); build-image zeroes the two
 # sections that still hash build paths (.swift_modhash, the GNU build ID). With both, two clones
 # of one commit at different paths build byte-identical initrds (checked by hand with
-# /work/main and a CI clone); the image then differs only when the agent, the kernel package or
+# two clones at different paths); the image then differs only when the agent, the kernel package or
 # the inputs do, and `make image` says when it no longer matches the shipped policy.
 PREFIX_MAP  := -Xswiftc -file-prefix-map -Xswiftc $(CURDIR)=/keyshard \
                -Xcc -ffile-prefix-map=$(CURDIR)=/keyshard -Xcxx -ffile-prefix-map=$(CURDIR)=/keyshard

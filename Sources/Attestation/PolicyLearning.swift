@@ -17,16 +17,7 @@ extension AttestationPolicy {
     ///   or none, or fails a check.
     public static func learn(from evidence: Evidence, name: String) throws(AttestationError) -> AttestationPolicy {
         func refused(_ reason: String) -> AttestationError { AttestationError(.evidenceRefused, reason) }
-        let attestation: TPMAttestation
-        do {
-            attestation = try TPMAttestation(parsing: evidence.quoteMessage)
-        } catch {
-            throw refused("The evidence's quote is unusable: \(error.reason)")
-        }
-        guard let quote = attestation.quote else {
-            throw refused("The evidence's attestation structure is not a quote.")
-        }
-        let banks = quote.selections.filter { !$0.indexes.isEmpty }
+        let banks = try quotedSelections(evidence)
         guard banks.count == 1, let selection = banks.first else {
             throw refused("The quote covers \(banks.count) PCR banks; a policy pins exactly one: quote one bank.")
         }
@@ -124,5 +115,22 @@ extension FreshnessRules {
         lines.append(line("  requireSafeClock: \(requireSafeClock)", "refuse a TPM clock that may have gone back"))
         lines.append(line("  monotonic: \(monotonic)", "a re-attestation must continue the previous quote's boot"))
         return lines
+    }
+}
+
+extension AttestationPolicy {
+    /// The non-empty PCR selections the evidence's quote covers, for tools that learn from evidence.
+    /// - Throws: ``AttestationError`` `.evidenceRefused` when the quote does not parse or is not a quote.
+    static func quotedSelections(_ evidence: Evidence) throws(AttestationError) -> [TPMPCRSelection] {
+        let attestation: TPMAttestation
+        do {
+            attestation = try TPMAttestation(parsing: evidence.quoteMessage)
+        } catch {
+            throw AttestationError(.evidenceRefused, "The evidence's quote is unusable: \(error.reason)")
+        }
+        guard let quote = attestation.quote else {
+            throw AttestationError(.evidenceRefused, "The evidence's attestation structure is not a quote.")
+        }
+        return quote.selections.filter { !$0.indexes.isEmpty }
     }
 }

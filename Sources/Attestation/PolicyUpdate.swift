@@ -156,14 +156,7 @@ public struct PolicyUpdate: Sendable {
         -> Observations
     {
         func refused(_ reason: String) -> AttestationError { AttestationError(.evidenceRefused, reason) }
-        let attestation: TPMAttestation
-        do {
-            attestation = try TPMAttestation(parsing: evidence.quoteMessage)
-        } catch {
-            throw refused("The evidence's quote is unusable: \(error.reason)")
-        }
-        guard let quote = attestation.quote else { throw refused("The evidence's attestation is not a quote.") }
-        let quoted = quote.selections.filter { !$0.indexes.isEmpty }
+        let quoted = try AttestationPolicy.quotedSelections(evidence)
         guard quoted == [policy.selection] else {
             let text = quoted.isEmpty ? "no PCRs" : quoted.map(\.description).joined(separator: " ")
             throw refused("The evidence quotes \(text) but policy \(policy.name) pins \(policy.selection); an update "

@@ -95,20 +95,7 @@ extension AttestationPolicy {
             ])
         }
 
-        var fields: [String: (key: Node, value: Node)] = [:]
-        for (key, value) in top {
-            guard case .scalar(let keyScalar) = key else {
-                problem(key, "Keys must be plain names.")
-                continue
-            }
-            let name = keyScalar.string
-            if fields[name] != nil {
-                problem(key, "\"\(name)\" appears twice.")
-            } else if !Self.knownKeys.contains(name) {
-                problem(key, "Unknown key \"\(name)\"; known keys: \(Self.knownKeys.joined(separator: ", ")).")
-            }
-            fields[name] = (key, value)
-        }
+        let fields = Self.readKeys(of: top, known: Self.knownKeys, keyKind: "key", place: "", problem: problem).fields
 
         func requiredString(_ name: String) -> String? {
             guard let field = fields[name] else {
@@ -228,6 +215,39 @@ extension AttestationPolicy {
             strings.append(scalar.string)
         }
         return strings
+    }
+
+    /// Reads the keys of one mapping of the policy (the top level, an event rule, `freshness`):
+    /// every key must be a plain name, known, and present once; each problem is reported at its key.
+    /// - Parameters:
+    ///   - mapping: the mapping.
+    ///   - known: the keys this mapping may have.
+    ///   - keyKind: what an unknown key is called in the message ("key", "event rule key").
+    ///   - place: where a repeated key is, for the message (" in freshness"), or empty.
+    ///   - problem: records a problem at a node.
+    /// - Returns: the fields by name (the last of a repeated key), and whether no key had a problem.
+    static func readKeys(
+        of mapping: Node.Mapping, known: [String], keyKind: String, place: String, problem: (Node?, String) -> Void
+    ) -> (fields: [String: (key: Node, value: Node)], valid: Bool) {
+        var fields: [String: (key: Node, value: Node)] = [:]
+        var valid = true
+        for (key, value) in mapping {
+            guard case .scalar(let keyScalar) = key else {
+                problem(key, "Keys must be plain names.")
+                valid = false
+                continue
+            }
+            let name = keyScalar.string
+            if fields[name] != nil {
+                problem(key, "\"\(name)\" appears twice\(place).")
+                valid = false
+            } else if !known.contains(name) {
+                problem(key, "Unknown \(keyKind) \"\(name)\"; known keys: " + known.joined(separator: ", ") + ".")
+                valid = false
+            }
+            fields[name] = (key, value)
+        }
+        return (fields, valid)
     }
 
     private static func problem(from error: YamlError) -> PolicyProblem {

@@ -35,25 +35,10 @@ extension AttestationPolicy {
             problem(item, "An event rule is a mapping with pcr, type, digests and optionally label and description.")
             return nil
         }
-        var fields: [String: Node] = [:]
-        var valid = true
-        for (key, value) in mapping {
-            guard case .scalar(let keyScalar) = key else {
-                problem(key, "Keys must be plain names.")
-                valid = false
-                continue
-            }
-            let name = keyScalar.string
-            if fields[name] != nil {
-                problem(key, "\"\(name)\" appears twice in this event rule.")
-                valid = false
-            } else if !knownRuleKeys.contains(name) {
-                problem(key, "Unknown event rule key \"\(name)\"; known keys: "
-                    + knownRuleKeys.joined(separator: ", ") + ".")
-                valid = false
-            }
-            fields[name] = value
-        }
+        let keys = readKeys(
+            of: mapping, known: knownRuleKeys, keyKind: "event rule key", place: " in this event rule", problem: problem)
+        let fields = keys.fields.mapValues(\.value)
+        var valid = keys.valid
         func scalarText(_ name: String) -> String? {
             guard let node = fields[name] else { return nil }
             guard case .scalar(let scalar) = node, !scalar.string.isEmpty else {

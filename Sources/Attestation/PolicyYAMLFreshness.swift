@@ -17,25 +17,10 @@ extension AttestationPolicy {
                 + "monotonic (true or false); remove it for no freshness rules.")
             return nil
         }
-        var valid = true
-        var fields: [String: Node] = [:]
-        for (key, value) in mapping {
-            guard case .scalar(let keyScalar) = key else {
-                problem(key, "Keys must be plain names.")
-                valid = false
-                continue
-            }
-            let name = keyScalar.string
-            if fields[name] != nil {
-                problem(key, "\"\(name)\" appears twice in freshness.")
-                valid = false
-            } else if !knownFreshnessKeys.contains(name) {
-                problem(key, "Unknown freshness key \"\(name)\"; known keys: "
-                    + knownFreshnessKeys.joined(separator: ", ") + ".")
-                valid = false
-            }
-            fields[name] = value
-        }
+        let keys = readKeys(
+            of: mapping, known: knownFreshnessKeys, keyKind: "freshness key", place: " in freshness", problem: problem)
+        let fields = keys.fields.mapValues(\.value)
+        var valid = keys.valid
 
         var maxAge: Double?
         if let node = fields["maxAge"] {

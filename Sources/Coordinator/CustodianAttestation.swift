@@ -120,14 +120,11 @@ public struct CustodianAttestor: Sendable {
             throw CoordinatorError(.agentFailed, "the agent answered a heartbeat request with \(answer.type)")
         }
         let qualifyingData = EvidenceBinding.heartbeat(nonce: nonce, transportKey: custodian.transportKey)
-        var pcrs: [TPMAlgorithmID: [Int: [UInt8]]] = [:]
-        for (bank, values) in beat.pcrValues.digests {
-            pcrs[TPMAlgorithmID(rawValue: bank)] = Dictionary(uniqueKeysWithValues: values.map { (Int($0.key), $0.value) })
-        }
         // The boot's event log does not change after boot; the heartbeat carries only the quote.
         let evidence = Attestation.Evidence(
             nonce: qualifyingData, akPublic: custodian.attestationKeyPublic, quoteMessage: beat.quote,
-            quoteSignature: beat.quoteSignature, pcrs: pcrs, eventLog: custodian.evidence.eventLog)
+            quoteSignature: beat.quoteSignature, pcrs: Self.verifierPCRs(beat.pcrValues),
+            eventLog: custodian.evidence.eventLog)
         let verdict = QuoteVerifier(policy: policy).verify(
             evidence, nonce: qualifyingData, freshness: FreshnessContext(nonceIssuedAt: issuedAt, previous: previous))
         guard verdict.isAccepted else {
@@ -179,7 +176,8 @@ public struct CustodianAttestor: Sendable {
         } catch {
             throw CoordinatorError(.activationFailed, "MakeCredential for the AK failed: \(error)")
         }
-        let answer = try await exchange(client, .activateCredential(request), "credential activation")
+        let answer = try await exchange(
+            client, .activateCredential(request), "credential activation", refusal: .activationFailed)
         guard case .credentialActivated(let activated) = answer else {
             throw CoordinatorError(.agentFailed, "the agent answered ActivateCredential with \(answer.type)")
         }
@@ -190,16 +188,15 @@ public struct CustodianAttestor: Sendable {
         }
     }
 
-    private func exchange(_ client: AgentClient, _ request: AgentMessage, _ step: String)
-        async throws(CoordinatorError) -> AgentMessage
-    {
+    /// Sends one request; a refusal from the agent becomes `refusal`, anything else `.agentFailed`.
+    private func exchange(
+        _ client: AgentClient, _ request: AgentMessage, _ step: String,
+        refusal: CoordinatorError.Code = .agentFailed
+    ) async throws(CoordinatorError) -> AgentMessage {
         do {
             return try await client.request(request)
-        } catch let error as AgentProtocolError {
-            if error.code == .remoteError, step == "credential activation" {
-                throw CoordinatorError(.activationFailed, "the agent's TPM refused ActivateCredential: \(error)")
-            }
-            throw CoordinatorError(.agentFailed, "\(step): \(error)")
+        } catch let error as AgentProtocolError where error.code == .remoteError {
+            throw CoordinatorError(refusal, "the agent refused the \(step): \(error)")
         } catch {
             throw CoordinatorError(.agentFailed, "\(step): \(error)")
         }
@@ -213,14 +210,20 @@ public struct CustodianAttestor: Sendable {
     public static func verifierEvidence(
         _ evidence: AgentProtocol.Evidence, qualifyingData: [UInt8], ekPEM: String?
     ) -> Attestation.Evidence {
-        var pcrs: [TPMAlgorithmID: [Int: [UInt8]]] = [:]
-        for (bank, values) in evidence.pcrValues.digests {
-            pcrs[TPMAlgorithmID(rawValue: bank)] = Dictionary(uniqueKeysWithValues: values.map { (Int($0.key), $0.value) })
-        }
-        return Attestation.Evidence(
+        Attestation.Evidence(
             nonce: qualifyingData, akPublic: evidence.attestationKeyPublic, quoteMessage: evidence.quote,
-            quoteSignature: evidence.quoteSignature, pcrs: pcrs, ekCertificatePEM: ekPEM,
+            quoteSignature: evidence.quoteSignature, pcrs: verifierPCRs(evidence.pcrValues), ekCertificatePEM: ekPEM,
             eventLog: evidence.eventLog.isEmpty ? nil : evidence.eventLog)
+    }
+
+    /// PCR values as the wire carries them (bank id → index → digest) in the verifier's form.
+    /// - Parameter values: the agent's reported values.
+    public static func verifierPCRs(_ values: PCRValues) -> [TPMAlgorithmID: [Int: [UInt8]]] {
+        var pcrs: [TPMAlgorithmID: [Int: [UInt8]]] = [:]
+        for (bank, digests) in values.digests {
+            pcrs[TPMAlgorithmID(rawValue: bank)] = Dictionary(uniqueKeysWithValues: digests.map { (Int($0.key), $0.value) })
+        }
+        return pcrs
     }
 
     /// The EK public area the certificate certifies, rebuilt with the TCG default EK template of

@@ -86,7 +86,7 @@ public struct CustodianLauncher: Sendable {
 
         let domain: Domain
         do {
-            domain = try await Self.offPool { try connection.createCustodian(spec) }
+            domain = try await offCooperativePool { try connection.createCustodian(spec) }
         } catch {
             try? FileManager.default.removeItem(atPath: directory)
             throw CoordinatorError(.hypervisorFailed, "libvirt did not start \(spec.name): \(error)")
@@ -95,20 +95,20 @@ public struct CustodianLauncher: Sendable {
         var client: AgentClient?
         do throws(CoordinatorError) {
             do {
-                try await Self.offPool { try domain.admit(as: spec) }
+                try await offCooperativePool { try domain.admit(as: spec) }
             } catch {
                 throw CoordinatorError(.deviceAuditRefused, "\(error)")
             }
             let endpoint: AgentEndpoint
             do {
-                endpoint = try domain.agentEndpoint()
+                endpoint = try await offCooperativePool { try domain.agentEndpoint() }
             } catch {
                 throw CoordinatorError(.agentUnreachable, "no agent endpoint in \(spec.name): \(error)")
             }
             guard case .virtioSerial(let socketPath) = endpoint else {
                 throw CoordinatorError(.agentUnreachable, "\(spec.name) has a vsock endpoint; this launcher speaks virtio-serial")
             }
-            let options = AgentConnectionOptions(requestTimeout: .nanoseconds(Int64(configuration.bootTimeout.nanoseconds)))
+            let options = AgentConnectionOptions(requestTimeout: TimeAmount(configuration.bootTimeout))
             do {
                 client = try await AgentClient.connect(to: .unix(path: socketPath), options: options)
             } catch {
@@ -147,13 +147,6 @@ public struct CustodianLauncher: Sendable {
 
     private func custodianDirectory(_ domainName: String) -> String {
         configuration.stateDirectory + "/" + domainName
-    }
-
-    /// libvirt calls block; keep them off the cooperative pool (two threads on two cores).
-    private static func offPool<Result: Sendable>(_ body: @escaping @Sendable () throws -> Result) async throws -> Result {
-        try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global(qos: .utility).async { continuation.resume(with: Swift.Result { try body() }) }
-        }
     }
 }
 
@@ -202,11 +195,3 @@ public struct LaunchedCustodian: Sendable {
     }
 }
 
-extension Duration {
-    /// Whole nanoseconds, saturating.
-    var nanoseconds: Int64 {
-        let (seconds, attoseconds) = components
-        let (product, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
-        return overflow ? .max : product + attoseconds / 1_000_000_000
-    }
-}

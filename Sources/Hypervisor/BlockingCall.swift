@@ -8,7 +8,7 @@ import Dispatch
 /// is still copied inside `body`, on the thread that made the call.
 ///
 /// - Throws: whatever `body` throws.
-func offCooperativePool<Result: Sendable>(
+public func offCooperativePool<Result: Sendable>(
     _ body: @escaping @Sendable () throws -> Result
 ) async throws -> Result {
     try await withCheckedThrowingContinuation { continuation in

@@ -23,13 +23,9 @@ enum Coordinator {
     static func verifierEvidence(
         akPublic: [UInt8], quote: [UInt8], signature: [UInt8], pcrValues: PCRValues, qualifyingData: [UInt8]
     ) -> Attestation.Evidence {
-        var pcrs: [TPMAlgorithmID: [Int: [UInt8]]] = [:]
-        for (bank, values) in pcrValues.digests {
-            pcrs[TPMAlgorithmID(rawValue: bank)] = Dictionary(
-                uniqueKeysWithValues: values.map { (Int($0.key), $0.value) })
-        }
-        return Attestation.Evidence(
-            nonce: qualifyingData, akPublic: akPublic, quoteMessage: quote, quoteSignature: signature, pcrs: pcrs)
+        Attestation.Evidence(
+            nonce: qualifyingData, akPublic: akPublic, quoteMessage: quote, quoteSignature: signature,
+            pcrs: CustodianAttestor.verifierPCRs(pcrValues))
     }
 
     static func endorsementKey(certificateDER: [UInt8]) throws -> (TPMPublic, pem: String) {
