@@ -29,6 +29,12 @@ static void print_file(const char *label, const char *path) {
     printf("%s %s\n", label, f ? line : "MISSING");
 }
 
+/* reproducible-test builds variants that differ only here, as Swift binaries built in different
+ * checkouts differ only in .swift_modhash: the image builder must zero it. */
+#ifdef MODHASH
+__attribute__((used, section(".swift_modhash"))) static const char modhash[] = MODHASH;
+#endif
+
 int main(int argc, char **argv) {
     printf("FIXTURE-AGENT argv:");
     for (int i = 1; i < argc; i++) printf(" %s", argv[i]);
