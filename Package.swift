@@ -156,7 +156,7 @@ let package = Package(
 
         .executableTarget(
             name: "custodian-benchmark",
-            dependencies: ["Coordinator", "Attestation", "Hypervisor"]
+            dependencies: ["Coordinator", "AgentProtocol", "Attestation", "Hypervisor"]
         ),
 
         .executableTarget(

@@ -1,4 +1,5 @@
 import Logging
+import ShardCrypto
 import NIOCore
 
 /// The coordinator's end of one agent connection. Requests may be sent concurrently:
@@ -56,6 +57,38 @@ public final class AgentClient: Sendable {
         return response
     }
 
+    /// Opens an authenticated session (see ``Session``): after it returns, every request on this
+    /// connection travels sealed under it, and every answer must come sealed (or as a plain
+    /// refusal). Call it after the agent's evidence was accepted and its credential activated:
+    /// `transportKey` must be the key the accepted quote vouches for.
+    /// - Parameters:
+    ///   - identity: the coordinator identity the agent booted with.
+    ///   - transportKey: the agent's attested transport key.
+    /// - Throws: ``AgentProtocolError/Code/remoteError`` when the agent refuses the opening (another
+    ///   coordinator's key, for example); ``AgentProtocolError/Code/sessionFailed`` when the agent's
+    ///   key confirmation is wrong (it does not hold the attested transport key's private half).
+    public func openSession(identity: CoordinatorIdentity, transportKey: TransportPublicKey) async throws {
+        guard case .sessionChallenge(let challenge) = try await request(.sessionHello(SessionHello())) else {
+            throw AgentProtocolError(.unexpectedMessage, "the agent answered session-hello with another type")
+        }
+        let ephemeralSecret = Scalar.random()
+        let ephemeral = try Point.generatorMultiple(ephemeralSecret).uncompressed()
+        let transcript = Session.transcript(
+            coordinator: identity.publicKey, transportKey: transportKey, agentNonce: challenge.nonce,
+            ephemeral: ephemeral)
+        let open = try SessionOpen(ephemeralKey: ephemeral, signature: try identity.sign(transcript))
+        guard case .sessionOpened(let opened) = try await request(.sessionOpen(open)) else {
+            throw AgentProtocolError(.unexpectedMessage, "the agent answered session-open with another type")
+        }
+        let shared = try (ephemeralSecret * Point(sec1: transportKey.uncompressed)).affineX()
+        let keys = Session.deriveKeys(sharedX: shared, transcript: transcript)
+        guard SecretBytes(opened.confirmation).constantTimeEquals(SecretBytes(keys.confirmationTag)) else {
+            throw AgentProtocolError(
+                .sessionFailed, "the agent's session confirmation is wrong: it does not hold the attested transport key")
+        }
+        try await channel.triggerUserOutboundEvent(InstallSession(keys: keys)).get()
+    }
+
     /// Closes the connection; pending requests fail with ``AgentProtocolError/Code/connectionClosed``.
     public func close() async throws {
         do { try await channel.close() } catch ChannelError.alreadyClosed {}
@@ -63,6 +96,11 @@ public final class AgentClient: Sendable {
 
     /// Completes when the connection has closed, for whatever reason.
     public var closeFuture: EventLoopFuture<Void> { channel.closeFuture }
+}
+
+/// Tells the pipeline's request handler to seal every later request under these keys.
+struct InstallSession: Sendable {
+    let keys: SessionKeys
 }
 
 /// A request on its way to the pipeline; the handler gives it its id.
@@ -83,7 +121,12 @@ final class ClientRequestHandler: ChannelDuplexHandler {
     private struct Pending {
         let promise: EventLoopPromise<Frame>
         let timeout: Scheduled<Void>?
+        /// The session counter the request was sealed with (nil: sent in the clear).
+        let counter: UInt64?
     }
+
+    private var session: SessionKeys?
+    private var counter: UInt64 = 0
 
     private var pending: [UInt64: Pending] = [:]
     private var lastRequestID: UInt64 = 0
@@ -106,16 +149,56 @@ final class ClientRequestHandler: ChannelDuplexHandler {
             let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
             timeout = context.eventLoop.scheduleTask(in: delay) { handler.value.timeOut(id, after: delay) }
         }
-        pending[id] = Pending(promise: request.promise, timeout: timeout)
-        let frame = Frame(type: request.type, requestID: id, payload: request.payload)
+        var frame = Frame(type: request.type, requestID: id, payload: request.payload)
+        var sealedWith: UInt64?
+        let handshake = request.type == MessageType.sessionHello.rawValue || request.type == MessageType.sessionOpen.rawValue
+        if let session, !handshake {
+            counter += 1
+            do {
+                frame = try session.seal(frame, response: false, counter: counter)
+            } catch {
+                timeout?.cancel()
+                let failure = AgentProtocolError(.sessionFailed, "the request could not be sealed")
+                request.promise.fail(failure)
+                promise?.fail(failure)
+                return
+            }
+            sealedWith = counter
+        }
+        pending[id] = Pending(promise: request.promise, timeout: timeout, counter: sealedWith)
         context.write(wrapOutboundOut(frame), promise: promise)
+    }
+
+    func triggerUserOutboundEvent(context: ChannelHandlerContext, event: Any, promise: EventLoopPromise<Void>?) {
+        if let install = event as? InstallSession {
+            session = install.keys
+            counter = 0
+            promise?.succeed(())
+        } else {
+            context.triggerUserOutboundEvent(event, promise: promise)
+        }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
         if let entry = pending.removeValue(forKey: frame.requestID) {
             entry.timeout?.cancel()
-            entry.promise.succeed(frame)
+            guard let counter = entry.counter else {
+                entry.promise.succeed(frame)
+                return
+            }
+            // A sealed request is answered sealed under the same counter, or refused in the clear
+            // (the agent could not authenticate it); nothing else is believed.
+            if frame.type == MessageType.error.rawValue {
+                entry.promise.succeed(frame)
+            } else if frame.type == MessageType.sealedResponse.rawValue, let session,
+                let (inner, sealedCounter) = session.open(frame, response: true), sealedCounter == counter
+            {
+                entry.promise.succeed(inner)
+            } else {
+                entry.promise.fail(
+                    AgentProtocolError(.sessionFailed, "the answer to request \(frame.requestID) is not sealed under the session"))
+            }
         } else if frame.requestID == 0 || frame.requestID > lastRequestID {
             // An error for the connection, or an answer to a request never sent: the
             // agent is confused or hostile; stop talking to it.

@@ -66,6 +66,18 @@ public enum AgentMessage: Sendable, CustomStringConvertible {
     case destroy(DestroyRequest)
     /// Destroy, response.
     case destroyed(Destroyed)
+    /// Session handshake, request: a fresh nonce please.
+    case sessionHello(SessionHello)
+    /// Session handshake, response: the agent's nonce.
+    case sessionChallenge(SessionChallenge)
+    /// Session handshake, request: the coordinator's signed opening.
+    case sessionOpen(SessionOpen)
+    /// Session handshake, response: key confirmation.
+    case sessionOpened(SessionOpened)
+    /// Any request sealed under the session (opened by the session layer, never by a handler).
+    case sealedRequest(SealedEnvelope)
+    /// A response sealed under the session.
+    case sealedResponse(SealedEnvelope)
 
     /// The frame type this message travels in.
     public var type: MessageType {
@@ -101,6 +113,12 @@ public enum AgentMessage: Sendable, CustomStringConvertible {
         case .redistributeAccepted: .redistributeAccepted
         case .destroy: .destroy
         case .destroyed: .destroyed
+        case .sessionHello: .sessionHello
+        case .sessionChallenge: .sessionChallenge
+        case .sessionOpen: .sessionOpen
+        case .sessionOpened: .sessionOpened
+        case .sealedRequest: .sealedRequest
+        case .sealedResponse: .sealedResponse
         }
     }
 
@@ -142,6 +160,12 @@ public enum AgentMessage: Sendable, CustomStringConvertible {
             case .redistributeAccepted(let body): try body.encode(into: &writer)
             case .destroy(let body): body.encode(into: &writer)
             case .destroyed(let body): body.encode(into: &writer)
+            case .sessionHello(let body): body.encode(into: &writer)
+            case .sessionChallenge(let body): body.encode(into: &writer)
+            case .sessionOpen(let body): body.encode(into: &writer)
+            case .sessionOpened(let body): body.encode(into: &writer)
+            case .sealedRequest(let body): body.encode(into: &writer)
+            case .sealedResponse(let body): body.encode(into: &writer)
             }
         } catch let error as ShardCryptoError {
             throw AgentProtocolError.malformed("\(type) cannot be encoded: \(error.reason)")
@@ -195,6 +219,12 @@ public enum AgentMessage: Sendable, CustomStringConvertible {
         case .redistributeAccepted: self = .redistributeAccepted(try body(RedistributeAccepted.self))
         case .destroy: self = .destroy(try body(DestroyRequest.self))
         case .destroyed: self = .destroyed(try body(Destroyed.self))
+        case .sessionHello: self = .sessionHello(try body(SessionHello.self))
+        case .sessionChallenge: self = .sessionChallenge(try body(SessionChallenge.self))
+        case .sessionOpen: self = .sessionOpen(try body(SessionOpen.self))
+        case .sessionOpened: self = .sessionOpened(try body(SessionOpened.self))
+        case .sealedRequest: self = .sealedRequest(try body(SealedEnvelope.self))
+        case .sealedResponse: self = .sealedResponse(try body(SealedEnvelope.self))
         }
         try reader.finish("\(type)")
     }
@@ -243,6 +273,12 @@ public enum AgentMessage: Sendable, CustomStringConvertible {
         case .redistributeAccepted(let body): "\(body)"
         case .destroy(let body): "\(body)"
         case .destroyed(let body): "\(body)"
+        case .sessionHello(let body): "\(body)"
+        case .sessionChallenge(let body): "\(body)"
+        case .sessionOpen(let body): "\(body)"
+        case .sessionOpened(let body): "\(body)"
+        case .sealedRequest(let body): "sealed-request \(body)"
+        case .sealedResponse(let body): "sealed-response \(body)"
         }
     }
 }

@@ -34,6 +34,9 @@ public struct AgentProtocolError: Error, Hashable, Sendable, CustomStringConvert
         /// The transport cannot be used in this role or on this machine.
         public static let transportUnavailable = Code("transport-unavailable")
 
+        /// A session could not be opened or a sealed answer did not authenticate.
+        public static let sessionFailed = Code("session-failed")
+
         public var description: String { name }
     }
 

@@ -29,6 +29,14 @@ public struct AgentErrorCode: RawRepresentable, Sendable, Hashable, CustomString
     public static let unknownKey = AgentErrorCode(rawValue: 0x0103)
     /// The TPM failed.
     public static let tpmFailure = AgentErrorCode(rawValue: 0x0104)
+    /// The request needs an authenticated session (see ``Session``) and came without one.
+    public static let noSession = AgentErrorCode(rawValue: 0x0105)
+    /// A session opening or a sealed request failed authentication, or its counter did not
+    /// move forward (a replayed or reordered request).
+    public static let badSession = AgentErrorCode(rawValue: 0x0106)
+    /// A recipient named in the request failed this custodian's own check (its attestation, the
+    /// pinned EK roots, the pinned threshold or commitment), so nothing was sealed to it.
+    public static let recipientRefused = AgentErrorCode(rawValue: 0x0107)
     /// Anything else; details are in the agent's own log only.
     public static let internalError = AgentErrorCode(rawValue: 0x01FF)
 
@@ -44,6 +52,9 @@ public struct AgentErrorCode: RawRepresentable, Sendable, Hashable, CustomString
         case .invalidShare: "invalid-share"
         case .unknownKey: "unknown-key"
         case .tpmFailure: "tpm-failure"
+        case .noSession: "no-session"
+        case .badSession: "bad-session"
+        case .recipientRefused: "recipient-refused"
         case .internalError: "internal-error"
         default: "code-0x\(String(rawValue, radix: 16))"
         }

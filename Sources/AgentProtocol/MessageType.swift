@@ -73,6 +73,19 @@ public enum MessageType: UInt16, Sendable, CaseIterable, CustomStringConvertible
     /// Shares are zeroised; the agent is about to power off.
     case destroyed = 0x0802
 
+    /// Session: ask for a fresh nonce to open an authenticated session with (see ``Session``).
+    case sessionHello = 0x0901
+    /// Session: the agent's nonce.
+    case sessionChallenge = 0x0902
+    /// Session: the coordinator's signed opening.
+    case sessionOpen = 0x0903
+    /// Session: the agent's key confirmation; the session is open.
+    case sessionOpened = 0x0904
+    /// Session: any request, encrypted and authenticated under the open session.
+    case sealedRequest = 0x0905
+    /// Session: the answer to a sealed request, encrypted under the same session.
+    case sealedResponse = 0x0906
+
     /// Whether the coordinator sends this type and the agent answers it.
     public var isRequest: Bool { rawValue & 1 == 1 }
 
@@ -112,6 +125,12 @@ public enum MessageType: UInt16, Sendable, CaseIterable, CustomStringConvertible
         case .redistributeAccepted: "redistribute-accepted"
         case .destroy: "destroy"
         case .destroyed: "destroyed"
+        case .sessionHello: "session-hello"
+        case .sessionChallenge: "session-challenge"
+        case .sessionOpen: "session-open"
+        case .sessionOpened: "session-opened"
+        case .sealedRequest: "sealed-request"
+        case .sealedResponse: "sealed-response"
         }
     }
 }

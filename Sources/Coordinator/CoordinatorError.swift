@@ -19,6 +19,9 @@ public struct CoordinatorError: Error, Hashable, Sendable, CustomStringConvertib
         case invalidImage = "invalid-image"
         /// libvirt refused an operation.
         case hypervisorFailed = "hypervisor-failed"
+        /// The agent refused the coordinator's session (another pinned coordinator key) or its
+        /// key confirmation was wrong.
+        case sessionRefused = "session-refused"
     }
 
     /// What went wrong.

@@ -32,13 +32,18 @@ public struct CustodianAttestor: Sendable {
     public let policy: AttestationPolicy
     /// PEM roots the EK certificate must chain to; empty uses the policy's `ekRoots` files.
     public let endorsementRootsPEM: [String]
+    /// The coordinator identity custodians booted with: it opens the session every request after
+    /// admission travels in.
+    public let identity: CoordinatorIdentity
 
     /// Creates an attestor.
     /// - Parameters:
     ///   - policy: the attestation policy.
+    ///   - identity: the coordinator identity whose public key is on the custodians' command line.
     ///   - endorsementRootsPEM: EK roots as PEM text; when empty, the policy's `ekRoots` files are read.
-    public init(policy: AttestationPolicy, endorsementRootsPEM: [String] = []) {
+    public init(policy: AttestationPolicy, identity: CoordinatorIdentity, endorsementRootsPEM: [String] = []) {
         self.policy = policy
+        self.identity = identity
         self.endorsementRootsPEM = endorsementRootsPEM
     }
 
@@ -50,11 +55,12 @@ public struct CustodianAttestor: Sendable {
         }
     }
 
-    /// Runs the ceremony.
+    /// Runs the ceremony, then opens the authenticated session (``AgentProtocol/Session``) that
+    /// every later request on `client` travels in.
     /// - Parameter client: a connection to the agent.
     /// - Returns: the attested custodian.
     /// - Throws: ``CoordinatorError`` with `.agentFailed`, `.evidenceRefused` (every refusal in the
-    ///   reason), `.endorsementRefused` or `.activationFailed`.
+    ///   reason), `.endorsementRefused`, `.activationFailed` or `.sessionRefused`.
     public func attest(_ client: AgentClient) async throws(CoordinatorError) -> AttestedCustodian {
         let nonce = AgentProtocol.Nonce.random()
         let issuedAt = Date()
@@ -89,6 +95,16 @@ public struct CustodianAttestor: Sendable {
             throw CoordinatorError(.evidenceRefused, "the AK public area does not parse: \(error)")
         }
         try await activate(client, akName: akName, endorsementKey: endorsement.key)
+        do {
+            try await client.openSession(identity: identity, transportKey: agentEvidence.transportKey)
+        } catch let error as AgentProtocolError where error.code == .remoteError {
+            throw CoordinatorError(
+                .sessionRefused,
+                "the agent refused a session with coordinator key \(identity.publicKey.hex): \(error) "
+                    + "(was it booted with another keyshard.coordinator=?)")
+        } catch {
+            throw CoordinatorError(.sessionRefused, "no session with the agent: \(error)")
+        }
         let clock: TPMClockInfo
         do {
             clock = TPMClockInfo(try TPMAttestation(parsing: agentEvidence.quote))
@@ -248,5 +264,18 @@ public struct CustodianAttestor: Sendable {
             throw CoordinatorError(.endorsementRefused, "the agent's EK certificate does not parse: \(error)")
         }
         throw CoordinatorError(.endorsementRefused, "the agent's EK certificate certifies neither a P-256 nor an RSA key")
+    }
+}
+
+extension CustodianAttestor {
+    /// Opens a new session on a fresh connection to an already attested custodian (after a
+    /// reconnect): a new connection starts unauthenticated.
+    /// - Throws: ``CoordinatorError/Code/sessionRefused``.
+    public func reopenSession(_ client: AgentClient, custodian: AttestedCustodian) async throws(CoordinatorError) {
+        do {
+            try await client.openSession(identity: identity, transportKey: custodian.transportKey)
+        } catch {
+            throw CoordinatorError(.sessionRefused, "no session with the agent: \(error)")
+        }
     }
 }

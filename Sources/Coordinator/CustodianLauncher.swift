@@ -133,11 +133,11 @@ public struct CustodianLauncher: Sendable {
 
     /// Waits until the agent answers at all. QEMU holds what the host writes to the virtio-serial
     /// socket until the guest opens its port, so the first request is answered once the agent
-    /// serves; before attestation it refuses a heartbeat with `not-attested` without touching the
-    /// TPM, which makes that request a cheap readiness probe.
+    /// serves; `session-hello` costs the agent one random nonce and no TPM command, which makes it
+    /// a cheap readiness probe (the nonce is replaced by the real opening's hello).
     private static func waitUntilServing(_ client: AgentClient, timeout: Duration) async throws(CoordinatorError) {
         do {
-            _ = try await client.request(.heartbeatRequest(HeartbeatRequest(nonce: .random())))
+            _ = try await client.request(.sessionHello(SessionHello()))
         } catch let error as AgentProtocolError where error.code == .remoteError {
             return  // the agent answered: it serves
         } catch {

@@ -42,7 +42,7 @@ public enum AgentMain {
             let tpm = try TPMDevice(tcti: options.tcti)
             custodian = try Custodian(
                 tpm: tpm, selection: options.pcrs, eventLogPath: options.eventLogPath, logger: logger,
-                endorsementKey: options.endorsementKey, onDestroy: { exitSoon(after: .milliseconds(200)) })
+                endorsementKey: options.endorsementKey, pins: options.pins, onDestroy: { exitSoon(after: .milliseconds(200)) })
         } catch {
             logger.critical("cannot start: \(error)")
             return 1

@@ -43,6 +43,8 @@ public actor Custodian: AgentRequestHandler {
     /// DKG runs between round one and finish, by the key version they create.
     private var dkgRuns: [KeyReference: DKG.Participant] = [:]
     private let onDestroy: @Sendable () -> Void
+    /// Whom and what this custodian trusts (from its measured boot or its options).
+    public nonisolated let pins: AgentPins
 
     /// Opens the TPM, creates the EK and AK, reads the EK certificate and makes the transport key.
     /// - Parameters:
@@ -54,11 +56,13 @@ public actor Custodian: AgentRequestHandler {
     /// - Throws: ``TPM2/TPMDeviceError`` when the TPM cannot create the keys.
     ///   - endorsementKey: the EK template; nil picks the first whose certificate is in NV
     ///     (ECC P-256, then RSA 2048), or ECC P-256 when there is none.
+    ///   - pins: the coordinator key, EK roots and minimum threshold this custodian trusts.
     public init(
         tpm: TPMDevice, selection: TPMPCRSelection, eventLogPath: String, logger: Logger,
-        endorsementKey: TPMEndorsementKeyType? = nil, onDestroy: @escaping @Sendable () -> Void
+        endorsementKey: TPMEndorsementKeyType? = nil, pins: AgentPins, onDestroy: @escaping @Sendable () -> Void
     ) throws {
         self.tpm = tpm
+        self.pins = pins
         var chosen = endorsementKey ?? .eccP256
         var certificate = try tpm.readEndorsementCertificate(chosen)
         if endorsementKey == nil, certificate == nil, let rsa = try tpm.readEndorsementCertificate(.rsa2048) {
@@ -80,18 +84,44 @@ public actor Custodian: AgentRequestHandler {
                 "ek": "\(chosen.rawValue)",
                 "ekCertificate": "\(certificate.map { "\($0.count) bytes" } ?? "absent")",
                 "pcrs": "\(selection)",
+                "coordinator": "\(pins.coordinatorKey.hex)",
+                "ekRoots": "\(pins.endorsementRootDigests.count)",
+                "minimumThreshold": "\(pins.minimumThreshold)",
             ])
     }
 
-    /// Answers one request; see the type's documentation for the order it enforces.
-    public func handle(_ request: AgentMessage) async throws -> AgentMessage {
+    /// Sessions are opened only by the pinned coordinator, bound to this agent's transport key.
+    public nonisolated var sessionAcceptor: SessionAcceptor {
+        SessionAcceptor(coordinatorKey: pins.coordinatorKey, transportKey: transportKey) { [weak self] point in
+            guard let self else { throw ErrorMessage(code: .refused, text: "this custodian is gone") }
+            return try await self.agree(with: point)
+        }
+    }
+
+    /// x(t·E): the Diffie–Hellman of a session opening with the transport private key.
+    private func agree(with point: Point) throws -> SecretBytes {
+        guard !destroyed, let transportPrivateKey else {
+            throw ErrorMessage(code: .refused, text: "the transport key is gone")
+        }
+        do { return try (transportPrivateKey * point).affineX() } catch {
+            throw ErrorMessage(code: .badSession, text: "the session's ephemeral key is unusable")
+        }
+    }
+
+    /// Answers one request; see the type's documentation for the order it enforces. Everything
+    /// but the attestation steps needs an authenticated session (the protocol layer refuses
+    /// unauthenticated ones first; this is the second lock on the same door).
+    public func handle(_ request: AgentMessage, authenticated: Bool) async throws -> AgentMessage {
         guard !destroyed else { throw ErrorMessage(code: .refused, text: "this custodian was destroyed") }
         switch request {
         case .challenge(let challenge): return .evidence(try evidence(for: challenge))
         case .activateCredential(let activation): return .credentialActivated(try activate(activation))
-        case .destroy(let destroy): return .destroyed(destroyAll(reason: destroy.reason))
         default: break
         }
+        guard authenticated else {
+            throw ErrorMessage(code: .noSession, text: "\(request.type) needs a session with this custodian's coordinator")
+        }
+        if case .destroy(let destroy) = request { return .destroyed(destroyAll(reason: destroy.reason)) }
         guard activated else {
             throw ErrorMessage(
                 code: .notAttested, text: "\(request.type) needs accepted evidence and credential activation first")

@@ -1,3 +1,4 @@
+import AgentProtocol
 import Attestation
 import Coordinator
 import Foundation
@@ -31,7 +32,7 @@ enum CustodianBenchmark {
                 atPath: state, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
             let connection = try Connection(uri: "qemu:///system")
             launcher = CustodianLauncher(
-                connection: connection, image: image, attestor: CustodianAttestor(policy: policy),
+                connection: connection, image: image, attestor: CustodianAttestor(policy: policy, identity: CoordinatorIdentity()),
                 configuration: .init(stateDirectory: state))
         } catch {
             fail("\(error) (build the image with `make image`; scripts/start-libvirt starts libvirtd)")

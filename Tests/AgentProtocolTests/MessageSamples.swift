@@ -124,6 +124,12 @@ enum MessageSamples {
                     newKey: key(4), participant: id(5), publicShare: share.publicShare, commitment: dealing.commitment)),
             .destroy(try DestroyRequest(reason: "heartbeat missed")),
             .destroyed(Destroyed(zeroisedShares: 2)),
+            .sessionHello(SessionHello()),
+            .sessionChallenge(SessionChallenge(nonce: nonce)),
+            .sessionOpen(try SessionOpen(ephemeralKey: enc, signature: [UInt8](repeating: 0x5A, count: 64))),
+            .sessionOpened(try SessionOpened(confirmation: [UInt8](repeating: 0xC0, count: 32))),
+            .sealedRequest(try SealedEnvelope(counter: 7, box: [UInt8](repeating: 0x11, count: 40))),
+            .sealedResponse(try SealedEnvelope(counter: 7, box: [UInt8](repeating: 0x22, count: 40))),
         ]
     }
 }

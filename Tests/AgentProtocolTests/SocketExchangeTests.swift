@@ -14,7 +14,7 @@ struct SocketExchangeTests {
     @Test("one request gets its response over a Unix socket")
     func singleExchange() async throws {
         try await withAgentServer(path: temporarySocketPath()) { path in
-            let client = try await AgentClient.connect(to: .unix(path: path))
+            let client = try await sessionClient(.unix(path: path))
             let response = try await client.request(try heartbeatRequest(1))
             guard case .heartbeat(let heartbeat) = response else { Issue.record("got \(response)"); return }
             #expect(heartbeat.quote.prefix(2) == [1, 0])
@@ -34,7 +34,7 @@ struct SocketExchangeTests {
     @Test("concurrent requests on one connection are matched by id, answered out of order")
     func concurrentRequests() async throws {
         try await withAgentServer(path: temporarySocketPath()) { path in
-            let client = try await AgentClient.connect(to: .unix(path: path))
+            let client = try await sessionClient(.unix(path: path))
             // Request i waits (40 − 2i) ms, so later requests finish first.
             let results = try await withThrowingTaskGroup(of: (UInt8, [UInt8]).self) { group in
                 for index in UInt8(0)..<20 {
@@ -58,7 +58,7 @@ struct SocketExchangeTests {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for index in UInt8(0)..<4 {
                     group.addTask {
-                        let client = try await AgentClient.connect(to: .unix(path: path))
+                        let client = try await sessionClient(.unix(path: path))
                         let response = try await client.request(try heartbeatRequest(index, delay: 5))
                         guard case .heartbeat(let heartbeat) = response else { throw ScriptedAgent.Broken() }
                         #expect(heartbeat.quote.first == index)
@@ -73,7 +73,7 @@ struct SocketExchangeTests {
     @Test("an agent's refusal reaches the client with its code and text")
     func refusal() async throws {
         try await withAgentServer(path: temporarySocketPath()) { path in
-            let client = try await AgentClient.connect(to: .unix(path: path))
+            let client = try await sessionClient(.unix(path: path))
             let error = await #expect(throws: AgentProtocolError.self) {
                 try await client.request(.challenge(Challenge(nonce: .random())))
             }
@@ -89,7 +89,7 @@ struct SocketExchangeTests {
     @Test("a handler failure is answered as an internal error without its details; a wrong answer type too")
     func handlerFailures() async throws {
         try await withAgentServer(path: temporarySocketPath()) { path in
-            let client = try await AgentClient.connect(to: .unix(path: path))
+            let client = try await sessionClient(.unix(path: path))
             let broken = await #expect(throws: AgentProtocolError.self) {
                 try await client.request(.destroy(try DestroyRequest(reason: "test")))
             }
@@ -106,7 +106,7 @@ struct SocketExchangeTests {
     @Test("a client refuses to send a response type as a request")
     func clientRefusesResponses() async throws {
         try await withAgentServer(path: temporarySocketPath()) { path in
-            let client = try await AgentClient.connect(to: .unix(path: path))
+            let client = try await sessionClient(.unix(path: path))
             let error = await #expect(throws: AgentProtocolError.self) {
                 try await client.request(.destroyed(Destroyed(zeroisedShares: 1)))
             }
@@ -168,7 +168,9 @@ struct SocketExchangeTests {
             var reader = FrameReader()
             let cases: [(Frame, AgentErrorCode)] = [
                 (Frame(type: 0x0900, requestID: 7, payload: [1, 2, 3]), .unknownMessageType),
-                (Frame(type: MessageType.heartbeatRequest.rawValue, requestID: 8, payload: [1, 2]), .malformedMessage),
+                (Frame(type: MessageType.challenge.rawValue, requestID: 8, payload: [1, 2]), .malformedMessage),
+                // Outside the attestation steps nothing is even decoded without a session.
+                (Frame(type: MessageType.heartbeatRequest.rawValue, requestID: 11, payload: [1, 2]), .noSession),
                 (try AgentMessage.destroyed(Destroyed(zeroisedShares: 1)).frame(requestID: 9), .unexpectedMessage),
             ]
             for (frame, code) in cases {
@@ -178,10 +180,12 @@ struct SocketExchangeTests {
                 guard case .error(let body) = try AgentMessage(frame: answer) else { Issue.record("not an error"); return }
                 #expect(body.code == code, "\(frame)")
             }
-            socket.send(try FrameCodec.encode(try heartbeatRequest(4).frame(requestID: 10)))
+            // Still open: a challenge reaches the handler (which refuses it with its own code).
+            socket.send(try FrameCodec.encode(try AgentMessage.challenge(Challenge(nonce: .random())).frame(requestID: 10)))
             let answer = try #require(try socket.readFrame(into: &reader))
             #expect(answer.requestID == 10)
-            #expect(answer.type == MessageType.heartbeat.rawValue)
+            guard case .error(let body) = try AgentMessage(frame: answer) else { Issue.record("not an error"); return }
+            #expect(body.code == .notAttested)
         }
     }
 
@@ -195,7 +199,7 @@ struct SocketExchangeTests {
             var reader = FrameReader()
             #expect(try socket.readFrame(into: &reader) == nil)
             // The server is still there for the next client.
-            let client = try await AgentClient.connect(to: .unix(path: path))
+            let client = try await sessionClient(.unix(path: path))
             _ = try await client.request(try heartbeatRequest(2))
             try await client.close()
         }
@@ -211,7 +215,7 @@ struct SocketExchangeTests {
                     options: AgentConnectionOptions(), handler: ScriptedAgent(), onReady: { signal.yield() })
             }
             for await _ in ready { break }
-            let client = try await AgentClient.connect(to: .unix(path: path))
+            let client = try await sessionClient(.unix(path: path))
             group.addTask {
                 // Long enough that the server is cancelled first.
                 let error = await #expect(throws: AgentProtocolError.self) {
@@ -234,7 +238,7 @@ struct SocketExchangeTests {
         shortWait.requestTimeout = .milliseconds(50)
         let options = shortWait
         try await withAgentServer(path: temporarySocketPath()) { path in
-            let client = try await AgentClient.connect(to: .unix(path: path), options: options)
+            let client = try await sessionClient(.unix(path: path), options: options)
             let error = await #expect(throws: AgentProtocolError.self) {
                 try await client.request(try heartbeatRequest(1, delay: 250))
             }
@@ -260,6 +264,7 @@ struct SocketExchangeTests {
             }
             let client = try await ClientBootstrap(group: options.group)
                 .withConnectedSocket(hostSide, channelInitializer: clientChannelInitializer(options: options))
+            try await client.openSession(identity: ScriptedAgent.coordinator, transportKey: ScriptedAgent.transportKey)
             let response = try await client.request(try heartbeatRequest(6))
             guard case .heartbeat(let heartbeat) = response else { Issue.record("got \(response)"); return }
             #expect(heartbeat.quote.first == 6)

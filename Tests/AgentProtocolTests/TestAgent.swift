@@ -14,7 +14,19 @@ import Testing
 struct ScriptedAgent: AgentRequestHandler {
     struct Broken: Error {}
 
-    func handle(_ request: AgentMessage) async throws -> AgentMessage {
+    /// The coordinator these tests play; the scripted agent pins its key.
+    static let coordinator = CoordinatorIdentity()
+    /// The scripted agent's transport key pair.
+    static let transportSecret = Scalar.random()
+    static let transportKey = try! TransportPublicKey(privateKey: transportSecret)
+
+    var sessionAcceptor: SessionAcceptor {
+        SessionAcceptor(coordinatorKey: Self.coordinator.publicKey, transportKey: Self.transportKey) { point in
+            try (Self.transportSecret * point).affineX()
+        }
+    }
+
+    func handle(_ request: AgentMessage, authenticated: Bool) async throws -> AgentMessage {
         switch request {
         case .heartbeatRequest(let heartbeat):
             try await Task.sleep(for: .milliseconds(Int(heartbeat.nonce.bytes[1])))
@@ -30,6 +42,15 @@ struct ScriptedAgent: AgentRequestHandler {
             throw ErrorMessage(code: .refused, text: "not in this test")
         }
     }
+}
+
+/// A client with an open session to the scripted agent, as the coordinator has after admission.
+func sessionClient(
+    _ specification: TransportSpecification, options: AgentConnectionOptions = AgentConnectionOptions()
+) async throws -> AgentClient {
+    let client = try await AgentClient.connect(to: specification, options: options)
+    try await client.openSession(identity: ScriptedAgent.coordinator, transportKey: ScriptedAgent.transportKey)
+    return client
 }
 
 /// A heartbeat request whose nonce starts with `index` and asks for `delay` ms.

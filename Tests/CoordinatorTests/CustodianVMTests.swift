@@ -32,6 +32,8 @@ struct CustodianVMTests {
         let connection: Connection
         let image: CustodianImage
         let policy: AttestationPolicy
+        /// The coordinator identity these tests play (its key goes on the custodians' command line).
+        let identity = CoordinatorIdentity()
         let stateDirectory: URL
 
         init() throws {
@@ -54,7 +56,7 @@ struct CustodianVMTests {
 
         func launcher(image: CustodianImage? = nil) -> CustodianLauncher {
             CustodianLauncher(
-                connection: connection, image: image ?? self.image, attestor: CustodianAttestor(policy: policy),
+                connection: connection, image: image ?? self.image, attestor: CustodianAttestor(policy: policy, identity: identity),
                 configuration: .init(stateDirectory: stateDirectory.path))
         }
 
@@ -107,7 +109,7 @@ struct CustodianVMTests {
 
         // Re-attestation: the heartbeat's quote satisfies the same policy (fresh nonce, clock
         // forward from the admission quote), and proves possession of the share.
-        let attestor = CustodianAttestor(policy: fixture.policy)
+        let attestor = CustodianAttestor(policy: fixture.policy, identity: fixture.identity)
         let (beat, clock) = try await attestor.reattest(
             launched.client, custodian: launched.attested, previous: launched.attested.clock)
         #expect(clock.clock >= launched.attested.clock.clock && clock.resetCount == launched.attested.clock.resetCount)

@@ -1,4 +1,5 @@
 import AgentProtocol
+import Crypto
 import Foundation
 import TestSupport
 
@@ -29,10 +30,18 @@ final class AgentProcess: @unchecked Sendable {
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let process = Process()
         process.executableURL = executable
-        process.arguments = [
-            "--transport", "unix:\(socketPath)", "--tcti", "swtpm:host=127.0.0.1,port=\(tpm.port)",
-            "--pcrs", "sha256:0,4,9", "--event-log", "/nonexistent",
-        ] + extraArguments
+        let pins =
+            extraArguments.contains("--kernel-cmdline") || extraArguments.contains("--coordinator-key")
+            ? []
+            : [
+                "--coordinator-key", Coordinator.identity.publicKey.hex,
+                "--ek-root-sha256", try rootDigest(pem: try tpm.file("ca/issuercert.pem")),
+            ]
+        process.arguments =
+            [
+                "--transport", "unix:\(socketPath)", "--tcti", "swtpm:host=127.0.0.1,port=\(tpm.port)",
+                "--pcrs", "sha256:0,4,9", "--event-log", "/nonexistent",
+            ] + pins + extraArguments
         process.standardOutput = FileHandle.nullDevice
         process.standardError = try FileHandle(forWritingTo: log)
         do {
@@ -50,6 +59,14 @@ final class AgentProcess: @unchecked Sendable {
         let output = agent.logText
         agent.stop()
         throw Failure(description: "the agent did not start listening: \(output)")
+    }
+
+    /// SHA-256 of the DER certificate in a PEM file, in hex: the form `--ek-root-sha256` takes.
+    static func rootDigest(pem: [UInt8]) throws -> String {
+        let text = String(decoding: pem, as: UTF8.self)
+        let body = text.split(separator: "\n").filter { !$0.hasPrefix("-----") }.joined()
+        guard let der = Data(base64Encoded: body) else { throw Failure(description: "the CA certificate is not PEM") }
+        return SHA256.hash(data: der).map { String(format: "%02x", $0) }.joined()
     }
 
     private init(tpm: SoftwareTPM, process: Process, socketPath: String, log: URL) {

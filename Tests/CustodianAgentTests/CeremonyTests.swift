@@ -64,11 +64,11 @@ struct CeremonyTests {
         defer { otherCA.stop() }
         let foreignRoot = String(decoding: try otherCA.file("ca/issuercert.pem"), as: UTF8.self)
         #expect(await Self.code {
-            _ = try await CustodianAttestor(policy: Coordinator.policy, endorsementRootsPEM: [foreignRoot])
+            _ = try await CustodianAttestor(policy: Coordinator.policy, identity: Coordinator.identity, endorsementRootsPEM: [foreignRoot])
                 .attest(client)
         } == .endorsementRefused)
         #expect(await Self.code {
-            _ = try await CustodianAttestor(policy: Coordinator.policy).attest(client)
+            _ = try await CustodianAttestor(policy: Coordinator.policy, identity: Coordinator.identity).attest(client)
         } == .endorsementRefused)
 
         // None of the refused ceremonies sent ActivateCredential, so share operations stay refused.
@@ -88,7 +88,7 @@ struct CeremonyTests {
         } catch let error as AgentProtocolError {
             remote = error.remote?.code
         }
-        #expect(remote == .notAttested)
+        #expect(remote == .noSession)
         try? await client.close()
     }
 }

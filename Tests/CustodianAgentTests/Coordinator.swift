@@ -7,6 +7,9 @@ import TPM2
 /// The coordinator's side as these tests drive it: the real ``CustodianAttestor`` with a
 /// policy for a fresh swtpm and the agent's own scratch CA as the EK root.
 enum Coordinator {
+    /// The coordinator these tests play: every test agent pins its key (``AgentProcess``).
+    static let identity = CoordinatorIdentity()
+
     /// Fresh swtpm PCRs 0, 4 and 9 are all zero.
     static let policy = AttestationPolicy(
         name: "swtpm-fresh", pcrBank: .sha256,
@@ -43,6 +46,7 @@ enum Coordinator {
     static func attest(
         _ client: AgentClient, agent: AgentProcess, policy: AttestationPolicy = policy
     ) async throws -> AttestedCustodian {
-        try await CustodianAttestor(policy: policy, endorsementRootsPEM: [try issuer(of: agent)]).attest(client)
+        try await CustodianAttestor(policy: policy, identity: identity, endorsementRootsPEM: [try issuer(of: agent)])
+            .attest(client)
     }
 }

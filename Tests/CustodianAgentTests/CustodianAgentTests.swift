@@ -14,6 +14,11 @@ import Testing
 /// `keyshard-agent` as a real process on a real swtpm, driven by the coordinator-side checks.
 @Suite("keyshard-agent process", .serialized)
 struct CustodianAgentTests {
+    /// Pins every agent needs on its command line (values only; these tests never open a session).
+    static let pins = [
+        "--coordinator-key", CoordinatorIdentity().publicKey.hex, "--ek-root-sha256", String(repeating: "ab", count: 32),
+    ]
+
     static func refusalCode(_ body: () async throws -> Void) async -> AgentErrorCode? {
         do {
             try await body()
@@ -161,13 +166,13 @@ struct CustodianAgentTests {
         let key = try KeyReference(keyID: "master", version: 1)
         let (shares, commitment) = try Shamir.split(secret: .random(), threshold: 2, participants: 3)
 
-        // Before anything: every share or key operation is refused with not-attested.
+        // Before anything: every share or key operation is refused: there is no session.
         #expect(await Self.refusalCode {
             _ = try await client.request(.heartbeatRequest(HeartbeatRequest(nonce: .random())))
-        } == .notAttested)
+        } == .noSession)
         #expect(await Self.refusalCode {
             _ = try await client.request(.signRound1Request(SignRound1Request(key: key, session: .random())))
-        } == .notAttested)
+        } == .noSession)
         #expect(await Self.refusalCode {
             let request = try ActivateCredential(credentialBlob: [0, 1, 0], encryptedSecret: [0, 1, 0])
             _ = try await client.request(.activateCredential(request))
@@ -182,7 +187,7 @@ struct CustodianAgentTests {
         let sealed = try ShareSealing.seal(share: shares[0], to: evidence.transportKey, key: key)
         let delivery = try ShareDelivery(
             key: key, participant: shares[0].id, sealedShare: sealed, commitment: commitment)
-        #expect(await Self.refusalCode { _ = try await client.request(.deliverShare(delivery)) } == .notAttested)
+        #expect(await Self.refusalCode { _ = try await client.request(.deliverShare(delivery)) } == .noSession)
 
         // The verifier refuses the evidence for another nonce (a replay) and another transport key.
         let verifier = QuoteVerifier(policy: Coordinator.policy)
@@ -206,7 +211,7 @@ struct CustodianAgentTests {
                 credentialBlob: misbound.credentialBlob, encryptedSecret: misbound.encryptedSecret)
             _ = try await client.request(.activateCredential(request))
         } == .tpmFailure)
-        #expect(await Self.refusalCode { _ = try await client.request(.deliverShare(delivery)) } == .notAttested)
+        #expect(await Self.refusalCode { _ = try await client.request(.deliverShare(delivery)) } == .noSession)
 
         // After attestation: a share that fails its commitment is refused, the right one accepted.
         let attested = try await Coordinator.attest(client, agent: agent)
@@ -326,17 +331,17 @@ struct CustodianAgentTests {
     @Test("bad command lines exit with status 64 and say why")
     func usage() throws {
         let result = try ProcessRunner.run(
-            AgentProcess.executable.path, ["--transport", "unix:/tmp/x.sock"], timeout: 60)
+            AgentProcess.executable.path, ["--transport", "unix:/tmp/x.sock"] + Self.pins, timeout: 60)
         let output = result.standardError
         #expect(result.status == 64)
         #expect(output.contains("--tcti is required"))
         let options = try AgentOptions(arguments: [
             "--transport", "vsock-listen:5000", "--tcti", "device:/dev/tpmrm0", "--ek", "rsa", "--no-mlock",
-        ])
+        ] + Self.pins)
         #expect(options.endorsementKey == .rsa2048 && !options.lockMemory && options.tcti == "device:/dev/tpmrm0")
-        #expect(try AgentOptions(arguments: ["--transport", "unix:/tmp/a", "--tcti", "x"]).endorsementKey == nil)
+        #expect(try AgentOptions(arguments: ["--transport", "unix:/tmp/a", "--tcti", "x"] + Self.pins).endorsementKey == nil)
         #expect(throws: AgentOptionsError.self) {
-            try AgentOptions(arguments: ["--transport", "unix:/tmp/a", "--tcti", "x", "--ek", "dsa"])
+            try AgentOptions(arguments: ["--transport", "unix:/tmp/a", "--tcti", "x", "--ek", "dsa"] + Self.pins)
         }
         #expect(throws: AgentOptionsError.self) {
             try AgentOptions(arguments: ["--transport", "tcp:1", "--tcti", "x"])
