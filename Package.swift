@@ -61,9 +61,24 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        // What one party checks about a TPM-attested peer without a policy file: EK chains to
+        // pinned roots, restricted-AK quotes bound to a transport key, MakeCredential wrapping.
+        // The agent links it, so it imports FoundationEssentials only.
+        .target(
+            name: "PeerAttestation",
+            dependencies: [
+                "TPM2",
+                "ShardCrypto",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ]
+        ),
         .target(
             name: "Attestation",
             dependencies: [
+                "PeerAttestation",
                 "TPM2",
                 "ShardCrypto",
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -100,6 +115,7 @@ let package = Package(
             dependencies: [
                 "CAgentHardening",
                 "AgentProtocol",
+                "PeerAttestation",
                 "ShardCrypto",
                 "TPM2",
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -114,6 +130,7 @@ let package = Package(
             name: "Coordinator",
             dependencies: [
                 "AgentProtocol",
+                "PeerAttestation",
                 "Attestation",
                 "Hypervisor",
                 "ShardCrypto",

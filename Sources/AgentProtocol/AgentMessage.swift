@@ -66,6 +66,10 @@ public enum AgentMessage: Sendable, CustomStringConvertible {
     case destroy(DestroyRequest)
     /// Destroy, response.
     case destroyed(Destroyed)
+    /// Recipient attestation, request.
+    case recipientQuoteRequest(RecipientQuoteRequest)
+    /// Recipient attestation, response.
+    case recipientQuote(RecipientQuote)
     /// Session handshake, request: a fresh nonce please.
     case sessionHello(SessionHello)
     /// Session handshake, response: the agent's nonce.
@@ -113,6 +117,8 @@ public enum AgentMessage: Sendable, CustomStringConvertible {
         case .redistributeAccepted: .redistributeAccepted
         case .destroy: .destroy
         case .destroyed: .destroyed
+        case .recipientQuoteRequest: .recipientQuoteRequest
+        case .recipientQuote: .recipientQuote
         case .sessionHello: .sessionHello
         case .sessionChallenge: .sessionChallenge
         case .sessionOpen: .sessionOpen
@@ -160,6 +166,8 @@ public enum AgentMessage: Sendable, CustomStringConvertible {
             case .redistributeAccepted(let body): try body.encode(into: &writer)
             case .destroy(let body): body.encode(into: &writer)
             case .destroyed(let body): body.encode(into: &writer)
+            case .recipientQuoteRequest(let body): body.encode(into: &writer)
+            case .recipientQuote(let body): body.encode(into: &writer)
             case .sessionHello(let body): body.encode(into: &writer)
             case .sessionChallenge(let body): body.encode(into: &writer)
             case .sessionOpen(let body): body.encode(into: &writer)
@@ -219,6 +227,8 @@ public enum AgentMessage: Sendable, CustomStringConvertible {
         case .redistributeAccepted: self = .redistributeAccepted(try body(RedistributeAccepted.self))
         case .destroy: self = .destroy(try body(DestroyRequest.self))
         case .destroyed: self = .destroyed(try body(Destroyed.self))
+        case .recipientQuoteRequest: self = .recipientQuoteRequest(try body(RecipientQuoteRequest.self))
+        case .recipientQuote: self = .recipientQuote(try body(RecipientQuote.self))
         case .sessionHello: self = .sessionHello(try body(SessionHello.self))
         case .sessionChallenge: self = .sessionChallenge(try body(SessionChallenge.self))
         case .sessionOpen: self = .sessionOpen(try body(SessionOpen.self))
@@ -273,6 +283,8 @@ public enum AgentMessage: Sendable, CustomStringConvertible {
         case .redistributeAccepted(let body): "\(body)"
         case .destroy(let body): "\(body)"
         case .destroyed(let body): "\(body)"
+        case .recipientQuoteRequest(let body): "\(body)"
+        case .recipientQuote(let body): "\(body)"
         case .sessionHello(let body): "\(body)"
         case .sessionChallenge(let body): "\(body)"
         case .sessionOpen(let body): "\(body)"

@@ -105,24 +105,79 @@ public struct SessionID: Sendable, Hashable, CustomStringConvertible {
     public var description: String { "Session(\(bytes.hexString))" }
 }
 
-/// A participant's transport key, for sealing what is addressed to it.
+/// What a recipient's TPM says about it, for a dealer to check itself before sealing anything
+/// derived from a share to it: a quote over PCR 4 and 9 by its restricted AK, bound to its
+/// transport key and to one run (``RecipientBinding``), and its EK certificate. The answer to
+/// ``RecipientQuoteRequest``.
+public struct RecipientQuote: Sendable, Hashable, CustomStringConvertible {
+    /// The EK certificate, DER.
+    public let endorsementCertificate: [UInt8]
+    /// The AK's TPM2B_PUBLIC.
+    public let attestationKeyPublic: [UInt8]
+    /// TPMS_ATTEST.
+    public let quote: [UInt8]
+    /// TPMT_SIGNATURE.
+    public let quoteSignature: [UInt8]
+
+    /// Collects a recipient quote.
+    /// - Throws: ``AgentProtocolError/Code/malformedMessage`` for an empty or overlong field.
+    public init(endorsementCertificate: [UInt8], attestationKeyPublic: [UInt8], quote: [UInt8], quoteSignature: [UInt8])
+        throws
+    {
+        try Evidence.check("EK certificate", endorsementCertificate, maximum: WireLimits.maximumCertificateLength)
+        try Evidence.check("AK public", attestationKeyPublic, maximum: WireLimits.maximumTPMStructureLength)
+        try Evidence.check("quote", quote, maximum: WireLimits.maximumTPMStructureLength)
+        try Evidence.check("quote signature", quoteSignature, maximum: WireLimits.maximumTPMStructureLength)
+        self.endorsementCertificate = endorsementCertificate
+        self.attestationKeyPublic = attestationKeyPublic
+        self.quote = quote
+        self.quoteSignature = quoteSignature
+    }
+
+    public var description: String { "RecipientQuote(quote \(quote.count) B)" }
+}
+
+/// A recipient of sealed secrets (a DKG round-2 share, a redistribution sub-share): its
+/// participant id, its transport key and the attestation the *dealer* checks against the rule in
+/// its own measured boot. The coordinator relays it and attaches the EK chain it knows; it cannot
+/// make a dealer seal to a key no genuine, identically booted custodian holds.
 public struct RecipientKey: Sendable, Hashable, CustomStringConvertible {
+    /// The most certificates an EK chain may carry.
+    public static let maximumChainLength = 8
     /// The recipient.
     public let participant: ParticipantID
     /// Its attested transport key.
     public let transportKey: TransportPublicKey
+    /// Its quote for this run.
+    public let quote: RecipientQuote
+    /// DER certificates above the EK certificate (intermediates and the root, any order); the
+    /// dealer uses as roots only those whose SHA-256 its boot pins.
+    public let endorsementChain: [[UInt8]]
 
-    /// Pairs a participant with its transport key.
-    public init(participant: ParticipantID, transportKey: TransportPublicKey) {
+    /// Pairs a participant with its transport key and attestation.
+    /// - Throws: ``AgentProtocolError/Code/malformedMessage`` for an empty or overlong chain.
+    public init(
+        participant: ParticipantID, transportKey: TransportPublicKey, quote: RecipientQuote, endorsementChain: [[UInt8]]
+    ) throws {
+        guard !endorsementChain.isEmpty, endorsementChain.count <= Self.maximumChainLength else {
+            throw AgentProtocolError.malformed("an EK chain has 1…\(Self.maximumChainLength) certificates")
+        }
+        for certificate in endorsementChain {
+            try Evidence.check("EK chain certificate", certificate, maximum: WireLimits.maximumCertificateLength)
+        }
         self.participant = participant
         self.transportKey = transportKey
+        self.quote = quote
+        self.endorsementChain = endorsementChain
     }
 
     public var description: String { "RecipientKey(\(participant))" }
 }
 
-/// Bytes HPKE-sealed by one participant to another's transport key (a DKG round-2
-/// share or a redistribution sub-share). Ciphertext: safe to relay and log by length.
+/// Bytes HPKE-sealed by one participant to another's transport key (a DKG round-2 share or a
+/// redistribution sub-share) and, between custodians, wrapped for the recipient's TPM with
+/// MakeCredential (``credentialBlob`` and ``encryptedSecret`` non-empty; the ciphertext is then
+/// the AES-GCM box around the HPKE ciphertext). Safe to relay and log by length.
 public struct SealedPayload: Sendable, Hashable, CustomStringConvertible {
     /// The longest ciphertext accepted: enc (65) + a 133-byte DKG share + tag, with room.
     public static let maximumCiphertextLength = 1024
@@ -130,22 +185,43 @@ public struct SealedPayload: Sendable, Hashable, CustomStringConvertible {
     public let from: ParticipantID
     /// The recipient.
     public let to: ParticipantID
-    /// HPKE `enc ‖ ciphertext`.
+    /// HPKE `enc ‖ ciphertext`, or the credential-wrapped box around it.
     public let ciphertext: [UInt8]
+    /// MakeCredential's TPM2B_ID_OBJECT; empty when not wrapped.
+    public let credentialBlob: [UInt8]
+    /// MakeCredential's TPM2B_ENCRYPTED_SECRET; empty when not wrapped.
+    public let encryptedSecret: [UInt8]
 
     /// Wraps a sealed payload.
-    /// - Throws: ``AgentProtocolError/Code/malformedMessage`` for an empty or overlong ciphertext.
-    public init(from: ParticipantID, to: ParticipantID, ciphertext: [UInt8]) throws {
+    /// - Throws: ``AgentProtocolError/Code/malformedMessage`` for an empty or overlong ciphertext,
+    ///   or only one of the two credential parts.
+    public init(
+        from: ParticipantID, to: ParticipantID, ciphertext: [UInt8], credentialBlob: [UInt8] = [],
+        encryptedSecret: [UInt8] = []
+    ) throws {
         guard !ciphertext.isEmpty, ciphertext.count <= Self.maximumCiphertextLength else {
             throw AgentProtocolError.malformed(
                 "a sealed payload is 1…\(Self.maximumCiphertextLength) bytes, got \(ciphertext.count)")
         }
+        guard credentialBlob.isEmpty == encryptedSecret.isEmpty,
+            credentialBlob.count <= WireLimits.maximumTPMStructureLength,
+            encryptedSecret.count <= WireLimits.maximumTPMStructureLength
+        else {
+            throw AgentProtocolError.malformed("a wrapped payload carries both MakeCredential parts, each ≤ 4096 bytes")
+        }
         self.from = from
         self.to = to
         self.ciphertext = ciphertext
+        self.credentialBlob = credentialBlob
+        self.encryptedSecret = encryptedSecret
     }
 
-    public var description: String { "SealedPayload(\(from)→\(to), \(ciphertext.count) bytes)" }
+    /// Whether the payload is wrapped for the recipient's TPM.
+    public var isCredentialWrapped: Bool { !credentialBlob.isEmpty }
+
+    public var description: String {
+        "SealedPayload(\(from)→\(to), \(ciphertext.count) bytes\(isCredentialWrapped ? ", TPM-wrapped" : ""))"
+    }
 }
 
 /// PCR values by bank (TPM_ALG_ID: 0x0004 SHA-1, 0x000B SHA-256, 0x000C SHA-384,

@@ -73,6 +73,11 @@ public enum MessageType: UInt16, Sendable, CaseIterable, CustomStringConvertible
     /// Shares are zeroised; the agent is about to power off.
     case destroyed = 0x0802
 
+    /// Recipient attestation: quote PCR 4 and 9 bound to a run, for the dealers of that run.
+    case recipientQuoteRequest = 0x0A01
+    /// Recipient attestation: the quote and EK certificate.
+    case recipientQuote = 0x0A02
+
     /// Session: ask for a fresh nonce to open an authenticated session with (see ``Session``).
     case sessionHello = 0x0901
     /// Session: the agent's nonce.
@@ -125,6 +130,8 @@ public enum MessageType: UInt16, Sendable, CaseIterable, CustomStringConvertible
         case .redistributeAccepted: "redistribute-accepted"
         case .destroy: "destroy"
         case .destroyed: "destroyed"
+        case .recipientQuoteRequest: "recipient-quote-request"
+        case .recipientQuote: "recipient-quote"
         case .sessionHello: "session-hello"
         case .sessionChallenge: "session-challenge"
         case .sessionOpen: "session-open"

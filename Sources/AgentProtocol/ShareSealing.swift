@@ -103,6 +103,12 @@ public enum ShareSealing {
         return subShare
     }
 
+    /// The associated data of the MakeCredential wrapping around a DKG share or a sub-share
+    /// (the same naming as the HPKE `info` inside: purpose, key version, sender, recipient).
+    public static func wrappingContext(dkg: Bool, key: KeyReference, from: ParticipantID, to: ParticipantID) -> [UInt8] {
+        info(dkg ? "dkg-round2/wrapped" : "redistribution/wrapped", key: key, from: from, to: to)
+    }
+
     /// `"keyshard/v1/agent/" ‖ purpose ‖ 0x00 ‖ key reference ‖ from (0 for none) ‖ to`.
     static func info(_ purpose: String, key: KeyReference, from: ParticipantID?, to: ParticipantID) -> [UInt8] {
         var writer = WireWriter()

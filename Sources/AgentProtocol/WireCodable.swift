@@ -66,6 +66,9 @@ extension WireWriter {
         for recipient in recipients {
             write(recipient.participant)
             write(recipient.transportKey)
+            recipient.quote.encode(into: &self)
+            try writeCount(recipient.endorsementChain.count)
+            for certificate in recipient.endorsementChain { writeVariable(certificate) }
         }
     }
 
@@ -75,6 +78,8 @@ extension WireWriter {
             write(payload.from)
             write(payload.to)
             writeVariable(payload.ciphertext)
+            writeVariable(payload.credentialBlob)
+            writeVariable(payload.encryptedSecret)
         }
     }
 
@@ -160,13 +165,23 @@ extension WireReader {
     /// Recipients strictly ascending by participant.
     mutating func readRecipients(_ field: String) throws -> [RecipientKey] {
         let count = try readCount(
-            field, minimumElementSize: 2 + TransportPublicKey.byteCount, maximum: WireLimits.maximumParticipants)
+            field, minimumElementSize: 2 + TransportPublicKey.byteCount + 4 * 5 + 2,
+            maximum: WireLimits.maximumParticipants)
         guard count >= 1 else { throw AgentProtocolError.malformed("\(field) is empty") }
         var recipients: [RecipientKey] = []
         recipients.reserveCapacity(count)
         for _ in 0..<count {
-            let recipient = RecipientKey(
-                participant: try readParticipant(field), transportKey: try readTransportKey(field))
+            let participant = try readParticipant(field)
+            let transportKey = try readTransportKey(field)
+            let quote = try RecipientQuote(from: &self)
+            let chainLength = try readCount(
+                "\(field) EK chain", minimumElementSize: 5, maximum: RecipientKey.maximumChainLength)
+            var chain: [[UInt8]] = []
+            for _ in 0..<chainLength {
+                chain.append(try readVariable("\(field) EK chain", maximum: WireLimits.maximumCertificateLength))
+            }
+            let recipient = try RecipientKey(
+                participant: participant, transportKey: transportKey, quote: quote, endorsementChain: chain)
             guard recipients.last.map({ $0.participant < recipient.participant }) ?? true else {
                 throw AgentProtocolError.malformed("\(field) must be strictly ascending by participant")
             }
@@ -176,14 +191,18 @@ extension WireReader {
     }
 
     mutating func readSealedPayloads(_ field: String) throws -> [SealedPayload] {
-        let count = try readCount(field, minimumElementSize: 2 + 2 + 4 + 1, maximum: WireLimits.maximumParticipants)
+        let count = try readCount(
+            field, minimumElementSize: 2 + 2 + 4 + 1 + 4 + 4, maximum: WireLimits.maximumParticipants)
         var payloads: [SealedPayload] = []
         payloads.reserveCapacity(count)
         for _ in 0..<count {
             let from = try readParticipant("\(field) sender")
             let to = try readParticipant("\(field) recipient")
             let ciphertext = try readVariable(field, maximum: SealedPayload.maximumCiphertextLength, minimum: 1)
-            payloads.append(try SealedPayload(from: from, to: to, ciphertext: ciphertext))
+            let blob = try readVariable("\(field) credential", maximum: WireLimits.maximumTPMStructureLength)
+            let secret = try readVariable("\(field) secret", maximum: WireLimits.maximumTPMStructureLength)
+            payloads.append(
+                try SealedPayload(from: from, to: to, ciphertext: ciphertext, credentialBlob: blob, encryptedSecret: secret))
         }
         return payloads
     }

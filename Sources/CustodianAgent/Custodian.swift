@@ -5,6 +5,7 @@ import AgentProtocol
     import Foundation
 #endif
 import Logging
+import PeerAttestation
 import ShardCrypto
 import TPM2
 
@@ -16,10 +17,13 @@ import TPM2
 /// Shares live only in ShardCrypto's secret types (wiped when released); ``zeroise()`` drops
 /// them all and the transport private key.
 public actor Custodian: AgentRequestHandler {
-    /// One share the agent holds, with the commitment it was checked against.
+    /// One share the agent holds, with what was pinned when it arrived: the commitment it was
+    /// checked against (whose constant term is the group key) and the lowest threshold it may be
+    /// re-shared to (the threshold it was created or last re-shared with, never below the boot's).
     struct HeldShare {
         let share: SecretShare
         let commitment: FeldmanCommitment
+        let minimumThreshold: Int
     }
 
     /// FROST sessions kept between round one and two; more are refused.
@@ -127,15 +131,16 @@ public actor Custodian: AgentRequestHandler {
                 code: .notAttested, text: "\(request.type) needs accepted evidence and credential activation first")
         }
         switch request {
+        case .recipientQuoteRequest(let request): return .recipientQuote(try recipientQuote(request))
         case .deliverShare(let delivery): return .shareAccepted(try accept(delivery))
         case .heartbeatRequest(let heartbeat): return .heartbeat(try self.heartbeat(heartbeat))
         case .partialDecryptRequest(let request): return .partialDecryption(try partialDecrypt(request))
         case .signRound1Request(let request): return .signingCommitment(try signRound1(request))
         case .signRound2Request(let request): return .signatureShare(try signRound2(request))
-        case .redistributeDealRequest(let request): return .redistributeDealing(try deal(request))
+        case .redistributeDealRequest(let request): return .redistributeDealing(try await deal(request))
         case .redistributeReceiveRequest(let request): return .redistributeAccepted(try receive(request))
         case .dkgRound1Request(let request): return .dkgRound1Package(try dkgRound1(request))
-        case .dkgRound2Request(let request): return .dkgRound2Shares(try dkgRound2(request))
+        case .dkgRound2Request(let request): return .dkgRound2Shares(try await dkgRound2(request))
         case .dkgReceiveRequest(let request): return .dkgComplaints(try dkgReceive(request))
         case .dkgAnswerRequest(let request): return .dkgAnswers(try dkgAnswer(request))
         case .dkgFinishRequest(let request): return .dkgFinished(try dkgFinish(request))
@@ -193,6 +198,104 @@ public actor Custodian: AgentRequestHandler {
         }
     }
 
+    /// A quote over the peer PCRs (4, 9) bound to a run and this agent's transport key, for the
+    /// dealers of that run; harmless to anyone (it reveals what booted and a public key).
+    private func recipientQuote(_ request: RecipientQuoteRequest) throws -> RecipientQuote {
+        guard let endorsementCertificate else {
+            throw ErrorMessage(code: .tpmFailure, text: "the TPM holds no certificate for its EK")
+        }
+        let qualifyingData = RecipientRule.qualifyingData(
+            binding: request.binding, transportKey: transportKey.uncompressed)
+        do {
+            let quote = try tpm.quote(selection: RecipientRule.peerSelection, qualifyingData: qualifyingData)
+            return try RecipientQuote(
+                endorsementCertificate: endorsementCertificate, attestationKeyPublic: identity.attestationKeyPublic,
+                quote: quote.attestation, quoteSignature: quote.signature)
+        } catch let error as TPMDeviceError {
+            throw ErrorMessage(code: .tpmFailure, text: "quote failed: \(error.code)")
+        }
+    }
+
+    /// The rule recipients must meet, from this custodian's own boot: its PCR 4 and 9 and pinned EK roots.
+    private func recipientRule() throws -> RecipientRule {
+        do {
+            return RecipientRule(
+                ownPeerPCRs: try tpm.readPCRs(RecipientRule.peerSelection),
+                endorsementRootDigests: pins.endorsementRootDigests)
+        } catch {
+            throw ErrorMessage(code: .tpmFailure, text: "cannot read this custodian's own PCR 4 and 9")
+        }
+    }
+
+    /// Checks every recipient against ``recipientRule()`` and returns what to seal to, by participant.
+    private func trustedRecipients(
+        _ recipients: [RecipientKey], binding: [UInt8]
+    ) async throws -> [ParticipantID: TrustedRecipient] {
+        let rule = try recipientRule()
+        let attestations = recipients.map { recipient in
+            (
+                recipient.participant,
+                RecipientAttestation(
+                    transportKey: recipient.transportKey.uncompressed,
+                    endorsementCertificate: recipient.quote.endorsementCertificate,
+                    endorsementChain: recipient.endorsementChain,
+                    attestationKeyPublic: recipient.quote.attestationKeyPublic, quote: recipient.quote.quote,
+                    quoteSignature: recipient.quote.quoteSignature)
+            )
+        }
+        do {
+            return try await rule.checkAll(attestations, binding: binding)
+        } catch {
+            logger.warning("refused a recipient", metadata: ["reason": "\(error.code.rawValue)"])
+            throw ErrorMessage(code: .recipientRefused, text: "\(error)")
+        }
+    }
+
+    /// HPKE-seals to the recipient's transport key, then wraps for its TPM (MakeCredential to its EK and AK).
+    private func wrap(
+        _ payload: SealedPayload, for recipient: TrustedRecipient, dkg: Bool, key: KeyReference
+    ) throws -> SealedPayload {
+        do {
+            let wrapped = try CredentialWrap.wrap(
+                payload.ciphertext, for: recipient,
+                context: ShareSealing.wrappingContext(dkg: dkg, key: key, from: payload.from, to: payload.to))
+            return try SealedPayload(
+                from: payload.from, to: payload.to, ciphertext: wrapped.box, credentialBlob: wrapped.credentialBlob,
+                encryptedSecret: wrapped.encryptedSecret)
+        } catch {
+            throw ErrorMessage(code: .recipientRefused, text: "cannot wrap for the recipient's TPM: \(error)")
+        }
+    }
+
+    /// Undoes ``wrap(_:for:dkg:key:)`` with this TPM's ActivateCredential; unwrapped payloads are
+    /// refused (a sealed secret between custodians always names the recipient's TPM).
+    private func unwrap(_ payload: SealedPayload, dkg: Bool, key: KeyReference) throws -> SealedPayload {
+        guard payload.isCredentialWrapped else {
+            throw ErrorMessage(
+                code: .invalidShare, text: "a payload from \(payload.from) is not wrapped for this custodian's TPM")
+        }
+        let credential: SecretBytes
+        do {
+            credential = SecretBytes(
+                try tpm.activateCredential(
+                    credentialBlob: payload.credentialBlob, encryptedSecret: payload.encryptedSecret))
+        } catch {
+            throw ErrorMessage(
+                code: .invalidShare, text: "the payload from \(payload.from) was wrapped for another TPM or AK")
+        }
+        do {
+            let inner = try CredentialWrap.open(
+                CredentialWrappedPayload(
+                    credentialBlob: payload.credentialBlob, encryptedSecret: payload.encryptedSecret,
+                    box: payload.ciphertext),
+                credential: credential,
+                context: ShareSealing.wrappingContext(dkg: dkg, key: key, from: payload.from, to: payload.to))
+            return try SealedPayload(from: payload.from, to: payload.to, ciphertext: inner)
+        } catch {
+            throw ErrorMessage(code: .invalidShare, text: "the wrapped payload from \(payload.from) was altered or moved")
+        }
+    }
+
     private func readEventLog() -> [UInt8] {
         guard let data = FileManager.default.contents(atPath: eventLogPath) else { return [] }
         return [UInt8](data)
@@ -218,7 +321,9 @@ public actor Custodian: AgentRequestHandler {
             logger.warning("refused a share that fails its commitment", metadata: ["key": "\(delivery.key)"])
             throw ErrorMessage(code: .invalidShare, text: "the share does not match its Feldman commitment")
         }
-        shares[delivery.key] = HeldShare(share: share, commitment: delivery.commitment)
+        shares[delivery.key] = HeldShare(
+            share: share, commitment: delivery.commitment,
+            minimumThreshold: max(pins.minimumThreshold, delivery.commitment.threshold))
         logger.info("accepted a share", metadata: ["key": "\(delivery.key)", "participant": "\(share.id)"])
         return ShareAccepted(key: delivery.key, participant: share.id, publicShare: share.publicShare)
     }
@@ -283,17 +388,31 @@ public actor Custodian: AgentRequestHandler {
 
     // MARK: Redistribution
 
-    private func deal(_ request: RedistributeDealRequest) throws -> RedistributeDealing {
+    private func deal(_ request: RedistributeDealRequest) async throws -> RedistributeDealing {
         let held = try held(request.key)
         let newKey = request.newKey
+        let floor = max(pins.minimumThreshold, held.minimumThreshold)
+        guard Int(request.newThreshold) >= floor else {
+            throw ErrorMessage(
+                code: .recipientRefused,
+                text: "\(request.key) may not be re-shared below threshold \(floor) (asked for \(request.newThreshold))")
+        }
+        let binding = RecipientBinding.redistribution(
+            key: request.key, newKey: newKey, newThreshold: request.newThreshold,
+            recipients: request.recipients.map(\.participant))
+        let trusted = try await trustedRecipients(request.recipients, binding: binding)
+        // The share may have gone (zeroised, destroyed) while the recipients were checked.
+        let current = try self.held(request.key)
         do {
             let dealing = try Redistribution.deal(
-                share: held.share, newThreshold: Int(request.newThreshold),
+                share: current.share, newThreshold: Int(request.newThreshold),
                 newParticipants: request.recipients.map(\.participant))
             let transportKeys = Dictionary(
                 uniqueKeysWithValues: request.recipients.map { ($0.participant, $0.transportKey) })
             let sealed = try dealing.subShares.map { subShare in
-                try ShareSealing.seal(subShare: subShare, to: transportKeys[subShare.to]!, newKey: newKey)
+                try wrap(
+                    try ShareSealing.seal(subShare: subShare, to: transportKeys[subShare.to]!, newKey: newKey),
+                    for: trusted[subShare.to]!, dkg: false, key: newKey)
             }
             logger.info(
                 "dealt a redistribution", metadata: ["key": "\(request.key)", "to": "\(request.recipients.count)"])
@@ -308,9 +427,27 @@ public actor Custodian: AgentRequestHandler {
         guard shares[request.newKey] == nil else {
             throw ErrorMessage(code: .refused, text: "\(request.newKey) is already held")
         }
+        guard Int(request.newThreshold) >= pins.minimumThreshold else {
+            throw ErrorMessage(
+                code: .recipientRefused,
+                text: "this custodian holds no share of a threshold below \(pins.minimumThreshold)")
+        }
+        // A custodian that holds another version of the key pins its group key and threshold:
+        // the coordinator cannot swap in another commitment or lower the threshold.
+        for (key, held) in shares where key.keyID == request.newKey.keyID {
+            guard held.commitment.publicKey == request.oldCommitment.publicKey else {
+                throw ErrorMessage(
+                    code: .invalidShare, text: "the old commitment is not the one \(key) was pinned to")
+            }
+            guard Int(request.newThreshold) >= held.minimumThreshold else {
+                throw ErrorMessage(
+                    code: .recipientRefused, text: "\(key) was pinned to threshold \(held.minimumThreshold) or more")
+            }
+        }
+        let opened = try request.subShares.map { try unwrap($0, dkg: false, key: request.newKey) }
         let result: Redistribution.Result
         do {
-            let subShares = try request.subShares.map { payload in
+            let subShares = try opened.map { payload in
                 try ShareSealing.openSubShare(payload, privateKey: transportPrivateKey, newKey: request.newKey)
             }
             result = try Redistribution.receive(
@@ -321,7 +458,8 @@ public actor Custodian: AgentRequestHandler {
                 "refused a redistribution", metadata: ["key": "\(request.newKey)", "reason": "\(error.code)"])
             throw ErrorMessage(code: .invalidShare, text: "redistribution refused: \(error.reason)")
         }
-        shares[request.newKey] = HeldShare(share: result.share, commitment: result.commitment)
+        shares[request.newKey] = HeldShare(
+            share: result.share, commitment: result.commitment, minimumThreshold: Int(request.newThreshold))
         logger.info("accepted a redistributed share", metadata: ["key": "\(request.newKey)"])
         return RedistributeAccepted(
             newKey: request.newKey, participant: request.participant, publicShare: result.share.publicShare,
@@ -350,6 +488,12 @@ public actor Custodian: AgentRequestHandler {
         guard shares[request.key] == nil, dkgRuns[request.key] == nil else {
             throw ErrorMessage(code: .refused, text: "\(request.key) is already held or being generated")
         }
+        guard request.parameters.threshold >= pins.minimumThreshold else {
+            throw ErrorMessage(
+                code: .recipientRefused,
+                text: "a key of threshold \(request.parameters.threshold) is below this custodian's minimum "
+                    + "\(pins.minimumThreshold)")
+        }
         let run = try dkgStep(request.key) {
             try DKG.Participant(id: request.participant, parameters: request.parameters)
         }
@@ -357,16 +501,26 @@ public actor Custodian: AgentRequestHandler {
         return DKGRound1PackageResponse(key: request.key, package: run.round1Package)
     }
 
-    private func dkgRound2(_ request: DKGRound2Request) throws -> DKGRound2SharesResponse {
+    private func dkgRound2(_ request: DKGRound2Request) async throws -> DKGRound2SharesResponse {
+        let parameters = try dkgRun(request.key).parameters
+        let others = parameters.participants.filter { $0 != (try? dkgRun(request.key).id) }
+        let byParticipant = Dictionary(
+            request.recipients.map { ($0.participant, $0) }, uniquingKeysWith: { first, _ in first })
+        guard Set(byParticipant.keys) == Set(others), byParticipant.count == request.recipients.count else {
+            throw ErrorMessage(
+                code: .recipientRefused, text: "the DKG recipients must be exactly the other participants, once each")
+        }
+        let trusted = try await trustedRecipients(
+            request.recipients, binding: RecipientBinding.dkg(key: request.key, parameters: parameters))
         let run = try dkgRun(request.key)
-        let transportKeys = Dictionary(
-            request.recipients.map { ($0.participant, $0.transportKey) }, uniquingKeysWith: { first, _ in first })
         let sealed = try dkgStep(request.key) {
             try run.round2(packages: request.packages).map { share in
-                guard let recipient = transportKeys[share.to] else {
-                    throw ShardCryptoError(.invalidParameters, "no transport key for participant \(share.to)")
+                guard let recipient = byParticipant[share.to], let checked = trusted[share.to] else {
+                    throw ShardCryptoError(.invalidParameters, "no attested recipient for participant \(share.to)")
                 }
-                return try ShareSealing.seal(dkgShare: share, to: recipient, key: request.key)
+                return try wrap(
+                    try ShareSealing.seal(dkgShare: share, to: recipient.transportKey, key: request.key),
+                    for: checked, dkg: true, key: request.key)
             }
         }
         return DKGRound2SharesResponse(key: request.key, shares: sealed)
@@ -377,7 +531,8 @@ public actor Custodian: AgentRequestHandler {
         guard let transportPrivateKey else { throw ErrorMessage(code: .refused, text: "the transport key is gone") }
         let complaints = try dkgStep(request.key) {
             let opened = try request.shares.map { payload in
-                try ShareSealing.openDKGShare(payload, privateKey: transportPrivateKey, key: request.key)
+                try ShareSealing.openDKGShare(
+                    try unwrap(payload, dkg: true, key: request.key), privateKey: transportPrivateKey, key: request.key)
             }
             return try run.receive(shares: opened)
         }
@@ -396,7 +551,9 @@ public actor Custodian: AgentRequestHandler {
             try run.finish(complaints: request.complaints, answers: request.answers)
         }
         dkgRuns[request.key] = nil
-        shares[request.key] = HeldShare(share: result.share, commitment: result.commitment)
+        shares[request.key] = HeldShare(
+            share: result.share, commitment: result.commitment,
+            minimumThreshold: max(pins.minimumThreshold, result.commitment.threshold))
         logger.info("finished a DKG run", metadata: ["key": "\(request.key)", "qualified": "\(result.qualified)"])
         return try DKGFinished(
             key: request.key, participant: result.share.id, publicShare: result.share.publicShare,

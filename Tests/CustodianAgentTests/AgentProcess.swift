@@ -13,6 +13,8 @@ final class AgentProcess: @unchecked Sendable {
     struct Failure: Error, CustomStringConvertible { let description: String }
 
     let tpm: SoftwareTPM
+    /// The directory of the CA that signed the EK certificate (`issuercert.pem` is its root).
+    let certificateAuthority: URL
     let process: Process
     let socketPath: String
     let log: URL
@@ -23,8 +25,15 @@ final class AgentProcess: @unchecked Sendable {
             .appendingPathComponent("keyshard-agent")
     }
 
-    static func start(extraArguments: [String] = []) throws -> AgentProcess {
-        let tpm = try SoftwareTPM.start(endorsementCertificates: true)
+    /// Starts an agent on a fresh swtpm.
+    /// - Parameters:
+    ///   - extraArguments: more agent options (pins given here replace the defaults).
+    ///   - certificateAuthority: a CA directory shared by a ring's TPMs; nil gives the TPM a CA of its own.
+    ///   - pinnedRoot: the EK root certificate (PEM) the agent pins; nil pins its own CA's.
+    static func start(
+        extraArguments: [String] = [], certificateAuthority: URL? = nil, pinnedRoot: [UInt8]? = nil
+    ) throws -> AgentProcess {
+        let tpm = try SoftwareTPM.start(endorsementCertificates: true, certificateAuthority: certificateAuthority)
         let socketPath = "/tmp/ks-agent-\(UUID().uuidString.prefix(8)).sock"
         let log = tpm.directory.appendingPathComponent("agent.log")
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
@@ -35,7 +44,11 @@ final class AgentProcess: @unchecked Sendable {
             ? []
             : [
                 "--coordinator-key", Coordinator.identity.publicKey.hex,
-                "--ek-root-sha256", try rootDigest(pem: try tpm.file("ca/issuercert.pem")),
+                "--ek-root-sha256",
+                try rootDigest(
+                    pem: try pinnedRoot
+                        ?? Array(Data(contentsOf: (certificateAuthority ?? tpm.directory.appendingPathComponent("ca"))
+                            .appendingPathComponent("issuercert.pem")))),
             ]
         process.arguments =
             [
@@ -50,7 +63,9 @@ final class AgentProcess: @unchecked Sendable {
             tpm.stop()
             throw error
         }
-        let agent = AgentProcess(tpm: tpm, process: process, socketPath: socketPath, log: log)
+        let agent = AgentProcess(
+            tpm: tpm, certificateAuthority: certificateAuthority ?? tpm.directory.appendingPathComponent("ca"),
+            process: process, socketPath: socketPath, log: log)
         for _ in 0..<500 {
             if FileManager.default.fileExists(atPath: socketPath) { return agent }
             guard process.isRunning else { break }
@@ -69,8 +84,9 @@ final class AgentProcess: @unchecked Sendable {
         return SHA256.hash(data: der).map { String(format: "%02x", $0) }.joined()
     }
 
-    private init(tpm: SoftwareTPM, process: Process, socketPath: String, log: URL) {
+    private init(tpm: SoftwareTPM, certificateAuthority: URL, process: Process, socketPath: String, log: URL) {
         self.tpm = tpm
+        self.certificateAuthority = certificateAuthority
         self.process = process
         self.socketPath = socketPath
         self.log = log

@@ -38,7 +38,9 @@ enum Coordinator {
 
     /// The agent's scratch CA certificate, the root its EK certificate chains to.
     static func issuer(of agent: AgentProcess) throws -> String {
-        String(decoding: try agent.tpm.file("ca/issuercert.pem"), as: UTF8.self)
+        String(
+            decoding: try Data(contentsOf: agent.certificateAuthority.appendingPathComponent("issuercert.pem")),
+            as: UTF8.self)
     }
 
     /// Challenge → verify → EK chain → MakeCredential → ActivateCredential.

@@ -41,14 +41,19 @@ public final class SoftwareTPM: @unchecked Sendable {
     }
 
     /// Starts swtpm; the caller must call ``stop()`` (prefer ``with(endorsementCertificates:_:)``).
-    public static func start(endorsementCertificates: Bool = false) throws -> SoftwareTPM {
+    /// - Parameter certificateAuthority: a directory holding the local CA that signs the EK
+    ///   certificates (created on first use), so several TPMs chain to one root as a host's vTPMs
+    ///   do; nil makes a CA of its own in the scratch directory (`ca/`).
+    public static func start(
+        endorsementCertificates: Bool = false, certificateAuthority: URL? = nil
+    ) throws -> SoftwareTPM {
         let directory = FileManager.default.temporaryDirectory
             .appendingPathComponent("keyshard-swtpm-\(UUID().uuidString)")
         let state = directory.appendingPathComponent("state")
         try FileManager.default.createDirectory(at: state, withIntermediateDirectories: true)
         if endorsementCertificates {
             do {
-                try manufacture(directory: directory, state: state)
+                try manufacture(directory: directory, state: state, ca: certificateAuthority)
             } catch {
                 try? FileManager.default.removeItem(at: directory)
                 throw error
@@ -79,8 +84,8 @@ public final class SoftwareTPM: @unchecked Sendable {
         throw Failure(description: "swtpm did not start (is the swtpm package installed?)")
     }
 
-    private static func manufacture(directory: URL, state: URL) throws {
-        let ca = directory.appendingPathComponent("ca")
+    private static func manufacture(directory: URL, state: URL, ca shared: URL?) throws {
+        let ca = shared ?? directory.appendingPathComponent("ca")
         try FileManager.default.createDirectory(at: ca, withIntermediateDirectories: true)
         let localCAConfig = directory.appendingPathComponent("swtpm-localca.conf")
         try Data("""
