@@ -211,6 +211,13 @@ extension DKG {
             return confirmation
         }
 
+        /// The public outcome ``finish(complaints:)`` computed and ``confirm(confirmations:)``
+        /// waits to have confirmed; nil before finishing and after the run ended. Public data only.
+        public var pendingResult: PublicResult? {
+            guard case .confirming(let pending) = phase else { return nil }
+            return pending.publicResult
+        }
+
         /// Releases the share once every QUAL member confirmed the outcome this participant computed.
         /// - Parameter confirmations: one confirmation from every QUAL member, this one's included, in any order.
         /// - Returns: x_j, the group public key, the combined commitment and QUAL.
