@@ -111,12 +111,14 @@ extension DKG {
         guard complaint.round1Digest == round1.digest else {
             throw ShardCryptoError(
                 .forgedComplaint,
-                "the complaint of \(complaint.accuser) about \(complaint.accused) is bound to another round-1 broadcast")
+                "the complaint of \(complaint.accuser) about \(complaint.accused) is bound to another round-1 "
+                    + "broadcast")
         }
         guard complaint.signatureVerifies(accuserCommitment: accuserCommitment, parameters: round1.parameters) else {
             throw ShardCryptoError(
                 .forgedComplaint,
-                "the complaint of \(complaint.accuser) about \(complaint.accused) is not signed by \(complaint.accuser)")
+                "the complaint of \(complaint.accuser) about \(complaint.accused) is not signed by "
+                    + "\(complaint.accuser)")
         }
         switch complaint.reason {
         case .missingShare:

@@ -282,13 +282,6 @@ extension DKG {
             /// since it is not a point on the dealer's committed polynomial.
             case invalidShare(evidence: Round2Share)
 
-            var tag: UInt8 {
-                switch self {
-                case .missingShare: 0
-                case .invalidShare: 1
-                }
-            }
-
             /// The reason's encoding: the tag, then the evidence share for an invalid one.
             func serialized() throws -> [UInt8] {
                 switch self {

@@ -106,9 +106,10 @@ extension DKG {
 
         /// Checks the shares dealt to this participant.
         /// - Parameter shares: the shares addressed to this participant, at most one per dealer.
-        /// - Returns: a complaint for every dealer that passed round 1 but whose share is
-        ///   missing, badly signed (``Complaint/Reason/missingShare``) or does not match C_i
-        ///   (``Complaint/Reason/invalidShare(evidence:)``).
+        /// - Returns: one complaint, signed with a_{j,0} and bound to the round-1 digest, for
+        ///   every dealer that passed round 1 but whose share is missing, badly signed
+        ///   (``Complaint/Reason/missingShare``) or does not match C_i
+        ///   (``Complaint/Reason/invalidShare(evidence:)``); never two about one dealer.
         /// - Throws: ``ShardCryptoError/Code/invalidParameters`` for a share addressed to another
         ///   participant, from an unknown, disqualified or own sender, or out of order;
         ///   ``ShardCryptoError/Code/duplicateParticipant`` for two shares from one dealer;

@@ -503,7 +503,9 @@ struct CustodianAgentDKGTests {
         let parameters = try DKG.Parameters(threshold: 2, participants: ids, context: Array("split run".utf8))
         let localKeys = [Scalar.random(), Scalar.random(), Scalar.random()]
         let recipients = try [RecipientKey(participant: ids[0], transportKey: evidence.transportKey)]
-            + (0..<3).map { RecipientKey(participant: ids[$0 + 1], transportKey: try TransportPublicKey(privateKey: localKeys[$0])) }
+            + (0..<3).map {
+                RecipientKey(participant: ids[$0 + 1], transportKey: try TransportPublicKey(privateKey: localKeys[$0]))
+            }
         let locals = try ids.dropFirst().map { try DKG.Participant(id: $0, parameters: parameters) }
 
         guard case .dkgRound1Package(let agentPackage) = try await client.request(

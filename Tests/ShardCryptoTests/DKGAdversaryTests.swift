@@ -112,14 +112,17 @@ struct DKGAdversaryTests {
 
     @Test func complaintsBoundToAnotherDigestAreRefused() throws {
         let fixed = try Dictionary(
-            uniqueKeysWithValues: (1...3).map { (UInt16($0), try Polynomial.random(constant: .random(), threshold: 2)) })
+            uniqueKeysWithValues: (1...3).map {
+                (UInt16($0), try Polynomial.random(constant: .random(), threshold: 2))
+            })
         let run = try SimulatedDKG(threshold: 2, count: 3, polynomials: fixed)
         let outcome = try run.outcome()
         // Signed with 2's real key, but over another round-1 digest.
         let otherDigest = try run.complaint(by: 2, about: 1, round1Digest: [UInt8](repeating: 0xAB, count: 32))
         #expect(errorCode { _ = try DKG.resolveComplaint(otherDigest, round1: outcome) } == .forgedComplaint)
         // A genuine complaint of another run with the same keys (another session context), replayed.
-        let otherRun = try SimulatedDKG(threshold: 2, count: 3, context: Array("other session".utf8), polynomials: fixed)
+        let otherRun = try SimulatedDKG(
+            threshold: 2, count: 3, context: Array("other session".utf8), polynomials: fixed)
         let replayed = try otherRun.complaint(by: 2, about: 1)
         #expect(try DKG.resolveComplaint(replayed, round1: try otherRun.outcome()) == .accusedAtFault)
         #expect(errorCode { _ = try DKG.resolveComplaint(replayed, round1: outcome) } == .forgedComplaint)
@@ -274,7 +277,8 @@ struct DKGAdversaryTests {
             inbox[pid(3)]!.removeAll { [1, 2].contains($0.from.rawValue) }
         }
         #expect(complaints.count == 2)
-        #expect(errorCode { _ = try DKG.finalize(round1: try run.outcome(), complaints: complaints) } == .invalidComplaint)
+        let outcome = try run.outcome()
+        #expect(errorCode { _ = try DKG.finalize(round1: outcome, complaints: complaints) } == .invalidComplaint)
         let (none, refused) = run.finishAll { _ in complaints }
         #expect(none.isEmpty && refused.count == 3)
     }

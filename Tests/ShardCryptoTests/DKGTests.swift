@@ -400,7 +400,8 @@ func expectConsistentKey(_ results: [DKG.Result], threshold: Int) throws {
         #expect(errorCode { _ = try run.participant(2).finish(complaints: complaints) } == .invalidParameters)
         #expect(errorCode { _ = try run.participant(2).confirm(confirmations: []) } == .invalidParameters)
         (run, complaints) = try fresh()
-        #expect(errorCode { _ = try run.participant(3).finish(complaints: complaints + complaints) } == .invalidComplaint)
+        #expect(
+            errorCode { _ = try run.participant(3).finish(complaints: complaints + complaints) } == .invalidComplaint)
         // The complete inputs finish once, and only once.
         (run, complaints) = try fresh()
         let confirmation = try run.participant(2).finish(complaints: complaints)
