@@ -492,6 +492,26 @@ struct CustodianAgentDKGTests {
         try? await client.close()
     }
 
+    @Test("an agent keeps at most 16 DKG runs open, and one run per key version")
+    func dkgRunsAreBounded() async throws {
+        let agent = try AgentProcess.start()
+        defer { agent.stop() }
+        let client = try await agent.connect()
+        _ = try await Coordinator.attest(client, agent: agent)
+        let ids = try [1, 2].map { try ParticipantID(UInt16($0)) }
+        let parameters = try DKG.Parameters(threshold: 2, participants: ids, context: Array("bounded".utf8))
+        func start(_ version: UInt32) throws -> AgentMessage {
+            .dkgRound1Request(
+                try DKGRound1Request(
+                    key: try KeyReference(keyID: "dkg-bound", version: version), participant: ids[0],
+                    parameters: parameters))
+        }
+        for version in 1...16 { _ = try await client.request(try start(UInt32(version))) }
+        #expect(await CustodianAgentTests.refusalCode { _ = try await client.request(try start(17)) } == .refused)
+        #expect(await CustodianAgentTests.refusalCode { _ = try await client.request(try start(3)) } == .refused)
+        try? await client.close()
+    }
+
     @Test("an agent left with a different complaint list than the others refuses to confirm and drops its share")
     func divergentComplaintListsAreRefusedAtConfirmation() async throws {
         let agent = try AgentProcess.start()
