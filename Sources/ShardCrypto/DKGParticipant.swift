@@ -20,7 +20,9 @@ extension DKG {
     /// show participants different round-1 broadcasts unnoticed (every share and complaint
     /// carries the ``Round1Outcome/digest``), cannot forge or replay complaints (they are
     /// signed), and cannot leave QUAL members with different complaint lists, QUAL sets or
-    /// keys (the confirmations fail). It can drop shares and so shrink QUAL, or abort.
+    /// keys (the confirmations fail). It can drop shares and so shrink QUAL, abort, or (when
+    /// n ≥ 2t) split the participants into two halves that each make their own key; see
+    /// docs/CRYPTOGRAPHY.md.
     ///
     /// One run, one pending result: any refusal in ``finish(complaints:)`` or
     /// ``confirm(confirmations:)`` ends the run and wipes its secrets.

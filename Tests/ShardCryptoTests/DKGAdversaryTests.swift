@@ -264,6 +264,40 @@ struct DKGAdversaryTests {
         #expect(refused[pid(4)] == .transcriptMismatch)
     }
 
+    /// The limitation docs/CRYPTOGRAPHY.md states: with n ≥ 2t the relay can cut the
+    /// participants into two halves (dropping every share between them and showing each
+    /// half only its own complaints). Each half confirms its own key; neither key leaks,
+    /// since each half's QUAL has t members and so an honest dealer. Pinned here so that a
+    /// change of the confirmation rule shows up.
+    @Test func aPartitionWhenNIsAtLeast2tYieldsTwoSeparateKeysAndRevealsNothing() throws {
+        let run = try SimulatedDKG(threshold: 2, count: 4)
+        let left: Set<UInt16> = [1, 2]
+        let complaints = try run.complaints { inbox in
+            for id in inbox.keys {
+                inbox[id]!.removeAll { left.contains($0.from.rawValue) != left.contains(id.rawValue) }
+            }
+        }
+        #expect(complaints.count == 8)
+        func sameSide(_ id: ParticipantID) -> (DKG.Complaint) -> Bool {
+            { left.contains($0.accuser.rawValue) == left.contains(id.rawValue) }
+        }
+        let (confirmations, failures) = run.finishAll { id in complaints.filter(sameSide(id)) }
+        #expect(failures.isEmpty)
+        let (results, refused) = run.confirmAll { id in
+            confirmations.filter { left.contains($0.from.rawValue) == left.contains(id.rawValue) }
+        }
+        #expect(refused.isEmpty)
+        let keys = Set(try results.values.map { try $0.groupPublicKey.compressed() })
+        #expect(keys.count == 2)
+        try expectConsistentKey([results[pid(1)]!, results[pid(2)]!], threshold: 2)
+        try expectConsistentKey([results[pid(3)]!, results[pid(4)]!], threshold: 2)
+        var view = RelayView()
+        try view.record(run.packages)
+        try view.record(complaints)
+        try view.record(confirmations)
+        view.expectNoSharesIn(run)
+    }
+
     @Test func fewerThanTQualifiedAborts() throws {
         // 3-of-3: one dropped share leaves two qualified dealers.
         let small = try SimulatedDKG(threshold: 3, count: 3)
