@@ -46,14 +46,14 @@ public enum AgentMessage: Sendable, CustomStringConvertible {
     case dkgReceiveRequest(DKGReceiveRequest)
     /// DKG receive, response: this agent's complaints.
     case dkgComplaints(DKGComplaintList)
-    /// DKG answers, request: every complaint.
-    case dkgAnswerRequest(DKGComplaintList)
-    /// DKG answers, response.
-    case dkgAnswers(DKGAnswers)
-    /// DKG finish, request.
+    /// DKG finish, request: every complaint.
     case dkgFinishRequest(DKGFinishRequest)
-    /// DKG finish, response.
+    /// DKG finish, response: the pending outcome and this agent's confirmation.
     case dkgFinished(DKGFinished)
+    /// DKG confirm, request: every QUAL member's confirmation.
+    case dkgConfirmRequest(DKGConfirmRequest)
+    /// DKG confirm, response: the share is held.
+    case dkgConfirmed(DKGConfirmed)
     /// Redistribution deal, request.
     case redistributeDealRequest(RedistributeDealRequest)
     /// Redistribution deal, response.
@@ -107,10 +107,10 @@ public enum AgentMessage: Sendable, CustomStringConvertible {
         case .dkgRound2Shares: .dkgRound2Shares
         case .dkgReceiveRequest: .dkgReceiveRequest
         case .dkgComplaints: .dkgComplaints
-        case .dkgAnswerRequest: .dkgAnswerRequest
-        case .dkgAnswers: .dkgAnswers
         case .dkgFinishRequest: .dkgFinishRequest
         case .dkgFinished: .dkgFinished
+        case .dkgConfirmRequest: .dkgConfirmRequest
+        case .dkgConfirmed: .dkgConfirmed
         case .redistributeDealRequest: .redistributeDealRequest
         case .redistributeDealing: .redistributeDealing
         case .redistributeReceiveRequest: .redistributeReceiveRequest
@@ -156,10 +156,10 @@ public enum AgentMessage: Sendable, CustomStringConvertible {
             case .dkgRound2Shares(let body): try body.encode(into: &writer)
             case .dkgReceiveRequest(let body): try body.encode(into: &writer)
             case .dkgComplaints(let body): try body.encode(into: &writer)
-            case .dkgAnswerRequest(let body): try body.encode(into: &writer)
-            case .dkgAnswers(let body): try body.encode(into: &writer)
             case .dkgFinishRequest(let body): try body.encode(into: &writer)
             case .dkgFinished(let body): try body.encode(into: &writer)
+            case .dkgConfirmRequest(let body): try body.encode(into: &writer)
+            case .dkgConfirmed(let body): try body.encode(into: &writer)
             case .redistributeDealRequest(let body): try body.encode(into: &writer)
             case .redistributeDealing(let body): try body.encode(into: &writer)
             case .redistributeReceiveRequest(let body): try body.encode(into: &writer)
@@ -215,11 +215,11 @@ public enum AgentMessage: Sendable, CustomStringConvertible {
         case .dkgRound2Request: self = .dkgRound2Request(try body(DKGRound2Request.self))
         case .dkgRound2Shares: self = .dkgRound2Shares(try body(DKGRound2SharesResponse.self))
         case .dkgReceiveRequest: self = .dkgReceiveRequest(try body(DKGReceiveRequest.self))
-        case .dkgComplaints: self = .dkgComplaints(try DKGComplaintList(from: &reader))
-        case .dkgAnswerRequest: self = .dkgAnswerRequest(try DKGComplaintList(from: &reader))
-        case .dkgAnswers: self = .dkgAnswers(try body(DKGAnswers.self))
+        case .dkgComplaints: self = .dkgComplaints(try body(DKGComplaintList.self))
         case .dkgFinishRequest: self = .dkgFinishRequest(try body(DKGFinishRequest.self))
         case .dkgFinished: self = .dkgFinished(try body(DKGFinished.self))
+        case .dkgConfirmRequest: self = .dkgConfirmRequest(try body(DKGConfirmRequest.self))
+        case .dkgConfirmed: self = .dkgConfirmed(try body(DKGConfirmed.self))
         case .redistributeDealRequest: self = .redistributeDealRequest(try body(RedistributeDealRequest.self))
         case .redistributeDealing: self = .redistributeDealing(try body(RedistributeDealing.self))
         case .redistributeReceiveRequest:
@@ -272,11 +272,11 @@ public enum AgentMessage: Sendable, CustomStringConvertible {
         case .dkgRound2Request(let body): "\(body)"
         case .dkgRound2Shares(let body): "\(body)"
         case .dkgReceiveRequest(let body): "\(body)"
-        case .dkgComplaints(let body): "dkg-complaints \(body)"
-        case .dkgAnswerRequest(let body): "dkg-answer-request \(body)"
-        case .dkgAnswers(let body): "\(body)"
+        case .dkgComplaints(let body): "\(body)"
         case .dkgFinishRequest(let body): "\(body)"
         case .dkgFinished(let body): "\(body)"
+        case .dkgConfirmRequest(let body): "\(body)"
+        case .dkgConfirmed(let body): "\(body)"
         case .redistributeDealRequest(let body): "\(body)"
         case .redistributeDealing(let body): "\(body)"
         case .redistributeReceiveRequest(let body): "\(body)"

@@ -191,13 +191,15 @@ extension DKGReceiveRequest: WireCodable {
     }
 }
 
-/// A list of DKG complaints with the key version they concern: the agent's complaints
-/// after receiving (``MessageType/dkgComplaints``) or everyone's, sent to be answered
-/// (``MessageType/dkgAnswerRequest``). Complaint evidence is public by design.
+/// DKG: this agent's complaints after receiving, each signed by the agent with its
+/// round-1 secret and bound to the run's round-1 digest (``DKG/Complaint``). Public by
+/// design: a complaint carries no share of an honest dealer. The coordinator may check each
+/// with ``DKG/resolveComplaint(_:round1:)`` before relaying; agents refuse a list that holds
+/// a forged, self or repeated complaint.
 public struct DKGComplaintList: Sendable, CustomStringConvertible {
     /// The key version.
     public let key: KeyReference
-    /// The complaints.
+    /// The complaints, at most one per dealer.
     public let complaints: [DKG.Complaint]
 
     /// Creates a list.
@@ -207,6 +209,10 @@ public struct DKGComplaintList: Sendable, CustomStringConvertible {
     }
 
     public var description: String { "DKGComplaintList(\(key), \(complaints.count) complaints)" }
+}
+
+extension DKGComplaintList: WireCodable {
+    static let messageType = MessageType.dkgComplaints
 
     func encode(into writer: inout WireWriter) throws {
         writer.write(key)
@@ -218,54 +224,21 @@ public struct DKGComplaintList: Sendable, CustomStringConvertible {
     }
 }
 
-/// DKG: shares this agent reveals publicly, answering complaints against it.
-public struct DKGAnswers: Sendable, CustomStringConvertible {
-    /// The key version.
-    public let key: KeyReference
-    /// The revealed round-2 shares; public by protocol once revealed.
-    public let answers: [DKG.Round2Share]
-
-    /// Creates a response.
-    public init(key: KeyReference, answers: [DKG.Round2Share]) {
-        self.key = key
-        self.answers = answers
-    }
-
-    public var description: String { "DKGAnswers(\(key), \(answers.count) revealed shares)" }
-}
-
-extension DKGAnswers: WireCodable {
-    static let messageType = MessageType.dkgAnswers
-
-    func encode(into writer: inout WireWriter) throws {
-        writer.write(key)
-        try writer.write(answers)
-    }
-
-    init(from reader: inout WireReader) throws {
-        self.init(key: try reader.readKeyReference("key"), answers: try reader.readRevealedShares("answers"))
-    }
-}
-
-/// DKG: every complaint and every answer; the agent finishes the run and keeps its share.
+/// DKG: every complaint of the run. The agent settles them, computes its share and keeps
+/// it *pending* (not usable, not in the heartbeat) until ``DKGConfirmRequest``.
 public struct DKGFinishRequest: Sendable, CustomStringConvertible {
     /// The key version.
     public let key: KeyReference
     /// Every complaint of the run.
     public let complaints: [DKG.Complaint]
-    /// Every revealed share.
-    public let answers: [DKG.Round2Share]
 
     /// Creates a request.
-    public init(key: KeyReference, complaints: [DKG.Complaint], answers: [DKG.Round2Share]) {
+    public init(key: KeyReference, complaints: [DKG.Complaint]) {
         self.key = key
         self.complaints = complaints
-        self.answers = answers
     }
 
-    public var description: String {
-        "DKGFinishRequest(\(key), \(complaints.count) complaints, \(answers.count) answers)"
-    }
+    public var description: String { "DKGFinishRequest(\(key), \(complaints.count) complaints)" }
 }
 
 extension DKGFinishRequest: WireCodable {
@@ -274,18 +247,17 @@ extension DKGFinishRequest: WireCodable {
     func encode(into writer: inout WireWriter) throws {
         writer.write(key)
         try writer.write(complaints)
-        try writer.write(answers)
     }
 
     init(from reader: inout WireReader) throws {
-        self.init(
-            key: try reader.readKeyReference("key"), complaints: try reader.readComplaints("complaints"),
-            answers: try reader.readRevealedShares("answers"))
+        self.init(key: try reader.readKeyReference("key"), complaints: try reader.readComplaints("complaints"))
     }
 }
 
-/// DKG: the run's public outcome as this agent computed it; the coordinator checks
-/// that every agent reports the same.
+/// DKG: the run's outcome as this agent computed it, still pending, with the agent's
+/// confirmation: a signature with its new share x_i under X_i over the transcript digest,
+/// QUAL, the group key and the commitment. The coordinator hands every QUAL member's
+/// confirmation to every QUAL member (``DKGConfirmRequest``).
 public struct DKGFinished: Sendable, Equatable, CustomStringConvertible {
     /// The key version.
     public let key: KeyReference
@@ -299,29 +271,41 @@ public struct DKGFinished: Sendable, Equatable, CustomStringConvertible {
     public let commitment: FeldmanCommitment
     /// The digest of the round-1 broadcast, 32 bytes.
     public let round1Digest: [UInt8]
+    /// The digest of the round-1 digest and every complaint, 32 bytes.
+    public let transcriptDigest: [UInt8]
+    /// This agent's confirmation of the outcome.
+    public let confirmation: DKG.Confirmation
 
     /// Creates a response.
     /// - Throws: ``AgentProtocolError/Code/malformedMessage`` for a digest that is not 32
-    ///   bytes or a qualified set that is empty or not ascending.
+    ///   bytes, a qualified set that is empty or not ascending, or a confirmation from
+    ///   another participant.
     public init(
         key: KeyReference, participant: ParticipantID, publicShare: Point, qualified: [ParticipantID],
-        commitment: FeldmanCommitment, round1Digest: [UInt8]
+        commitment: FeldmanCommitment, round1Digest: [UInt8], transcriptDigest: [UInt8],
+        confirmation: DKG.Confirmation
     ) throws {
-        guard round1Digest.count == 32 else {
-            throw AgentProtocolError.malformed("a round-1 digest is 32 bytes, got \(round1Digest.count)")
+        guard round1Digest.count == 32, transcriptDigest.count == 32 else {
+            throw AgentProtocolError.malformed("a DKG digest is 32 bytes")
         }
         guard !qualified.isEmpty else { throw AgentProtocolError.malformed("the qualified set is empty") }
         try checkAscending(qualified, "qualified set")
+        guard confirmation.from == participant else {
+            throw AgentProtocolError.malformed(
+                "participant \(participant) reports a confirmation from \(confirmation.from)")
+        }
         self.key = key
         self.participant = participant
         self.publicShare = publicShare
         self.qualified = qualified
         self.commitment = commitment
         self.round1Digest = round1Digest
+        self.transcriptDigest = transcriptDigest
+        self.confirmation = confirmation
     }
 
     public var description: String {
-        "DKGFinished(\(key), participant \(participant), qualified \(qualified), \(commitment))"
+        "DKGFinished(\(key), participant \(participant), qualified \(qualified), \(commitment), pending)"
     }
 }
 
@@ -335,13 +319,99 @@ extension DKGFinished: WireCodable {
         try writer.write(qualified)
         try writer.write(commitment)
         writer.writeFixed(round1Digest)
+        writer.writeFixed(transcriptDigest)
+        writer.writeFixed(try confirmation.serialized())
     }
 
     init(from reader: inout WireReader) throws {
+        let key = try reader.readKeyReference("key")
+        let participant = try reader.readParticipant("participant")
+        let publicShare = try reader.readPoint("public share")
+        let qualified = try reader.readParticipants("qualified")
+        let commitment = try reader.readCommitment("commitment")
+        let round1Digest = try reader.readFixed(32, "round-1 digest")
+        let transcriptDigest = try reader.readFixed(32, "transcript digest")
+        let confirmation = try reader.readConfirmation("confirmation")
         try self.init(
+            key: key, participant: participant, publicShare: publicShare, qualified: qualified,
+            commitment: commitment, round1Digest: round1Digest, transcriptDigest: transcriptDigest,
+            confirmation: confirmation)
+    }
+}
+
+/// DKG: one confirmation from every QUAL member, ascending by member. The agent releases
+/// its pending share only if they are exactly QUAL's and each verifies under the X_m it
+/// computed itself; otherwise the run and its pending share are dropped.
+public struct DKGConfirmRequest: Sendable, Equatable, CustomStringConvertible {
+    /// The key version.
+    public let key: KeyReference
+    /// The confirmations, strictly ascending by sender.
+    public let confirmations: [DKG.Confirmation]
+
+    /// Creates a request.
+    /// - Throws: ``AgentProtocolError/Code/malformedMessage`` for confirmations not strictly
+    ///   ascending by sender (two from one member among them), or too many.
+    public init(key: KeyReference, confirmations: [DKG.Confirmation]) throws {
+        try checkAscending(confirmations.map(\.from), "confirmations")
+        self.key = key
+        self.confirmations = confirmations
+    }
+
+    public var description: String { "DKGConfirmRequest(\(key), \(confirmations.count) confirmations)" }
+}
+
+extension DKGConfirmRequest: WireCodable {
+    static let messageType = MessageType.dkgConfirmRequest
+
+    func encode(into writer: inout WireWriter) throws {
+        writer.write(key)
+        try writer.writeCount(confirmations.count)
+        for confirmation in confirmations { writer.writeFixed(try confirmation.serialized()) }
+    }
+
+    init(from reader: inout WireReader) throws {
+        let key = try reader.readKeyReference("key")
+        let count = try reader.readCount(
+            "confirmations", minimumElementSize: DKG.Confirmation.byteCount, maximum: WireLimits.maximumParticipants)
+        var confirmations: [DKG.Confirmation] = []
+        confirmations.reserveCapacity(count)
+        for _ in 0..<count { confirmations.append(try reader.readConfirmation("confirmation")) }
+        try self.init(key: key, confirmations: confirmations)
+    }
+}
+
+/// DKG: every QUAL member confirmed the outcome; the agent now holds its share.
+public struct DKGConfirmed: Sendable, Equatable, CustomStringConvertible {
+    /// The key version.
+    public let key: KeyReference
+    /// This agent's identifier.
+    public let participant: ParticipantID
+    /// X_i = x_i·G of the share now held.
+    public let publicShare: Point
+
+    /// Creates a response.
+    public init(key: KeyReference, participant: ParticipantID, publicShare: Point) {
+        self.key = key
+        self.participant = participant
+        self.publicShare = publicShare
+    }
+
+    public var description: String { "DKGConfirmed(\(key), participant \(participant))" }
+}
+
+extension DKGConfirmed: WireCodable {
+    static let messageType = MessageType.dkgConfirmed
+
+    func encode(into writer: inout WireWriter) throws {
+        writer.write(key)
+        writer.write(participant)
+        try writer.write(publicShare)
+    }
+
+    init(from reader: inout WireReader) throws {
+        self.init(
             key: try reader.readKeyReference("key"), participant: try reader.readParticipant("participant"),
-            publicShare: try reader.readPoint("public share"), qualified: try reader.readParticipants("qualified"),
-            commitment: try reader.readCommitment("commitment"), round1Digest: try reader.readFixed(32, "digest"))
+            publicShare: try reader.readPoint("public share"))
     }
 }
 
@@ -360,10 +430,6 @@ extension WireWriter {
         for complaint in complaints { writeVariable(try complaint.serialized()) }
     }
 
-    mutating func write(_ shares: [DKG.Round2Share]) throws {
-        try writeCount(shares.count)
-        for share in shares { writeFixed(try share.serialized().withUnsafeBytes { Array($0) }) }
-    }
 }
 
 extension WireReader {
@@ -373,26 +439,23 @@ extension WireReader {
         return try decodingField(field) { try DKG.Round1Package(serialized: bytes) }
     }
 
+    /// Signed complaints; each is a missing-share (102 bytes) or invalid-share (235 bytes) one.
     mutating func readComplaints(_ field: String) throws -> [DKG.Complaint] {
-        let count = try readCount(field, minimumElementSize: 4 + 5, maximum: WireLimits.maximumParticipants)
+        let count = try readCount(
+            field, minimumElementSize: 4 + DKG.Complaint.missingShareByteCount,
+            maximum: WireLimits.maximumParticipants)
         var complaints: [DKG.Complaint] = []
         complaints.reserveCapacity(count)
         for _ in 0..<count {
-            let bytes = try readVariable(field, maximum: 5 + DKG.Round2Share.byteCount, minimum: 5)
+            let bytes = try readVariable(
+                field, maximum: DKG.Complaint.invalidShareByteCount, minimum: DKG.Complaint.missingShareByteCount)
             complaints.append(try decodingField(field) { try DKG.Complaint(serialized: bytes) })
         }
         return complaints
     }
 
-    mutating func readRevealedShares(_ field: String) throws -> [DKG.Round2Share] {
-        let count = try readCount(
-            field, minimumElementSize: DKG.Round2Share.byteCount, maximum: WireLimits.maximumParticipants)
-        var shares: [DKG.Round2Share] = []
-        shares.reserveCapacity(count)
-        for _ in 0..<count {
-            let bytes = try readFixed(DKG.Round2Share.byteCount, field)
-            shares.append(try decodingField(field) { try DKG.Round2Share(serialized: SecretBytes(bytes)) })
-        }
-        return shares
+    mutating func readConfirmation(_ field: String) throws -> DKG.Confirmation {
+        let bytes = try readFixed(DKG.Confirmation.byteCount, field)
+        return try decodingField(field) { try DKG.Confirmation(serialized: bytes) }
     }
 }

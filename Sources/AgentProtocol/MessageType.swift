@@ -48,16 +48,18 @@ public enum MessageType: UInt16, Sendable, CaseIterable, CustomStringConvertible
     case dkgRound2Shares = 0x0604
     /// DKG: the sealed round-2 shares addressed to this agent.
     case dkgReceiveRequest = 0x0605
-    /// DKG: complaints against dealers whose shares failed.
+    /// DKG: signed complaints against dealers whose shares failed.
     case dkgComplaints = 0x0606
-    /// DKG: every complaint, for the accused to answer.
-    case dkgAnswerRequest = 0x0607
-    /// DKG: shares revealed in answer to complaints against this agent.
-    case dkgAnswers = 0x0608
-    /// DKG: complaints and answers; finish the run.
+    // 0x0607 and 0x0608 were dkg-answer-request and dkg-answers, which revealed shares in
+    // the clear (issue 8); they decode as unknown and are not reused.
+    /// DKG: every complaint; compute the outcome and keep the share pending.
     case dkgFinishRequest = 0x0609
-    /// DKG: the public result and this agent's public share.
+    /// DKG: the pending outcome, this agent's public share and its signed confirmation.
     case dkgFinished = 0x060A
+    /// DKG: every QUAL member's confirmation; release the share if they all verify.
+    case dkgConfirmRequest = 0x060B
+    /// DKG: the share is confirmed and held.
+    case dkgConfirmed = 0x060C
 
     /// Redistribution: deal sub-shares of a held share to a new set.
     case redistributeDealRequest = 0x0701
@@ -120,10 +122,10 @@ public enum MessageType: UInt16, Sendable, CaseIterable, CustomStringConvertible
         case .dkgRound2Shares: "dkg-round2-shares"
         case .dkgReceiveRequest: "dkg-receive-request"
         case .dkgComplaints: "dkg-complaints"
-        case .dkgAnswerRequest: "dkg-answer-request"
-        case .dkgAnswers: "dkg-answers"
         case .dkgFinishRequest: "dkg-finish-request"
         case .dkgFinished: "dkg-finished"
+        case .dkgConfirmRequest: "dkg-confirm-request"
+        case .dkgConfirmed: "dkg-confirmed"
         case .redistributeDealRequest: "redistribute-deal-request"
         case .redistributeDealing: "redistribute-dealing"
         case .redistributeReceiveRequest: "redistribute-receive-request"

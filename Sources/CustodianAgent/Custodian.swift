@@ -28,6 +28,8 @@ public actor Custodian: AgentRequestHandler {
 
     /// FROST sessions kept between round one and two; more are refused.
     static let maximumSigningSessions = 64
+    /// DKG runs open at once (each holds a polynomial or a pending share); more are refused.
+    static let maximumDKGRuns = 16
 
     private let tpm: TPMDevice
     private let identity: TPMAttestationIdentity
@@ -44,7 +46,9 @@ public actor Custodian: AgentRequestHandler {
     private var destroyed = false
     private var shares: [KeyReference: HeldShare] = [:]
     private var signingSessions: [SessionID: (key: KeyReference, nonces: FROST.SigningNonces)] = [:]
-    /// DKG runs between round one and finish, by the key version they create.
+    /// DKG runs between round one and confirmation, by the key version they create. A run
+    /// that finished holds its share pending inside the participant, not in `shares`, until
+    /// every QUAL member's confirmation verified.
     private var dkgRuns: [KeyReference: DKG.Participant] = [:]
     private let onDestroy: @Sendable () -> Void
     /// Whom and what this custodian trusts (from its measured boot or its options).
@@ -142,8 +146,8 @@ public actor Custodian: AgentRequestHandler {
         case .dkgRound1Request(let request): return .dkgRound1Package(try dkgRound1(request))
         case .dkgRound2Request(let request): return .dkgRound2Shares(try await dkgRound2(request))
         case .dkgReceiveRequest(let request): return .dkgComplaints(try dkgReceive(request))
-        case .dkgAnswerRequest(let request): return .dkgAnswers(try dkgAnswer(request))
         case .dkgFinishRequest(let request): return .dkgFinished(try dkgFinish(request))
+        case .dkgConfirmRequest(let request): return .dkgConfirmed(try dkgConfirm(request))
         default:
             throw ErrorMessage(code: .refused, text: "this agent does not serve \(request.type)")
         }
@@ -494,6 +498,9 @@ public actor Custodian: AgentRequestHandler {
                 text: "a key of threshold \(request.parameters.threshold) is below this custodian's minimum "
                     + "\(pins.minimumThreshold)")
         }
+        guard dkgRuns.count < Self.maximumDKGRuns else {
+            throw ErrorMessage(code: .refused, text: "too many DKG runs in progress")
+        }
         let run = try dkgStep(request.key) {
             try DKG.Participant(id: request.participant, parameters: request.parameters)
         }
@@ -539,25 +546,47 @@ public actor Custodian: AgentRequestHandler {
         return DKGComplaintList(key: request.key, complaints: complaints)
     }
 
-    private func dkgAnswer(_ request: DKGComplaintList) throws -> DKGAnswers {
-        let run = try dkgRun(request.key)
-        let answers = try dkgStep(request.key) { try run.answer(complaints: request.complaints) }
-        return DKGAnswers(key: request.key, answers: answers)
-    }
-
+    /// Finishes the run but keeps the share pending inside the participant: it becomes
+    /// usable only in ``dkgConfirm(_:)``, once every QUAL member confirmed the same outcome.
     private func dkgFinish(_ request: DKGFinishRequest) throws -> DKGFinished {
         let run = try dkgRun(request.key)
-        let result = try dkgStep(request.key) {
-            try run.finish(complaints: request.complaints, answers: request.answers)
+        let confirmation = try dkgStep(request.key) { try run.finish(complaints: request.complaints) }
+        guard let pending = run.pendingResult else {
+            dkgRuns[request.key] = nil
+            throw ErrorMessage(code: .refused, text: "the DKG run of \(request.key) has no pending result")
         }
+        logger.info(
+            "finished a DKG run; awaiting confirmations",
+            metadata: ["key": "\(request.key)", "qualified": "\(pending.qualified)"])
+        return try DKGFinished(
+            key: request.key, participant: run.id, publicShare: pending.publicShare(for: run.id),
+            qualified: pending.qualified, commitment: pending.commitment, round1Digest: pending.round1Digest,
+            transcriptDigest: pending.transcriptDigest, confirmation: confirmation)
+    }
+
+    /// Releases the pending share into `shares` when every QUAL member's confirmation
+    /// verifies; any refusal drops the run and its pending share.
+    private func dkgConfirm(_ request: DKGConfirmRequest) throws -> DKGConfirmed {
+        let run = try dkgRun(request.key)
+        // The run ends here either way: one confirmation attempt per run.
         dkgRuns[request.key] = nil
+        guard shares[request.key] == nil else {
+            throw ErrorMessage(code: .refused, text: "\(request.key) is already held")
+        }
+        let result: DKG.Result
+        do {
+            result = try run.confirm(confirmations: request.confirmations)
+        } catch let error as ShardCryptoError {
+            logger.warning(
+                "refused DKG confirmations; dropped the pending share",
+                metadata: ["key": "\(request.key)", "reason": "\(error.code)"])
+            throw ErrorMessage(code: .refused, text: "DKG confirmation refused: \(error.reason)")
+        }
         shares[request.key] = HeldShare(
             share: result.share, commitment: result.commitment,
             minimumThreshold: max(pins.minimumThreshold, result.commitment.threshold))
-        logger.info("finished a DKG run", metadata: ["key": "\(request.key)", "qualified": "\(result.qualified)"])
-        return try DKGFinished(
-            key: request.key, participant: result.share.id, publicShare: result.share.publicShare,
-            qualified: result.qualified, commitment: result.commitment, round1Digest: result.publicResult.round1Digest)
+        logger.info("confirmed a DKG run", metadata: ["key": "\(request.key)", "qualified": "\(result.qualified)"])
+        return DKGConfirmed(key: request.key, participant: result.share.id, publicShare: result.share.publicShare)
     }
 
     // MARK: Destruction

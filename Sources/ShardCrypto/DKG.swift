@@ -50,15 +50,8 @@ extension DKG {
             self.packages = sorted
             self.qualified = zip(sorted, passes).filter(\.1).map(\.0.from)
             self.disqualified = zip(sorted, passes).filter { !$0.1 }.map(\.0.from)
-            var hasher = SHA256()
-            for part in [Self.digestLabel] + parameters.transcript + (try sorted.map { try $0.serialized() }) {
-                let length = UInt32(part.count)
-                hasher.update(data: [
-                    UInt8(length >> 24), UInt8(length >> 16 & 0xff), UInt8(length >> 8 & 0xff), UInt8(length & 0xff),
-                ])
-                hasher.update(data: part)
-            }
-            self.digest = Array(hasher.finalize())
+            self.digest = DKG.framedDigest(
+                [Self.digestLabel] + parameters.transcript + (try sorted.map { try $0.serialized() }))
         }
 
         /// The commitment C_i of a participant that passed round 1.
@@ -68,36 +61,68 @@ extension DKG {
         }
     }
 
-    /// Judges a complaint from public data only.
+    /// SHA-256 over length-prefixed parts: unambiguous for any split of the parts.
+    static func framedDigest(_ parts: [[UInt8]]) -> [UInt8] {
+        var hasher = SHA256()
+        for part in parts {
+            let length = UInt32(part.count)
+            hasher.update(data: [
+                UInt8(length >> 24), UInt8(length >> 16 & 0xff), UInt8(length >> 8 & 0xff), UInt8(length & 0xff),
+            ])
+            hasher.update(data: part)
+        }
+        return Array(hasher.finalize())
+    }
+
+    /// Checks a complaint and judges it from public data only. No complaint is ever
+    /// answered by revealing a share.
     ///
+    /// - A ``Complaint/Reason/missingShare`` complaint disqualifies the accused: a share
+    ///   that did not arrive cannot be told apart from one a relay dropped or from a lie
+    ///   by the accuser, and asking the dealer to reveal f_i(j) publicly would hand
+    ///   f_i(j) to whoever forged or provoked the complaint.
     /// - An ``Complaint/Reason/invalidShare(evidence:)`` complaint needs no answer: if the
     ///   evidence carries the accused's valid signature for the accuser in this run and
-    ///   fails C_i, the accused is at fault; otherwise the accuser is.
-    /// - A ``Complaint/Reason/missingShare`` complaint is settled by `answer`, f_i(j)
-    ///   revealed by the accused: no answer, or one that fails C_i, puts the accused at
-    ///   fault; a valid one settles it with nobody at fault.
+    ///   fails C_i, the accused is at fault; otherwise the accuser signed a false
+    ///   accusation and is.
+    ///
+    /// The coordinator can call this on every complaint it collects and drop the
+    /// refused ones before relaying; a participant refuses a list that holds any.
     ///
     /// - Parameters:
     ///   - complaint: the complaint.
-    ///   - answer: the accused's revealed share, for a missing-share complaint.
     ///   - round1: the checked round-1 broadcast.
-    /// - Throws: ``ShardCryptoError/Code/invalidParameters`` when accuser or accused did not
-    ///   pass round 1, are the same, or the answer is not from the accused to the accuser.
-    public static func resolveComplaint(
-        _ complaint: Complaint, answer: Round2Share?, round1: Round1Outcome
-    ) throws -> Verdict {
+    /// - Throws: ``ShardCryptoError/Code/invalidComplaint`` when accuser and accused are the
+    ///   same or one of them did not pass round 1; ``ShardCryptoError/Code/forgedComplaint``
+    ///   when the complaint is bound to another round-1 broadcast or run, or its signature
+    ///   does not hold under the accuser's C_{j,0} (unsigned, altered, or signed by another).
+    public static func resolveComplaint(_ complaint: Complaint, round1: Round1Outcome) throws -> Verdict {
         guard complaint.accuser != complaint.accused else {
-            throw ShardCryptoError(.invalidParameters, "participant \(complaint.accuser) complains about itself")
+            throw ShardCryptoError(.invalidComplaint, "participant \(complaint.accuser) complains about itself")
         }
-        guard round1.qualified.contains(complaint.accuser) else {
+        guard let accuserCommitment = round1.commitment(of: complaint.accuser) else {
             throw ShardCryptoError(
-                .invalidParameters, "complaint from participant \(complaint.accuser), who did not pass round 1")
+                .invalidComplaint, "complaint from participant \(complaint.accuser), who did not pass round 1")
         }
         guard let commitment = round1.commitment(of: complaint.accused) else {
             throw ShardCryptoError(
-                .invalidParameters, "complaint against participant \(complaint.accused), who did not pass round 1")
+                .invalidComplaint, "complaint against participant \(complaint.accused), who did not pass round 1")
+        }
+        guard complaint.round1Digest == round1.digest else {
+            throw ShardCryptoError(
+                .forgedComplaint,
+                "the complaint of \(complaint.accuser) about \(complaint.accused) is bound to another round-1 "
+                    + "broadcast")
+        }
+        guard complaint.signatureVerifies(accuserCommitment: accuserCommitment, parameters: round1.parameters) else {
+            throw ShardCryptoError(
+                .forgedComplaint,
+                "the complaint of \(complaint.accuser) about \(complaint.accused) is not signed by "
+                    + "\(complaint.accuser)")
         }
         switch complaint.reason {
+        case .missingShare:
+            return .accusedAtFault
         case .invalidShare(let evidence):
             let authentic =
                 evidence.from == complaint.accused && evidence.to == complaint.accuser
@@ -105,14 +130,6 @@ extension DKG {
                 && evidence.signatureVerifies(dealerCommitment: commitment, parameters: round1.parameters)
             guard authentic else { return .accuserAtFault }
             return evidence.valueVerifies(dealerCommitment: commitment) ? .accuserAtFault : .accusedAtFault
-        case .missingShare:
-            guard let answer else { return .accusedAtFault }
-            guard answer.from == complaint.accused, answer.to == complaint.accuser else {
-                throw ShardCryptoError(
-                    .invalidParameters,
-                    "the answer to \(complaint.accuser)'s complaint is a share from \(answer.from) to \(answer.to)")
-            }
-            return answer.valueVerifies(dealerCommitment: commitment) ? .shareRevealed : .accusedAtFault
         }
     }
 
@@ -127,6 +144,11 @@ extension DKG {
         public let commitment: FeldmanCommitment
         /// The round-1 digest the run is bound to.
         public let round1Digest: [UInt8]
+        /// SHA-256 over the round-1 digest and every complaint, ascending by (accuser, accused):
+        /// equal for two participants exactly when they settled the same complaints.
+        public let transcriptDigest: [UInt8]
+
+        static let transcriptLabel = Array("keyshard/v1/dkg/transcript".utf8)
 
         /// The group public key Σ_{i∈QUAL} C_{i,0}.
         public var groupPublicKey: Point { commitment.publicKey }
@@ -135,70 +157,71 @@ extension DKG {
         public func publicShare(for id: ParticipantID) -> Point { commitment.publicShare(for: id) }
     }
 
-    /// Settles every complaint and computes QUAL and the combined commitment.
-    /// Deterministic: everyone who passes the same inputs gets the same result.
+    /// Checks and settles every complaint and computes QUAL and the combined commitment.
+    /// Deterministic and independent of the order of `complaints`: everyone who passes the
+    /// same set gets the same result.
+    ///
+    /// Secrecy does not depend on which complaints arrive: QUAL has at least t members and
+    /// at most t − 1 custodians are malicious, so QUAL holds an honest dealer whose a_{i,0}
+    /// nobody else knows. A relay or a lying accuser can shrink QUAL (and so bias which
+    /// dealers make up the key) or abort the run, never learn the key.
+    ///
     /// - Parameters:
     ///   - round1: the checked round-1 broadcast.
     ///   - complaints: every complaint of the run.
-    ///   - answers: the shares the accused revealed for missing-share complaints.
-    /// - Throws: ``ShardCryptoError/Code/duplicateParticipant`` for a repeated complaint or
-    ///   answer, ``ShardCryptoError/Code/invalidParameters`` for an answer no complaint asked
-    ///   for, a malformed complaint, or fewer than t qualified participants left.
-    public static func finalize(
-        round1: Round1Outcome, complaints: [Complaint], answers: [Round2Share]
-    ) throws -> PublicResult {
-        struct Pair: Hashable {
+    /// - Throws: the errors of ``resolveComplaint(_:round1:)``;
+    ///   ``ShardCryptoError/Code/invalidComplaint`` for two complaints from one accuser about
+    ///   one dealer, or fewer than t qualified participants left.
+    public static func finalize(round1: Round1Outcome, complaints: [Complaint]) throws -> PublicResult {
+        struct Pair: Hashable, Comparable {
             let accuser: ParticipantID
             let accused: ParticipantID
-        }
-        var answerFor: [Pair: Round2Share] = [:]
-        for answer in answers {
-            guard answerFor.updateValue(answer, forKey: Pair(accuser: answer.to, accused: answer.from)) == nil else {
-                throw ShardCryptoError(.duplicateParticipant, "two answers from \(answer.from) to \(answer.to)")
+            static func < (lhs: Pair, rhs: Pair) -> Bool {
+                (lhs.accuser, lhs.accused) < (rhs.accuser, rhs.accused)
             }
         }
-        var complained = Set<Pair>()
+        var byPair: [Pair: Complaint] = [:]
         var atFault = Set<ParticipantID>()
         for complaint in complaints {
             let pair = Pair(accuser: complaint.accuser, accused: complaint.accused)
-            guard complained.insert(pair).inserted else {
+            guard byPair.updateValue(complaint, forKey: pair) == nil else {
                 throw ShardCryptoError(
-                    .duplicateParticipant, "two complaints from \(complaint.accuser) about \(complaint.accused)")
+                    .invalidComplaint, "two complaints from \(complaint.accuser) about \(complaint.accused)")
             }
-            switch try resolveComplaint(complaint, answer: answerFor[pair], round1: round1) {
+            switch try resolveComplaint(complaint, round1: round1) {
             case .accusedAtFault: atFault.insert(complaint.accused)
             case .accuserAtFault: atFault.insert(complaint.accuser)
-            case .shareRevealed: break
             }
-        }
-        if let stray = answerFor.keys.first(where: { !complained.contains($0) }) {
-            throw ShardCryptoError(
-                .invalidParameters, "an answer from \(stray.accused) to \(stray.accuser) that no complaint asked for")
         }
         let qualified = round1.qualified.filter { !atFault.contains($0) }
         guard qualified.count >= round1.parameters.threshold else {
             throw ShardCryptoError(
-                .invalidParameters,
+                .invalidComplaint,
                 "only \(qualified.count) participants qualified, fewer than the threshold "
-                    + "\(round1.parameters.threshold)"
+                    + "\(round1.parameters.threshold): the run is abandoned"
             )
         }
         let commitment = try FeldmanCommitment.combine(qualified.compactMap { round1.commitment(of: $0) })
         guard !commitment.publicKey.isIdentity else {
             throw ShardCryptoError(.identityPoint, "the combined group public key is the identity")
         }
+        let transcriptDigest = framedDigest(
+            [PublicResult.transcriptLabel, round1.digest]
+                + (try byPair.keys.sorted().map { try byPair[$0]!.serialized() }))
         return PublicResult(
             qualified: qualified,
             disqualified: round1.parameters.participants.filter { !qualified.contains($0) },
             commitment: commitment,
-            round1Digest: round1.digest)
+            round1Digest: round1.digest,
+            transcriptDigest: transcriptDigest)
     }
 
-    /// A participant's output: its share of the group key and the public result.
+    /// A participant's output once every QUAL member confirmed the same outcome: its
+    /// share of the group key and the public result.
     public struct Result: Sendable, CustomStringConvertible, CustomReflectable {
         /// x_j = Σ_{i∈QUAL} f_i(j). Secret.
         public let share: SecretShare
-        /// The public outcome, equal for every honest participant of the run.
+        /// The public outcome, equal for every QUAL member of the run.
         public let publicResult: PublicResult
 
         /// The group public key.

@@ -12,9 +12,10 @@ extension ParticipantID {
     }
 }
 
-/// Pedersen/Feldman distributed key generation (RFC 9591 Appendix C, with
-/// complaints as in Gennaro–Jarecki–Krawczyk–Rabin), so that the group key never
-/// exists whole. See ``DKG/Participant`` for the flow.
+/// Pedersen/Feldman distributed key generation (RFC 9591 Appendix C, with signed
+/// complaints that disqualify a dealer instead of revealing its share, and a final
+/// confirmation among the participants), so that the group key never exists whole.
+/// See ``DKG/Participant`` for the flow and docs/CRYPTOGRAPHY.md for what the relay can do.
 public enum DKG {}
 
 extension DKG {
@@ -264,61 +265,120 @@ extension DKG {
         public var customMirror: Mirror { Mirror(self, children: ["from": from, "to": to]) }
     }
 
-    /// A participant's public accusation that a dealer did not give it a valid share.
-    /// Anyone with the round-1 packages can judge it with ``DKG/resolveComplaint(_:answer:round1:)``.
+    /// A participant's public accusation that a dealer did not give it a valid share,
+    /// signed by the accuser with its round-1 secret a_{j,0} (verifiable under C_{j,0})
+    /// and bound to the run's parameters and round-1 digest, so that the relay can
+    /// neither forge nor replay one. Anyone with the round-1 packages can judge it with
+    /// ``DKG/resolveComplaint(_:round1:)``. No complaint is ever answered by revealing
+    /// a share: a valid missing-share complaint disqualifies the accused dealer.
     public struct Complaint: Sendable, CustomStringConvertible {
         /// Why the accuser complains.
         public enum Reason: Sendable {
-            /// Nothing usable arrived (no share, or one whose signature fails). The
-            /// accused must answer by revealing f_i(j) publicly.
+            /// Nothing usable arrived (no share, or one whose dealer signature fails).
+            /// The accused dealer is disqualified; nothing is revealed.
             case missingShare
             /// A correctly signed share that does not match C_i: the evidence itself,
             /// which proves the fault without any answer. Revealing it costs nothing,
-            /// since it is not a point on the dealer's polynomial.
+            /// since it is not a point on the dealer's committed polynomial.
             case invalidShare(evidence: Round2Share)
+
+            /// The reason's encoding: the tag, then the evidence share for an invalid one.
+            func serialized() throws -> [UInt8] {
+                switch self {
+                case .missingShare: return [0]
+                case .invalidShare(let evidence): return [1] + (try evidence.serialized().withUnsafeBytes { Array($0) })
+                }
+            }
         }
 
         /// The participant j complaining.
         public let accuser: ParticipantID
         /// The dealer i accused.
         public let accused: ParticipantID
+        /// The accuser's digest of the round-1 broadcast (``Round1Outcome/digest``).
+        public let round1Digest: [UInt8]
         /// The grounds.
         public let reason: Reason
+        /// The accuser's signature under C_{j,0} over (j, i, parameters, digest, reason).
+        public let signature: KnowledgeProof
 
-        /// Creates a complaint.
-        public init(accuser: ParticipantID, accused: ParticipantID, reason: Reason) {
+        /// The length of a missing-share complaint: accuser ‖ accused ‖ digest ‖ signature ‖ tag.
+        public static let missingShareByteCount = 2 + 2 + 32 + KnowledgeProof.byteCount + 1
+        /// The length of an invalid-share complaint: a missing-share one's fields and the evidence share.
+        public static let invalidShareByteCount = missingShareByteCount + Round2Share.byteCount
+        static let signatureDST = "keyshard/v1/dkg/complaint"
+
+        /// Wraps a received complaint; ``DKG/resolveComplaint(_:round1:)`` checks it.
+        public init(
+            accuser: ParticipantID, accused: ParticipantID, round1Digest: [UInt8], reason: Reason,
+            signature: KnowledgeProof
+        ) {
             self.accuser = accuser
             self.accused = accused
+            self.round1Digest = round1Digest
             self.reason = reason
+            self.signature = signature
         }
 
-        /// Decodes `accuser (2) ‖ accused (2) ‖ 0x00` or `… ‖ 0x01 ‖ evidence share (133)`.
-        /// - Throws: ``ShardCryptoError/Code/invalidParameters`` for a malformed encoding.
+        /// Decodes `accuser (2) ‖ accused (2) ‖ digest (32) ‖ signature (65) ‖ 0x00`, or
+        /// `… ‖ 0x01 ‖ evidence share (133)`.
+        /// - Throws: ``ShardCryptoError/Code/invalidParameters`` for a malformed encoding (an
+        ///   unsigned complaint of the earlier format among them), or the identifier, point
+        ///   and scalar decoding errors.
         public init(serialized bytes: [UInt8]) throws {
-            guard bytes.count == 5 || bytes.count == 5 + Round2Share.byteCount,
-                bytes.count == 5 ? bytes[4] == 0 : bytes[4] == 1
+            let head = Self.missingShareByteCount
+            guard bytes.count == head || bytes.count == Self.invalidShareByteCount,
+                bytes[head - 1] == (bytes.count == head ? 0 : 1)
             else {
                 throw ShardCryptoError(
-                    .invalidParameters, "a complaint is 5 or \(5 + Round2Share.byteCount) bytes with a matching tag")
+                    .invalidParameters,
+                    "a signed complaint is \(head) or \(Self.invalidShareByteCount) bytes with a matching tag")
             }
             let reason: Reason =
-                bytes[4] == 0
-                ? .missingShare : .invalidShare(evidence: try Round2Share(serialized: SecretBytes(bytes[5...])))
+                bytes.count == head
+                ? .missingShare : .invalidShare(evidence: try Round2Share(serialized: SecretBytes(bytes[head...])))
             self.init(
                 accuser: try ParticipantID(encoded: bytes[0..<2]), accused: try ParticipantID(encoded: bytes[2..<4]),
-                reason: reason)
+                round1Digest: Array(bytes[4..<36]), reason: reason,
+                signature: try KnowledgeProof(serialized: bytes[36..<(head - 1)]))
         }
 
-        /// `accuser (2) ‖ accused (2) ‖ 0x00` for a missing share,
-        /// `… ‖ 0x01 ‖ evidence (133)` for an invalid one.
-        /// The evidence is public by design (it is not a point on the dealer's polynomial).
+        /// `accuser (2) ‖ accused (2) ‖ digest (32) ‖ signature (65) ‖ 0x00` for a missing
+        /// share, `… ‖ 0x01 ‖ evidence (133)` for an invalid one. The evidence is public by
+        /// design (it is not a point on the dealer's polynomial).
         public func serialized() throws -> [UInt8] {
-            switch reason {
-            case .missingShare: return accuser.encoded + accused.encoded + [0]
-            case .invalidShare(let evidence):
-                return accuser.encoded + accused.encoded + [1]
-                    + (try evidence.serialized().withUnsafeBytes { Array($0) })
-            }
+            accuser.encoded + accused.encoded + round1Digest + (try signature.serialized()) + (try reason.serialized())
+        }
+
+        static func signatureTranscript(
+            accuser: ParticipantID, accused: ParticipantID, round1Digest: [UInt8], reason: Reason,
+            parameters: Parameters
+        ) throws -> [[UInt8]] {
+            [accuser.encoded, accused.encoded] + parameters.transcript + [round1Digest, try reason.serialized()]
+        }
+
+        /// Signs a complaint as accuser j, whose polynomial has constant term `accuserSecret`.
+        static func signed(
+            accuser: ParticipantID, accused: ParticipantID, reason: Reason, round1Digest: [UInt8],
+            accuserSecret: Scalar, parameters: Parameters
+        ) throws -> Complaint {
+            let transcript = try signatureTranscript(
+                accuser: accuser, accused: accused, round1Digest: round1Digest, reason: reason, parameters: parameters)
+            let signature = try KnowledgeProof.prove(secret: accuserSecret, transcript: transcript, dst: signatureDST)
+            return Complaint(
+                accuser: accuser, accused: accused, round1Digest: round1Digest, reason: reason, signature: signature)
+        }
+
+        /// Whether the accuser's signature holds under its commitment C_j (it fails for
+        /// another accuser, accused, reason, evidence, digest or run).
+        public func signatureVerifies(accuserCommitment: FeldmanCommitment, parameters: Parameters) -> Bool {
+            guard
+                let transcript = try? Self.signatureTranscript(
+                    accuser: accuser, accused: accused, round1Digest: round1Digest, reason: reason,
+                    parameters: parameters)
+            else { return false }
+            return signature.verify(
+                publicKey: accuserCommitment.publicKey, transcript: transcript, dst: Self.signatureDST)
         }
 
         public var description: String {
@@ -329,17 +389,83 @@ extension DKG {
         }
     }
 
-    /// Who a complaint shows to be at fault.
+    /// Who a valid complaint shows to be at fault. Both outcomes shrink QUAL; neither
+    /// reveals anything secret.
     public enum Verdict: Sendable, Equatable {
-        /// The accused dealer signed a share that fails its own commitment, or did not
-        /// reveal a valid share when asked: it is disqualified.
+        /// The accused dealer gave the accuser no usable share, or signed one that fails
+        /// its own commitment: it is disqualified. (For a missing share nobody can tell a
+        /// silent dealer from a relay that dropped the share or a lying accuser; the
+        /// dealer is disqualified all the same, which costs at most availability.)
         case accusedAtFault
-        /// The complaint is false: its evidence is not a share the accused signed for
-        /// the accuser in this run, or it matches the commitment after all. The accuser
-        /// is disqualified.
+        /// The complaint's evidence is not a share the accused signed for the accuser in
+        /// this run, or it matches the commitment after all: the accuser signed a false
+        /// accusation and is disqualified.
         case accuserAtFault
-        /// A missing share was revealed publicly and matches the commitment: nobody is
-        /// at fault (a relay may have dropped it); the accuser uses the revealed share.
-        case shareRevealed
+    }
+
+    /// A QUAL member's confirmation of the run's outcome: a Schnorr signature with its
+    /// new share x_j, verifiable under X_j = C(j) of the combined commitment, over the
+    /// run's transcript digest (round-1 broadcast and every complaint), QUAL, the group
+    /// public key and the combined commitment. A participant verifies every QUAL
+    /// member's confirmation under the X_j *it* computed, so any two QUAL members that
+    /// computed different outcomes (a relay that showed them different complaint lists)
+    /// both refuse the run. Public.
+    public struct Confirmation: Sendable, Equatable, CustomStringConvertible {
+        /// The confirming QUAL member j.
+        public let from: ParticipantID
+        /// The signature under X_j.
+        public let signature: KnowledgeProof
+
+        /// The encoding length: from ‖ signature.
+        public static let byteCount = 2 + KnowledgeProof.byteCount
+        static let signatureDST = "keyshard/v1/dkg/confirmation"
+
+        /// Wraps a received confirmation.
+        public init(from: ParticipantID, signature: KnowledgeProof) {
+            self.from = from
+            self.signature = signature
+        }
+
+        /// Decodes `from (2) ‖ signature (65)`.
+        /// - Throws: ``ShardCryptoError/Code/invalidParameters`` for a wrong length, or the
+        ///   identifier, point and scalar decoding errors.
+        public init(serialized bytes: [UInt8]) throws {
+            guard bytes.count == Self.byteCount else {
+                throw ShardCryptoError(
+                    .invalidParameters, "a DKG confirmation is \(Self.byteCount) bytes, got \(bytes.count)")
+            }
+            self.init(
+                from: try ParticipantID(encoded: bytes[0..<2]), signature: try KnowledgeProof(serialized: bytes[2...]))
+        }
+
+        /// `from (2) ‖ signature (65)`.
+        public func serialized() throws -> [UInt8] { from.encoded + (try signature.serialized()) }
+
+        static func transcript(from: ParticipantID, result: PublicResult, parameters: Parameters) throws -> [[UInt8]] {
+            [from.encoded] + parameters.transcript + [
+                result.transcriptDigest, result.qualified.flatMap(\.encoded), try result.groupPublicKey.compressed(),
+                try result.commitment.serialized(),
+            ]
+        }
+
+        /// Signs `result` as QUAL member `share.id` with its new share.
+        static func signed(share: SecretShare, result: PublicResult, parameters: Parameters) throws -> Confirmation {
+            let transcript = try transcript(from: share.id, result: result, parameters: parameters)
+            return Confirmation(
+                from: share.id,
+                signature: try KnowledgeProof.prove(secret: share.value, transcript: transcript, dst: signatureDST))
+        }
+
+        /// Whether this confirms exactly `result`: the signature holds under X_j computed
+        /// from `result`'s commitment, over `result`'s digest, QUAL and key.
+        public func verifies(_ result: PublicResult, parameters: Parameters) -> Bool {
+            guard let transcript = try? Self.transcript(from: from, result: result, parameters: parameters) else {
+                return false
+            }
+            return signature.verify(
+                publicKey: result.publicShare(for: from), transcript: transcript, dst: Self.signatureDST)
+        }
+
+        public var description: String { "DKG.Confirmation(from: \(from))" }
     }
 }

@@ -8,23 +8,32 @@ extension DKG {
     /// 2. ``round2(packages:)`` checks everyone's round-1 package and returns one signed
     ///    share f_i(j) for every other participant j that passed round 1.
     /// 3. ``receive(shares:)`` checks the shares sent to this participant and returns
-    ///    complaints about dealers whose share is missing or wrong.
-    /// 4. ``answer(complaints:)`` reveals f_i(j) for every missing-share complaint against
-    ///    this participant.
-    /// 5. ``finish(complaints:answers:)`` settles all complaints (see ``DKG/finalize(round1:complaints:answers:)``)
-    ///    and returns x_j = Σ_{i∈QUAL} f_i(j), checked against X_j = x_j·G.
+    ///    complaints, signed with a_{j,0}, about dealers whose share is missing or wrong
+    ///    (at most one per dealer).
+    /// 4. ``finish(complaints:)`` settles every complaint (see ``DKG/finalize(round1:complaints:)``),
+    ///    computes x_j = Σ_{i∈QUAL} f_i(j), checks it against X_j and keeps the result
+    ///    *pending*; it returns this participant's ``Confirmation`` of the outcome.
+    /// 5. ``confirm(confirmations:)`` checks every QUAL member's confirmation under the
+    ///    X_m this participant computed and only then releases the ``Result``.
     ///
-    /// The relay cannot show participants different round-1 broadcasts unnoticed (every
-    /// share carries the dealer's ``Round1Outcome/digest``), but it could hand out
-    /// different complaint lists: before using the key, confirm that every participant
-    /// reports the same ``PublicResult`` (for example over attested, authenticated channels).
+    /// No share is ever revealed: a missing share disqualifies its dealer. The relay cannot
+    /// show participants different round-1 broadcasts unnoticed (every share and complaint
+    /// carries the ``Round1Outcome/digest``), cannot forge or replay complaints (they are
+    /// signed), and cannot leave QUAL members with different complaint lists, QUAL sets or
+    /// keys (the confirmations fail). It can drop shares and so shrink QUAL, abort, or (when
+    /// n ≥ 2t) split the participants into two halves that each make their own key; see
+    /// docs/CRYPTOGRAPHY.md.
+    ///
+    /// One run, one pending result: any refusal in ``finish(complaints:)`` or
+    /// ``confirm(confirmations:)`` ends the run and wipes its secrets.
     ///
     /// Not thread-safe: one participant is driven by one task.
     public final class Participant: CustomStringConvertible, CustomReflectable {
         private enum Phase {
             case round1
             case round2(Round1Outcome)
-            case complaints(Round1Outcome, received: [ParticipantID: Scalar], complaints: [Complaint])
+            case complaints(Round1Outcome, received: [ParticipantID: Scalar])
+            case confirming(pending: Result)
             case finished
         }
 
@@ -99,9 +108,10 @@ extension DKG {
 
         /// Checks the shares dealt to this participant.
         /// - Parameter shares: the shares addressed to this participant, at most one per dealer.
-        /// - Returns: a complaint for every dealer that passed round 1 but whose share is
-        ///   missing, badly signed (``Complaint/Reason/missingShare``) or does not match C_i
-        ///   (``Complaint/Reason/invalidShare(evidence:)``).
+        /// - Returns: one complaint, signed with a_{j,0} and bound to the round-1 digest, for
+        ///   every dealer that passed round 1 but whose share is missing, badly signed
+        ///   (``Complaint/Reason/missingShare``) or does not match C_i
+        ///   (``Complaint/Reason/invalidShare(evidence:)``); never two about one dealer.
         /// - Throws: ``ShardCryptoError/Code/invalidParameters`` for a share addressed to another
         ///   participant, from an unknown, disqualified or own sender, or out of order;
         ///   ``ShardCryptoError/Code/duplicateParticipant`` for two shares from one dealer;
@@ -132,89 +142,121 @@ extension DKG {
                         .transcriptMismatch, "dealer \(share.from) saw a different round-1 broadcast than \(id)")
                 }
             }
+            let secret = try activePolynomial().coefficients[0]
+            func complaint(about dealer: ParticipantID, _ reason: Complaint.Reason) throws -> Complaint {
+                try Complaint.signed(
+                    accuser: id, accused: dealer, reason: reason, round1Digest: outcome.digest, accuserSecret: secret,
+                    parameters: parameters)
+            }
             var received: [ParticipantID: Scalar] = [:]
             var complaints: [Complaint] = []
+            // One pass over the dealers: at most one complaint per dealer.
             for dealer in outcome.qualified where dealer != id {
                 let commitment = outcome.commitment(of: dealer)!
                 guard let share = byDealer[dealer],
                     share.signatureVerifies(dealerCommitment: commitment, parameters: parameters)
                 else {
-                    // Without the dealer's signature the share proves nothing: ask for it in public.
-                    complaints.append(Complaint(accuser: id, accused: dealer, reason: .missingShare))
+                    // Without the dealer's signature the share proves nothing; the dealer is
+                    // disqualified rather than asked to reveal f_i(j) in public.
+                    complaints.append(try complaint(about: dealer, .missingShare))
                     continue
                 }
                 if share.valueVerifies(dealerCommitment: commitment) {
                     received[dealer] = share.value
                 } else {
-                    complaints.append(Complaint(accuser: id, accused: dealer, reason: .invalidShare(evidence: share)))
+                    complaints.append(try complaint(about: dealer, .invalidShare(evidence: share)))
                 }
             }
-            phase = .complaints(outcome, received: received, complaints: complaints)
+            phase = .complaints(outcome, received: received)
             return complaints
         }
 
-        /// Answers the complaints against this participant that need an answer.
-        /// - Parameter complaints: every complaint of the run (others are ignored).
-        /// - Returns: f_i(j), signed, for every missing-share complaint by j against this
-        ///   participant: publicly revealed, as the protocol requires.
-        /// - Throws: ``ShardCryptoError/Code/invalidParameters`` before shares were received,
-        ///   after the run finished, or for an accuser that did not pass round 1.
-        public func answer(complaints: [Complaint]) throws -> [Round2Share] {
-            guard case .complaints(let outcome, _, _) = phase else {
-                throw ShardCryptoError(.invalidParameters, "complaints are answered after shares were received")
-            }
-            return try complaints.filter { $0.accused == id }.compactMap { complaint in
-                guard case .missingShare = complaint.reason else { return nil }
-                guard outcome.qualified.contains(complaint.accuser) else {
-                    throw ShardCryptoError(
-                        .invalidParameters, "a complaint from \(complaint.accuser), who did not pass round 1")
-                }
-                return try share(to: complaint.accuser, outcome: outcome)
-            }
-        }
-
-        /// Settles the complaints and computes this participant's share of the group key.
-        /// - Parameters:
-        ///   - complaints: every complaint of the run, including this participant's own.
-        ///   - answers: every revealed share.
-        /// - Returns: x_j, the group public key, the combined commitment and QUAL.
-        /// - Throws: the errors of ``DKG/finalize(round1:complaints:answers:)``;
+        /// Settles the complaints, computes this participant's share of the group key and
+        /// keeps it pending until ``confirm(confirmations:)``.
+        /// - Parameter complaints: every complaint of the run, including this participant's own.
+        /// - Returns: this participant's confirmation of the outcome, for every other QUAL member.
+        /// - Throws: the errors of ``DKG/finalize(round1:complaints:)``;
         ///   ``ShardCryptoError/Code/disqualified`` when this participant is not in QUAL;
-        ///   ``ShardCryptoError/Code/invalidParameters`` when a dealer in QUAL left this
+        ///   ``ShardCryptoError/Code/invalidComplaint`` when a dealer in QUAL left this
         ///   participant without a valid share (its complaint is missing from `complaints`);
-        ///   ``ShardCryptoError/Code/invalidShare`` when x_j·G ≠ X_j.
-        public func finish(complaints: [Complaint], answers: [Round2Share]) throws -> Result {
-            guard case .complaints(let outcome, let received, _) = phase else {
+        ///   ``ShardCryptoError/Code/invalidShare`` when x_j·G ≠ X_j;
+        ///   ``ShardCryptoError/Code/invalidParameters`` out of order. Every refusal ends the run.
+        public func finish(complaints: [Complaint]) throws -> Confirmation {
+            guard case .complaints(let outcome, let received) = phase else {
                 throw ShardCryptoError(.invalidParameters, "the run finishes after shares were received, once")
             }
-            let result = try DKG.finalize(round1: outcome, complaints: complaints, answers: answers)
+            // Whatever happens next, the polynomial is no longer needed: no share is ever re-sent.
+            let ownValue = try activePolynomial().evaluate(at: id.scalar)
+            polynomial = nil
+            phase = .finished
+            let result = try DKG.finalize(round1: outcome, complaints: complaints)
             guard result.qualified.contains(id) else {
                 throw ShardCryptoError(
                     .disqualified, "participant \(id) was disqualified and holds no share of the key")
             }
-            var value = try activePolynomial().evaluate(at: id.scalar)
+            var value = ownValue
             for dealer in result.qualified where dealer != id {
-                if let share = received[dealer] {
-                    value = value + share
-                } else if let revealed = answers.first(where: { $0.from == dealer && $0.to == id }),
-                    revealed.valueVerifies(dealerCommitment: outcome.commitment(of: dealer)!)
-                {
-                    value = value + revealed.value
-                } else {
+                guard let share = received[dealer] else {
                     throw ShardCryptoError(
-                        .invalidParameters,
-                        "dealer \(dealer) is in QUAL but gave \(id) no valid share; no complaint about it was settled"
+                        .invalidComplaint,
+                        "dealer \(dealer) is in QUAL but gave \(id) no valid share: the complaint list lacks \(id)'s"
                     )
                 }
+                value = value + share
             }
             let share = SecretShare(id: id, value: value)
             guard result.commitment.verifies(share) else {
                 throw ShardCryptoError(
                     .invalidShare, "the share of participant \(id) does not match the combined commitment")
             }
-            polynomial = nil
+            let confirmation = try Confirmation.signed(share: share, result: result, parameters: parameters)
+            phase = .confirming(pending: Result(share: share, publicResult: result))
+            return confirmation
+        }
+
+        /// The public outcome ``finish(complaints:)`` computed and ``confirm(confirmations:)``
+        /// waits to have confirmed; nil before finishing and after the run ended. Public data only.
+        public var pendingResult: PublicResult? {
+            guard case .confirming(let pending) = phase else { return nil }
+            return pending.publicResult
+        }
+
+        /// Releases the share once every QUAL member confirmed the outcome this participant computed.
+        /// - Parameter confirmations: one confirmation from every QUAL member, this one's included, in any order.
+        /// - Returns: x_j, the group public key, the combined commitment and QUAL.
+        /// - Throws: ``ShardCryptoError/Code/invalidConfirmation`` for a confirmation from a
+        ///   non-member, two from one member, or none from a member;
+        ///   ``ShardCryptoError/Code/transcriptMismatch`` when a confirmation does not verify
+        ///   under the X_m this participant computed (m computed another outcome, or it is
+        ///   forged); ``ShardCryptoError/Code/invalidParameters`` before ``finish(complaints:)``
+        ///   or after the run ended. Every refusal wipes the pending share.
+        public func confirm(confirmations: [Confirmation]) throws -> Result {
+            guard case .confirming(let pending) = phase else {
+                throw ShardCryptoError(.invalidParameters, "participant \(id) has no pending DKG result to confirm")
+            }
+            // Dropped before checking: a refused confirmation set ends the run.
             phase = .finished
-            return Result(share: share, publicResult: result)
+            let result = pending.publicResult
+            var seen = Set<ParticipantID>()
+            for confirmation in confirmations {
+                guard result.qualified.contains(confirmation.from) else {
+                    throw ShardCryptoError(
+                        .invalidConfirmation, "a confirmation from \(confirmation.from), who is not in QUAL")
+                }
+                guard seen.insert(confirmation.from).inserted else {
+                    throw ShardCryptoError(.invalidConfirmation, "two confirmations from \(confirmation.from)")
+                }
+            }
+            if let missing = result.qualified.first(where: { !seen.contains($0) }) {
+                throw ShardCryptoError(.invalidConfirmation, "no confirmation from QUAL member \(missing)")
+            }
+            for confirmation in confirmations where !confirmation.verifies(result, parameters: parameters) {
+                throw ShardCryptoError(
+                    .transcriptMismatch,
+                    "the confirmation of \(confirmation.from) does not hold for the outcome \(id) computed: "
+                        + "\(confirmation.from) saw other complaints, QUAL or commitments, or it is forged")
+            }
+            return pending
         }
 
         public var description: String { "DKG.Participant(id: \(id), polynomial: redacted)" }

@@ -49,6 +49,16 @@ public struct ShardCryptoError: Error, Hashable, Sendable, CustomStringConvertib
         /// Participants of one protocol run saw different broadcasts: the relay (or a
         /// participant) equivocated, and the run must be abandoned.
         public static let transcriptMismatch = Code("transcript-mismatch")
+        /// A DKG complaint is not signed by its accuser under C_{j,0}, or is bound to another
+        /// round-1 broadcast or run: the relay (or someone) forged or replayed it.
+        public static let forgedComplaint = Code("forged-complaint")
+        /// A DKG complaint list cannot be settled: a self complaint, an accuser or accused
+        /// outside round 1's qualified set, two complaints from one accuser about one dealer,
+        /// or fewer than t dealers left qualified.
+        public static let invalidComplaint = Code("invalid-complaint")
+        /// The DKG confirmations are incomplete: one from a non-member of QUAL, two from one
+        /// member, or none from a member.
+        public static let invalidConfirmation = Code("invalid-confirmation")
         /// This participant was excluded from a protocol's qualified set and has no result.
         public static let disqualified = Code("disqualified")
         /// Public-key encryption failed (a key that libcrypto refuses, or a message too long for it).

@@ -146,8 +146,10 @@ struct Demo {
         for participant in participants {
             complaints += try participant.receive(shares: outgoing.filter { $0.to == participant.id })
         }
-        detail("round 2: \(outgoing.count) private shares relayed, \(complaints.count) complaints")
-        let results = try participants.map { try $0.finish(complaints: complaints, answers: []) }
+        detail("round 2: \(outgoing.count) private shares relayed, \(complaints.count) signed complaints")
+        let confirmations = try participants.map { try $0.finish(complaints: complaints) }
+        let results = try participants.map { try $0.confirm(confirmations: confirmations) }
+        detail("confirmed: \(confirmations.count) signatures with the new shares over one transcript, QUAL and key")
         return (results.map(\.share), results[0].commitment)
     }
 

@@ -37,6 +37,13 @@ struct MessageCodecTests {
             case (.dkgRound1Request(let a), .dkgRound1Request(let b)): #expect(a == b)
             case (.dkgRound2Request(let a), .dkgRound2Request(let b)): #expect(a == b)
             case (.dkgFinished(let a), .dkgFinished(let b)): #expect(a == b)
+            case (.dkgConfirmRequest(let a), .dkgConfirmRequest(let b)): #expect(a == b)
+            case (.dkgConfirmed(let a), .dkgConfirmed(let b)): #expect(a == b)
+            case (.dkgComplaints(let a), .dkgComplaints(let b)):
+                #expect(try a.complaints.map { try $0.serialized() } == b.complaints.map { try $0.serialized() })
+                #expect(a.complaints.map(\.signature) == b.complaints.map(\.signature))
+            case (.dkgFinishRequest(let a), .dkgFinishRequest(let b)):
+                #expect(try a.complaints.map { try $0.serialized() } == b.complaints.map { try $0.serialized() })
             case (.redistributeReceiveRequest(let a), .redistributeReceiveRequest(let b)): #expect(a == b)
             case (.redistributeDealing(let a), .redistributeDealing(let b)): #expect(a == b)
             case (.error(let a), .error(let b)): #expect(a == b)
@@ -78,6 +85,80 @@ struct MessageCodecTests {
         for raw: UInt16 in [0x0103 + 0x1000, 0x0900, 0xFFFF, 0x0001] {
             let error = #expect(throws: AgentProtocolError.self) { try AgentMessage(type: raw, payload: []) }
             #expect(error?.code == .unknownMessageType)
+        }
+    }
+
+    @Test("the retired DKG answer messages (0x0607, 0x0608), which revealed shares, decode as unknown")
+    func retiredAnswerMessagesAreUnknown() throws {
+        for raw: UInt16 in [0x0607, 0x0608] {
+            #expect(MessageType(rawValue: raw) == nil)
+            let error = #expect(throws: AgentProtocolError.self) { try AgentMessage(type: raw, payload: [0, 0]) }
+            #expect(error?.code == .unknownMessageType)
+        }
+        #expect(MessageType.dkgConfirmRequest.rawValue == 0x060B && MessageType.dkgConfirmed.rawValue == 0x060C)
+        #expect(MessageType.dkgConfirmRequest.responseType == .dkgConfirmed)
+        #expect(MessageType.dkgFinishRequest.rawValue == 0x0609 && MessageType.dkgFinished.rawValue == 0x060A)
+    }
+
+    @Test("DKG complaints travel signed: the earlier unsigned encoding and a cut signature are refused")
+    func unsignedComplaintsRefused() throws {
+        let key = MessageSamples.key(1)
+        func finish(complaint: [UInt8]) -> [UInt8] {
+            var bytes = try! AgentMessage.dkgFinishRequest(DKGFinishRequest(key: key, complaints: [])).encode()
+            bytes.removeLast(2)  // the empty count
+            let length = UInt32(complaint.count)
+            return bytes + [0, 1]
+                + [UInt8(length >> 24), UInt8(length >> 16 & 0xFF), UInt8(length >> 8 & 0xFF), UInt8(length & 0xFF)]
+                + complaint
+        }
+        guard case .dkgFinishRequest(let sample) = try #require(
+            try MessageSamples.all().first { $0.type == .dkgFinishRequest })
+        else {
+            Issue.record("no finish sample")
+            return
+        }
+        let signed = try sample.complaints[0].serialized()
+        _ = try AgentMessage(type: MessageType.dkgFinishRequest.rawValue, payload: finish(complaint: signed))
+        for refused in [[0, 2, 0, 1, 0], Array(signed.dropLast(2)) + [0], [UInt8](repeating: 0, count: signed.count)] {
+            let error = #expect(throws: AgentProtocolError.self) {
+                try AgentMessage(type: MessageType.dkgFinishRequest.rawValue, payload: finish(complaint: refused))
+            }
+            #expect(error?.code == .malformedMessage)
+        }
+    }
+
+    @Test("DKG confirmations must be strictly ascending, and a finish reports its own confirmation")
+    func confirmationOrder() throws {
+        guard case .dkgConfirmRequest(let sample) = try #require(
+            try MessageSamples.all().first { $0.type == .dkgConfirmRequest }),
+            case .dkgFinished(let finished) = try #require(try MessageSamples.all().first { $0.type == .dkgFinished })
+        else {
+            Issue.record("no confirm or finished sample")
+            return
+        }
+        let confirmations = sample.confirmations
+        #expect(confirmations.count == 3)
+        for unordered in [confirmations.reversed(), confirmations + [confirmations[2]]] {
+            let error = #expect(throws: AgentProtocolError.self) {
+                try DKGConfirmRequest(key: sample.key, confirmations: Array(unordered))
+            }
+            #expect(error?.code == .malformedMessage)
+        }
+        // On the wire too: swap the first two fixed-size entries.
+        var payload = try AgentMessage.dkgConfirmRequest(sample).encode()
+        let size = DKG.Confirmation.byteCount
+        let first = payload.count - 3 * size
+        let swapped = Array(payload[(first + size)..<(first + 2 * size)]) + Array(payload[first..<(first + size)])
+        payload.replaceSubrange(first..<(first + 2 * size), with: swapped)
+        let error = #expect(throws: AgentProtocolError.self) {
+            try AgentMessage(type: MessageType.dkgConfirmRequest.rawValue, payload: payload)
+        }
+        #expect(error?.code == .malformedMessage)
+        #expect(throws: AgentProtocolError.self) {
+            try DKGFinished(
+                key: finished.key, participant: MessageSamples.id(2), publicShare: finished.publicShare,
+                qualified: finished.qualified, commitment: finished.commitment, round1Digest: finished.round1Digest,
+                transcriptDigest: finished.transcriptDigest, confirmation: finished.confirmation)
         }
     }
 

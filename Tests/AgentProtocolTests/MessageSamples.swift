@@ -1,6 +1,9 @@
 import AgentProtocol
-import ShardCrypto
 import Testing
+
+// Testable for the one thing no honest participant does in public: a dealer signing a bad
+// share, which the invalid-share complaint sample needs as evidence.
+@testable import ShardCrypto
 
 /// Real values for every message type, made with ShardCrypto's own protocols so that
 /// every crypto object on the wire is one the agent would really send.
@@ -46,14 +49,30 @@ enum MessageSamples {
 
         let parameters = try DKG.Parameters(
             threshold: 2, participants: [id(1), id(2), id(3)], context: Array("dkg-session".utf8))
-        let participants = try [id(1), id(2), id(3)].map { try DKG.Participant(id: $0, parameters: parameters) }
+        let polynomials = try (0..<3).map { _ in try Polynomial.random(constant: .random(), threshold: 2) }
+        let participants = try (0..<3).map {
+            try DKG.Participant(id: id(UInt16($0 + 1)), parameters: parameters, polynomial: polynomials[$0])
+        }
         let packages = participants.map(\.round1Package)
-        let round2 = try participants[0].round2(packages: packages)
-        let revealed = round2[0]
+        let digest = try DKG.Round1Outcome(parameters: parameters, packages: packages).digest
+        let badShare = try DKG.Round2Share.signed(
+            from: id(1), to: id(3), value: .one, round1Digest: digest, dealerSecret: polynomials[0].coefficients[0],
+            parameters: parameters)
         let complaints = [
-            DKG.Complaint(accuser: id(2), accused: id(1), reason: .missingShare),
-            DKG.Complaint(accuser: id(3), accused: id(1), reason: .invalidShare(evidence: revealed)),
+            try DKG.Complaint.signed(
+                accuser: id(2), accused: id(1), reason: .missingShare, round1Digest: digest,
+                accuserSecret: polynomials[1].coefficients[0], parameters: parameters),
+            try DKG.Complaint.signed(
+                accuser: id(3), accused: id(1), reason: .invalidShare(evidence: badShare), round1Digest: digest,
+                accuserSecret: polynomials[2].coefficients[0], parameters: parameters),
         ]
+        // A clean run of the same participants, up to its confirmations.
+        let dealt = try participants.flatMap { try $0.round2(packages: packages) }
+        for participant in participants {
+            _ = try participant.receive(shares: dealt.filter { $0.to == participant.id })
+        }
+        let confirmations = try participants.map { try $0.finish(complaints: []) }
+        let pending = participants[0].pendingResult!
         let sealed = [
             try SealedPayload(from: id(1), to: id(2), ciphertext: [UInt8](repeating: 0xEE, count: 200)),
             try SealedPayload(from: id(1), to: id(3), ciphertext: [UInt8](repeating: 0xEF, count: 200)),
@@ -105,13 +124,14 @@ enum MessageSamples {
             .dkgRound2Shares(DKGRound2SharesResponse(key: key(1), shares: sealed)),
             .dkgReceiveRequest(DKGReceiveRequest(key: key(1), shares: sealed)),
             .dkgComplaints(DKGComplaintList(key: key(1), complaints: complaints)),
-            .dkgAnswerRequest(DKGComplaintList(key: key(1), complaints: complaints)),
-            .dkgAnswers(DKGAnswers(key: key(1), answers: [revealed])),
-            .dkgFinishRequest(DKGFinishRequest(key: key(1), complaints: complaints, answers: [revealed])),
+            .dkgFinishRequest(DKGFinishRequest(key: key(1), complaints: complaints)),
             .dkgFinished(
                 try DKGFinished(
-                    key: key(1), participant: id(1), publicShare: share.publicShare, qualified: [id(1), id(2), id(3)],
-                    commitment: split.commitment, round1Digest: [UInt8](repeating: 0xD1, count: 32))),
+                    key: key(1), participant: id(1), publicShare: pending.publicShare(for: id(1)),
+                    qualified: pending.qualified, commitment: pending.commitment, round1Digest: pending.round1Digest,
+                    transcriptDigest: pending.transcriptDigest, confirmation: confirmations[0])),
+            .dkgConfirmRequest(try DKGConfirmRequest(key: key(1), confirmations: confirmations)),
+            .dkgConfirmed(DKGConfirmed(key: key(1), participant: id(1), publicShare: pending.publicShare(for: id(1)))),
             .redistributeDealRequest(
                 try RedistributeDealRequest(key: key(), newKey: newKey(), newThreshold: 2, recipients: recipients)),
             .redistributeDealing(RedistributeDealing(key: key(), dealing: dealing.publicDealing, subShares: sealed)),

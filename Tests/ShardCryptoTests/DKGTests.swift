@@ -4,6 +4,8 @@ import Testing
 
 func ids(_ values: ClosedRange<UInt16>) throws -> [ParticipantID] { try values.map { try ParticipantID($0) } }
 func ids(_ values: [UInt16]) throws -> [ParticipantID] { try values.map { try ParticipantID($0) } }
+/// A participant identifier known to be valid.
+func pid(_ value: UInt16) -> ParticipantID { try! ParticipantID(value) }
 
 /// The error code `body` throws, or nil when it throws something else or nothing.
 func errorCode(_ body: () throws -> Void) -> ShardCryptoError.Code? {
@@ -11,29 +13,49 @@ func errorCode(_ body: () throws -> Void) -> ShardCryptoError.Code? {
     return nil
 }
 
-/// A simulated DKG run: the test plays the coordinator, relaying every message.
+/// A simulated DKG run: the test plays the coordinator, relaying every message. Every
+/// participant's polynomial is known to the test, so it can sign as any of them (to play
+/// a malicious participant) and check what the relay's view would reveal.
 struct SimulatedDKG {
     let parameters: DKG.Parameters
     let participants: [DKG.Participant]
+    let polynomials: [ParticipantID: Polynomial]
 
-    /// - Parameter polynomials: fixed polynomials for some participants (to play a cheater who knows its own).
+    /// - Parameter polynomials: fixed polynomials for some participants; the others are drawn at random.
     init(
         threshold: Int, count: UInt16, context: [UInt8] = Array("test-session".utf8),
-        polynomials: [UInt16: Polynomial] = [:]
+        polynomials fixed: [UInt16: Polynomial] = [:]
     ) throws {
         let parameters = try DKG.Parameters(threshold: threshold, participants: try ids(1...count), context: context)
         self.parameters = parameters
+        var polynomials: [ParticipantID: Polynomial] = [:]
+        for id in parameters.participants {
+            polynomials[id] = try fixed[id.rawValue] ?? Polynomial.random(constant: .random(), threshold: threshold)
+        }
+        self.polynomials = polynomials
         participants = try parameters.participants.map { id in
-            guard let polynomial = polynomials[id.rawValue] else {
-                return try DKG.Participant(id: id, parameters: parameters)
-            }
-            return try DKG.Participant(id: id, parameters: parameters, polynomial: polynomial)
+            try DKG.Participant(id: id, parameters: parameters, polynomial: polynomials[id]!)
         }
     }
 
     var packages: [DKG.Round1Package] { participants.map(\.round1Package) }
 
     func participant(_ id: UInt16) -> DKG.Participant { participants.first { $0.id.rawValue == id }! }
+
+    /// The round-1 outcome every participant computes from the genuine packages.
+    func outcome() throws -> DKG.Round1Outcome { try DKG.Round1Outcome(parameters: parameters, packages: packages) }
+
+    /// A complaint signed with participant `accuser`'s real round-1 secret: what a malicious
+    /// participant can make, and an honest one makes when it has grounds.
+    func complaint(
+        by accuser: UInt16, about accused: UInt16, _ reason: DKG.Complaint.Reason = .missingShare,
+        signer: UInt16? = nil, round1Digest: [UInt8]? = nil
+    ) throws -> DKG.Complaint {
+        try DKG.Complaint.signed(
+            accuser: try ParticipantID(accuser), accused: try ParticipantID(accused), reason: reason,
+            round1Digest: try round1Digest ?? outcome().digest,
+            accuserSecret: polynomials[try ParticipantID(signer ?? accuser)]!.coefficients[0], parameters: parameters)
+    }
 
     /// Round 2 for everyone, then the shares grouped by recipient.
     func dealAll(
@@ -48,24 +70,66 @@ struct SimulatedDKG {
         return inbox
     }
 
-    /// The whole protocol with honest participants; `tamper` may change the inbox in transit.
-    func run(
+    /// Rounds 1 and 2 and receive; `tamper` may change the inbox in transit. Returns every complaint.
+    func complaints(
         tamper: (inout [ParticipantID: [DKG.Round2Share]]) throws -> Void = { _ in }
-    ) throws -> (results: [ParticipantID: DKG.Result], complaints: [DKG.Complaint], answers: [DKG.Round2Share]) {
+    ) throws -> [DKG.Complaint] {
         var inbox = try dealAll()
         try tamper(&inbox)
         var complaints: [DKG.Complaint] = []
         for participant in participants {
             complaints += try participant.receive(shares: inbox[participant.id] ?? [])
         }
-        let answers = try participants.flatMap { try $0.answer(complaints: complaints) }
-        var results: [ParticipantID: DKG.Result] = [:]
+        return complaints
+    }
+
+    /// Finish for everyone, each with the complaint list `view` gives it.
+    func finishAll(
+        view: (ParticipantID) -> [DKG.Complaint]
+    ) -> (confirmations: [DKG.Confirmation], failures: [ParticipantID: ShardCryptoError.Code]) {
+        var confirmations: [DKG.Confirmation] = []
+        var failures: [ParticipantID: ShardCryptoError.Code] = [:]
         for participant in participants {
-            if let result = try? participant.finish(complaints: complaints, answers: answers) {
-                results[participant.id] = result
+            do {
+                confirmations.append(try participant.finish(complaints: view(participant.id)))
+            } catch let error as ShardCryptoError {
+                failures[participant.id] = error.code
+            } catch {
+                Issue.record("unexpected error \(error)")
             }
         }
-        return (results, complaints, answers)
+        return (confirmations, failures)
+    }
+
+    /// Confirm for everyone that finished, each with the confirmations `view` gives it.
+    func confirmAll(
+        view: (ParticipantID) -> [DKG.Confirmation]
+    ) -> (results: [ParticipantID: DKG.Result], failures: [ParticipantID: ShardCryptoError.Code]) {
+        var results: [ParticipantID: DKG.Result] = [:]
+        var failures: [ParticipantID: ShardCryptoError.Code] = [:]
+        for participant in participants {
+            do {
+                results[participant.id] = try participant.confirm(confirmations: view(participant.id))
+            } catch let error as ShardCryptoError {
+                failures[participant.id] = error.code
+            } catch {
+                Issue.record("unexpected error \(error)")
+            }
+        }
+        return (results, failures)
+    }
+
+    /// The whole protocol with an honest relay; `tamper` may change the inbox in transit.
+    /// Participants that are disqualified or refuse get no result.
+    func run(
+        tamper: (inout [ParticipantID: [DKG.Round2Share]]) throws -> Void = { _ in }
+    ) throws -> (
+        results: [ParticipantID: DKG.Result], complaints: [DKG.Complaint], confirmations: [DKG.Confirmation]
+    ) {
+        let complaints = try complaints(tamper: tamper)
+        let (confirmations, _) = finishAll { _ in complaints }
+        let (results, _) = confirmAll { _ in confirmations }
+        return (results, complaints, confirmations)
     }
 }
 
@@ -133,7 +197,8 @@ func expectConsistentKey(_ results: [DKG.Result], threshold: Int) throws {
         var complaints: [DKG.Complaint] = []
         for participant in honest { complaints += try participant.receive(shares: inbox[participant.id] ?? []) }
         #expect(complaints.isEmpty)
-        let results = try honest.map { try $0.finish(complaints: [], answers: []) }
+        let confirmations = try honest.map { try $0.finish(complaints: []) }
+        let results = try honest.map { try $0.confirm(confirmations: confirmations) }
         #expect(results[0].qualified == (try ids([1, 2, 4])))
         #expect(results[0].publicResult.disqualified == (try ids([3])))
         #expect(results[0].groupPublicKey == Point.sum(honest.map(\.round1Package.commitment.publicKey)))
@@ -157,8 +222,8 @@ func expectConsistentKey(_ results: [DKG.Result], threshold: Int) throws {
                 == .transcriptMismatch)
         _ = try me.round2(packages: packages)
         #expect(errorCode { _ = try me.round2(packages: packages) } == .invalidParameters)
-        #expect(errorCode { _ = try me.answer(complaints: []) } == .invalidParameters)
-        #expect(errorCode { _ = try me.finish(complaints: [], answers: []) } == .invalidParameters)
+        #expect(errorCode { _ = try me.finish(complaints: []) } == .invalidParameters)
+        #expect(errorCode { _ = try me.confirm(confirmations: []) } == .invalidParameters)
         #expect(
             errorCode { _ = try DKG.Participant(id: try ParticipantID(4), parameters: run.parameters) }
                 == .invalidParameters)
@@ -210,11 +275,10 @@ func expectConsistentKey(_ results: [DKG.Result], threshold: Int) throws {
     }
 
     @Test func aDealerWhoSignsABadShareIsProvenAtFaultAndExcluded() throws {
-        let cheaterPolynomial = try Polynomial.random(constant: .random(), threshold: 2)
-        let run = try SimulatedDKG(threshold: 2, count: 4, polynomials: [1: cheaterPolynomial])
-        let cheater = run.participant(1)
+        let run = try SimulatedDKG(threshold: 2, count: 4)
+        let cheaterPolynomial = run.polynomials[try ParticipantID(1)]!
         // The cheater signs a wrong value for participant 2 with its real key a_{1,0}.
-        let (results, complaints, _) = try run.run { inbox in
+        let complaints = try run.complaints { inbox in
             let two = try ParticipantID(2)
             let genuine = inbox[two]!.first { $0.from.rawValue == 1 }!
             let forged = try DKG.Round2Share.signed(
@@ -229,10 +293,12 @@ func expectConsistentKey(_ results: [DKG.Result], threshold: Int) throws {
             Issue.record("expected an invalid-share complaint")
             return
         }
-        let outcome = try DKG.Round1Outcome(parameters: run.parameters, packages: run.packages)
-        #expect(try DKG.resolveComplaint(complaint, answer: nil, round1: outcome) == .accusedAtFault)
+        #expect(try DKG.resolveComplaint(complaint, round1: try run.outcome()) == .accusedAtFault)
+        let (confirmations, failures) = run.finishAll { _ in complaints }
+        #expect(failures == [pid(1): .disqualified])
+        let (results, refused) = run.confirmAll { _ in confirmations }
         #expect(results.keys.sorted() == (try ids([2, 3, 4])))
-        #expect(errorCode { _ = try cheater.finish(complaints: complaints, answers: []) } == .disqualified)
+        #expect(refused == [pid(1): .invalidParameters])
         let result = try #require(results.values.first)
         #expect(result.publicResult.disqualified == (try ids([1])))
         #expect(result.groupPublicKey == Point.sum(run.packages.dropFirst().map(\.commitment.publicKey)))
@@ -242,14 +308,14 @@ func expectConsistentKey(_ results: [DKG.Result], threshold: Int) throws {
     @Test func falseComplaintsPutTheAccuserAtFault() throws {
         let run = try SimulatedDKG(threshold: 2, count: 3)
         let inbox = try run.dealAll()
-        let outcome = try DKG.Round1Outcome(parameters: run.parameters, packages: run.packages)
+        let outcome = try run.outcome()
         let genuine = try #require(inbox[try ParticipantID(2)]?.first { $0.from.rawValue == 1 })
         let accuser = try ParticipantID(2)
         let accused = try ParticipantID(1)
+        // Participant 2 lies, signing its false accusations with its real key.
         func verdict(_ evidence: DKG.Round2Share) throws -> DKG.Verdict {
             try DKG.resolveComplaint(
-                DKG.Complaint(accuser: accuser, accused: accused, reason: .invalidShare(evidence: evidence)),
-                answer: nil, round1: outcome)
+                try run.complaint(by: 2, about: 1, .invalidShare(evidence: evidence)), round1: outcome)
         }
         // The genuine share as "evidence": it matches the commitment.
         #expect(try verdict(genuine) == .accuserAtFault)
@@ -263,22 +329,23 @@ func expectConsistentKey(_ results: [DKG.Result], threshold: Int) throws {
         #expect(try verdict(forThree) == .accuserAtFault)
 
         // In a full run the false accuser is excluded and learns it.
-        let falseComplaint = DKG.Complaint(accuser: accuser, accused: accused, reason: .invalidShare(evidence: madeUp))
         var complaints: [DKG.Complaint] = []
         for participant in run.participants {
             complaints += try participant.receive(shares: inbox[participant.id] ?? [])
         }
         #expect(complaints.isEmpty)
-        complaints.append(falseComplaint)
-        #expect(errorCode { _ = try run.participant(2).finish(complaints: complaints, answers: []) } == .disqualified)
-        let results = try [1, 3].map { try run.participant($0).finish(complaints: complaints, answers: []) }
-        #expect(results[0].qualified == (try ids([1, 3])))
-        try expectConsistentKey(results, threshold: 2)
+        complaints.append(try run.complaint(by: 2, about: 1, .invalidShare(evidence: madeUp)))
+        let (confirmations, failures) = run.finishAll { _ in complaints }
+        #expect(failures == [accuser: .disqualified])
+        let (results, _) = run.confirmAll { _ in confirmations }
+        #expect(results.keys.sorted() == (try ids([1, 3])))
+        #expect(results.values.first?.qualified == (try ids([1, 3])))
+        try expectConsistentKey(Array(results.values), threshold: 2)
     }
 
-    @Test func aMissingShareIsRevealedAndNobodyIsExcluded() throws {
+    @Test func aMissingShareDisqualifiesItsDealerWithoutAnyReveal() throws {
         let run = try SimulatedDKG(threshold: 3, count: 4)
-        let (results, complaints, answers) = try run.run { inbox in
+        let (results, complaints, confirmations) = try run.run { inbox in
             inbox[try ParticipantID(2)]!.removeAll { $0.from.rawValue == 1 }
         }
         let complaint = try #require(complaints.first)
@@ -287,84 +354,68 @@ func expectConsistentKey(_ results: [DKG.Result], threshold: Int) throws {
             Issue.record("expected a missing-share complaint")
             return
         }
-        #expect(answers.count == 1)
-        #expect(answers[0].from.rawValue == 1 && answers[0].to.rawValue == 2)
-        let outcome = try DKG.Round1Outcome(parameters: run.parameters, packages: run.packages)
-        #expect(try DKG.resolveComplaint(complaint, answer: answers[0], round1: outcome) == .shareRevealed)
-        #expect(results.count == 4)
+        #expect(try DKG.resolveComplaint(complaint, round1: try run.outcome()) == .accusedAtFault)
+        #expect(confirmations.map(\.from) == (try ids([2, 3, 4])))
+        #expect(results.keys.sorted() == (try ids([2, 3, 4])))
+        #expect(results.values.first?.publicResult.disqualified == (try ids([1])))
         try expectConsistentKey(Array(results.values), threshold: 3)
     }
 
-    @Test func aTamperedShareCountsAsMissingAndAnUnansweredComplaintExcludesTheDealer() throws {
+    @Test func aTamperedShareCountsAsMissingAndExcludesTheDealer() throws {
         let run = try SimulatedDKG(threshold: 2, count: 3)
-        var inbox = try run.dealAll()
-        let two = try ParticipantID(2)
         // The relay changes the value: the dealer's signature no longer holds.
-        inbox[two] = inbox[two]!.map {
-            $0.from.rawValue == 1
-                ? DKG.Round2Share(
-                    from: $0.from, to: $0.to, value: $0.value + .one, round1Digest: $0.round1Digest,
-                    signature: $0.signature)
-                : $0
-        }
-        var complaints: [DKG.Complaint] = []
-        for participant in run.participants {
-            complaints += try participant.receive(shares: inbox[participant.id] ?? [])
+        let (results, complaints, _) = try run.run { inbox in
+            let two = try ParticipantID(2)
+            inbox[two] = inbox[two]!.map {
+                $0.from.rawValue == 1
+                    ? DKG.Round2Share(
+                        from: $0.from, to: $0.to, value: $0.value + .one, round1Digest: $0.round1Digest,
+                        signature: $0.signature)
+                    : $0
+            }
         }
         #expect(complaints.count == 1)
         guard case .missingShare = complaints[0].reason else {
             Issue.record("expected a missing-share complaint")
             return
         }
-        let outcome = try DKG.Round1Outcome(parameters: run.parameters, packages: run.packages)
-        #expect(try DKG.resolveComplaint(complaints[0], answer: nil, round1: outcome) == .accusedAtFault)
-        let wrongAnswer = DKG.Round2Share(
-            from: try ParticipantID(1), to: two, value: .one, round1Digest: outcome.digest,
-            signature: inbox[two]![0].signature)
-        #expect(try DKG.resolveComplaint(complaints[0], answer: wrongAnswer, round1: outcome) == .accusedAtFault)
-        let misaddressed = try #require(inbox[try ParticipantID(3)]?.first { $0.from.rawValue == 1 })
-        #expect(
-            errorCode { _ = try DKG.resolveComplaint(complaints[0], answer: misaddressed, round1: outcome) }
-                == .invalidParameters)
-        // Dealer 1 stays silent: it is excluded, the others finish with QUAL = {2, 3}.
-        let results = try [2, 3].map { try run.participant($0).finish(complaints: complaints, answers: []) }
-        #expect(results[0].qualified == (try ids([2, 3])))
-        try expectConsistentKey(results, threshold: 2)
+        #expect(results.keys.sorted() == (try ids([2, 3])))
+        #expect(results.values.first?.qualified == (try ids([2, 3])))
+        try expectConsistentKey(Array(results.values), threshold: 2)
     }
 
-    @Test func finishRefusals() throws {
-        let run = try SimulatedDKG(threshold: 3, count: 3)
-        var inbox = try run.dealAll()
-        inbox[try ParticipantID(2)]!.removeAll { $0.from.rawValue == 1 }
-        var complaints: [DKG.Complaint] = []
-        for participant in run.participants {
-            complaints += try participant.receive(shares: inbox[participant.id] ?? [])
+    @Test func finishRefusalsEndTheRun() throws {
+        // Each refusal ends the run, so each case gets a fresh one.
+        func fresh() throws -> (SimulatedDKG, [DKG.Complaint]) {
+            let run = try SimulatedDKG(threshold: 2, count: 3)
+            let complaints = try run.complaints { inbox in
+                inbox[try ParticipantID(2)]!.removeAll { $0.from.rawValue == 1 }
+            }
+            #expect(complaints.count == 1)
+            return (run, complaints)
         }
-        let answers = try run.participant(1).answer(complaints: complaints)
-        let two = run.participant(2)
         // Its own complaint was dropped by the relay: it has no share from dealer 1.
-        #expect(errorCode { _ = try two.finish(complaints: [], answers: []) } == .invalidParameters)
+        var (run, complaints) = try fresh()
+        #expect(errorCode { _ = try run.participant(2).finish(complaints: []) } == .invalidComplaint)
+        #expect(errorCode { _ = try run.participant(2).finish(complaints: complaints) } == .invalidParameters)
+        #expect(errorCode { _ = try run.participant(2).confirm(confirmations: []) } == .invalidParameters)
+        (run, complaints) = try fresh()
         #expect(
-            errorCode { _ = try two.finish(complaints: complaints + complaints, answers: answers) }
-                == .duplicateParticipant)
+            errorCode { _ = try run.participant(3).finish(complaints: complaints + complaints) } == .invalidComplaint)
+        // The complete inputs finish once, and only once.
+        (run, complaints) = try fresh()
+        let confirmation = try run.participant(2).finish(complaints: complaints)
+        #expect(confirmation.from.rawValue == 2)
+        #expect(errorCode { _ = try run.participant(2).finish(complaints: complaints) } == .invalidParameters)
+        // Outsiders and self complaints cannot be judged.
+        let outcome = try run.outcome()
         #expect(
-            errorCode { _ = try two.finish(complaints: complaints, answers: answers + answers) }
-                == .duplicateParticipant)
-        #expect(errorCode { _ = try run.participant(3).finish(complaints: [], answers: answers) } == .invalidParameters)
-        // Unanswered: dealer 1 is excluded, leaving 2 of a 3-of-3 run.
-        #expect(errorCode { _ = try two.finish(complaints: complaints, answers: []) } == .invalidParameters)
-        let outcome = try DKG.Round1Outcome(parameters: run.parameters, packages: run.packages)
-        let selfComplaint = DKG.Complaint(accuser: two.id, accused: two.id, reason: .missingShare)
-        #expect(
-            errorCode { _ = try DKG.resolveComplaint(selfComplaint, answer: nil, round1: outcome) }
-                == .invalidParameters)
-        let outsider = DKG.Complaint(accuser: try ParticipantID(8), accused: two.id, reason: .missingShare)
-        #expect(
-            errorCode { _ = try DKG.resolveComplaint(outsider, answer: nil, round1: outcome) } == .invalidParameters)
-        // The refusals consumed nothing: the complete inputs finish.
-        let result = try two.finish(complaints: complaints, answers: answers)
-        #expect(result.qualified.count == 3)
-        #expect(errorCode { _ = try two.finish(complaints: complaints, answers: answers) } == .invalidParameters)
+            errorCode { _ = try DKG.resolveComplaint(try run.complaint(by: 2, about: 2), round1: outcome) }
+                == .invalidComplaint)
+        let outsider = DKG.Complaint(
+            accuser: try ParticipantID(8), accused: try ParticipantID(2), round1Digest: outcome.digest,
+            reason: .missingShare, signature: complaints[0].signature)
+        #expect(errorCode { _ = try DKG.resolveComplaint(outsider, round1: outcome) } == .invalidComplaint)
     }
 
     @Test func messagesRoundTrip() throws {
@@ -388,16 +439,35 @@ func expectConsistentKey(_ results: [DKG.Result], threshold: Int) throws {
         #expect(decoded.round1Digest == share.round1Digest && decoded.signature == share.signature)
         #expect(errorCode { _ = try DKG.Round2Share(serialized: SecretBytes([1, 2, 3])) } == .invalidParameters)
 
-        for complaint in [
-            DKG.Complaint(accuser: share.to, accused: share.from, reason: .missingShare),
-            DKG.Complaint(accuser: share.to, accused: share.from, reason: .invalidShare(evidence: share)),
+        let outcome = try run.outcome()
+        for (complaint, length) in [
+            (try run.complaint(by: 1, about: share.from.rawValue), DKG.Complaint.missingShareByteCount),
+            (
+                try run.complaint(by: 1, about: share.from.rawValue, .invalidShare(evidence: share)),
+                DKG.Complaint.invalidShareByteCount
+            ),
         ] {
             let bytes = try complaint.serialized()
+            #expect(bytes.count == length)
             let back = try DKG.Complaint(serialized: bytes)
             #expect(back.accuser == complaint.accuser && back.accused == complaint.accused)
+            #expect(back.round1Digest == outcome.digest && back.signature == complaint.signature)
+            #expect(back.signatureVerifies(accuserCommitment: run.packages[0].commitment, parameters: run.parameters))
             #expect(try back.serialized() == bytes)
+            // A wrong tag for the length.
+            var retagged = bytes
+            retagged[DKG.Complaint.missingShareByteCount - 1] ^= 1
+            #expect(errorCode { _ = try DKG.Complaint(serialized: retagged) } == .invalidParameters)
         }
+        // The earlier, unsigned encodings are refused.
+        #expect(errorCode { _ = try DKG.Complaint(serialized: [0, 1, 0, 2, 0]) } == .invalidParameters)
         #expect(errorCode { _ = try DKG.Complaint(serialized: [0, 1, 0, 2, 1]) } == .invalidParameters)
+
+        let confirmation = DKG.Confirmation(from: share.to, signature: share.signature)
+        let confirmationBytes = try confirmation.serialized()
+        #expect(confirmationBytes.count == DKG.Confirmation.byteCount)
+        #expect(try DKG.Confirmation(serialized: confirmationBytes) == confirmation)
+        #expect(errorCode { _ = try DKG.Confirmation(serialized: [0, 1]) } == .invalidParameters)
         #expect(errorCode { _ = try DKG.KnowledgeProof(serialized: [1]) } == .invalidParameters)
     }
 

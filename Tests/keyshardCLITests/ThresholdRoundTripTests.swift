@@ -15,7 +15,8 @@ import Testing
             let complaints = try participant.receive(shares: outgoing.filter { $0.to == participant.id })
             #expect(complaints.isEmpty)
         }
-        let results = try participants.map { try $0.finish(complaints: [], answers: []) }
+        let confirmations = try participants.map { try $0.finish(complaints: []) }
+        let results = try participants.map { try $0.confirm(confirmations: confirmations) }
         return (results.map(\.share), results[0].commitment)
     }
 
