@@ -164,8 +164,11 @@ public struct RecipientRule: Sendable {
         else {
             throw RecipientRefusal(.quote, "the attestation is not a TPM-generated quote")
         }
-        guard attestation.qualifiedSigner == akName else {
-            throw RecipientRefusal(.quote, "the quote names another signer than the recipient's AK")
+        guard let qualified = Self.qualifiedName(endorsementKey: endorsementKey, attestationKeyName: akName),
+            attestation.qualifiedSigner == qualified
+        else {
+            throw RecipientRefusal(
+                .quote, "the quote's signer is not the recipient's AK as a child of its certified EK")
         }
         try Self.verifySignature(recipient.quoteSignature, over: recipient.quote, by: akKey)
 
@@ -252,6 +255,19 @@ public struct RecipientRule: Sendable {
             throw RecipientRefusal(.endorsement, error.reason)
         }
         return (endorsementKey, Array(SHA256.hash(data: leaf.publicKey.subjectPublicKeyInfoBytes)))
+    }
+
+    /// The qualified name a quote names its signer by (TPM 2.0 Part 1 §16.6): for an AK whose
+    /// parent is the EK, a primary of the endorsement hierarchy,
+    /// QN(AK) = nameAlg ‖ H(QN(EK) ‖ Name(AK)), QN(EK) = nameAlg ‖ H(TPM_RH_ENDORSEMENT ‖ Name(EK)).
+    /// Matching it ties the quoting AK to that EK's hierarchy, not just to some key of that name.
+    /// - Returns: nil when the EK has no SHA-256 name.
+    public static func qualifiedName(endorsementKey: TPMPublic, attestationKeyName: [UInt8]) -> [UInt8]? {
+        guard endorsementKey.nameAlgorithm == .sha256, let ekName = try? endorsementKey.name() else { return nil }
+        let sha256: [UInt8] = [0x00, 0x0B]
+        let endorsementHierarchy: [UInt8] = [0x40, 0x00, 0x00, 0x0B]
+        let ekQualified = sha256 + Array(SHA256.hash(data: endorsementHierarchy + ekName))
+        return sha256 + Array(SHA256.hash(data: ekQualified + attestationKeyName))
     }
 
     private static func verifySignature(

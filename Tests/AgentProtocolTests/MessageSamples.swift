@@ -75,10 +75,17 @@ enum MessageSamples {
         let pending = participants[0].pendingResult!
         let sealed = [
             try SealedPayload(from: id(1), to: id(2), ciphertext: [UInt8](repeating: 0xEE, count: 200)),
-            try SealedPayload(from: id(1), to: id(3), ciphertext: [UInt8](repeating: 0xEF, count: 200)),
+            try SealedPayload(
+                from: id(1), to: id(3), ciphertext: [UInt8](repeating: 0xEF, count: 200),
+                credentialBlob: [0, 0x44, 1, 2], encryptedSecret: [0, 0x44, 3, 4]),
         ]
+        let recipientQuote = try RecipientQuote(
+            endorsementCertificate: [0x30, 0x82, 0x02, 0x00], attestationKeyPublic: [0, 0x58, 0, 0x23],
+            quote: [0xFF, 0x54, 0x43, 0x47, 0x80, 0x18], quoteSignature: [0, 0x18, 0, 0x0B])
         let recipients = try [id(2), id(3)].enumerated().map {
-            RecipientKey(participant: $0.element, transportKey: try transportKey(UInt64(100 + $0.offset)))
+            try RecipientKey(
+                participant: $0.element, transportKey: try transportKey(UInt64(100 + $0.offset)), quote: recipientQuote,
+                endorsementChain: [[0x30, 0x82, 0x01, 0x00], [0x30, 0x03]])
         }
         let dealing = try Redistribution.deal(share: share, newThreshold: 2, newParticipants: [id(4), id(5), id(6)])
 
@@ -144,6 +151,8 @@ enum MessageSamples {
                     newKey: key(4), participant: id(5), publicShare: share.publicShare, commitment: dealing.commitment)),
             .destroy(try DestroyRequest(reason: "heartbeat missed")),
             .destroyed(Destroyed(zeroisedShares: 2)),
+            .recipientQuoteRequest(try RecipientQuoteRequest(binding: [UInt8](repeating: 0xB1, count: 32))),
+            .recipientQuote(recipientQuote),
             .sessionHello(SessionHello()),
             .sessionChallenge(SessionChallenge(nonce: nonce)),
             .sessionOpen(try SessionOpen(ephemeralKey: enc, signature: [UInt8](repeating: 0x5A, count: 64))),

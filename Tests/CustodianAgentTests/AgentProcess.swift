@@ -30,10 +30,16 @@ final class AgentProcess: @unchecked Sendable {
     ///   - extraArguments: more agent options (pins given here replace the defaults).
     ///   - certificateAuthority: a CA directory shared by a ring's TPMs; nil gives the TPM a CA of its own.
     ///   - pinnedRoot: the EK root certificate (PEM) the agent pins; nil pins its own CA's.
+    ///   - prepare: runs against the TPM before the agent starts (for example to extend a PCR).
     static func start(
-        extraArguments: [String] = [], certificateAuthority: URL? = nil, pinnedRoot: [UInt8]? = nil
+        extraArguments: [String] = [], certificateAuthority: URL? = nil, pinnedRoot: [UInt8]? = nil,
+        prepare: (SoftwareTPM) throws -> Void = { _ in }
     ) throws -> AgentProcess {
         let tpm = try SoftwareTPM.start(endorsementCertificates: true, certificateAuthority: certificateAuthority)
+        do { try prepare(tpm) } catch {
+            tpm.stop()
+            throw error
+        }
         let socketPath = "/tmp/ks-agent-\(UUID().uuidString.prefix(8)).sock"
         let log = tpm.directory.appendingPathComponent("agent.log")
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)

@@ -30,7 +30,7 @@ struct CustodianAgentTests {
         }
     }
 
-    @Test("attest, activate, deliver, heartbeat, partial decrypt, FROST sign, redistribute, destroy")
+    @Test("attest, activate, deliver, heartbeat, partial decrypt, FROST sign, destroy")
     func fullFlow() async throws {
         let agent = try AgentProcess.start()
         defer { agent.stop() }
@@ -111,46 +111,13 @@ struct CustodianAgentTests {
         // A second round two for the same session is refused: nonces are single-use.
         #expect(await Self.refusalCode { _ = try await client.request(.signRound2Request(round2)) } == .refused)
 
-        // Redistribution to a new 2-of-3 set: the agent (old 1) and a local holder (old 2) deal;
-        // the agent receives as new holder 1 of the next key version.
-        let localKeys = [Scalar.random(), Scalar.random()]
-        let recipients = [
-            RecipientKey(participant: shares[0].id, transportKey: evidence.transportKey),
-            RecipientKey(participant: shares[1].id, transportKey: try TransportPublicKey(privateKey: localKeys[0])),
-            RecipientKey(participant: shares[2].id, transportKey: try TransportPublicKey(privateKey: localKeys[1])),
-        ]
-        let newKey = try KeyReference(keyID: key.keyID, version: key.version + 1)
-        let dealRequest = try RedistributeDealRequest(key: key, newKey: newKey, newThreshold: 2, recipients: recipients)
-        let dealAnswer = try await client.request(.redistributeDealRequest(dealRequest))
-        guard case .redistributeDealing(let agentDealing) = dealAnswer else {
-            Issue.record("no dealing")
-            return
-        }
-        let localDealing = try Redistribution.deal(
-            share: shares[1], newThreshold: 2, newParticipants: recipients.map(\.participant))
-        let toAgent = try #require(agentDealing.subShares.first { $0.to == shares[0].id })
-        let localToAgent = try ShareSealing.seal(
-            subShare: try #require(localDealing.subShares.first { $0.to == shares[0].id }),
-            to: evidence.transportKey, newKey: newKey)
-        let receiveRequest = try RedistributeReceiveRequest(
-            newKey: newKey, participant: shares[0].id, newThreshold: 2, oldCommitment: commitment,
-            dealings: [agentDealing.dealing, localDealing.publicDealing], subShares: [toAgent, localToAgent])
-        guard case .redistributeAccepted(let reshared) = try await client.request(
-            .redistributeReceiveRequest(receiveRequest))
-        else {
-            Issue.record("no redistribution answer")
-            return
-        }
-        #expect(reshared.commitment.publicKey == commitment.publicKey)
-        #expect(reshared.publicShare == reshared.commitment.publicShare(for: shares[0].id))
-
-        // Destroy: both shares zeroised, then the process exits by itself.
+        // Destroy: the share is zeroised, then the process exits by itself.
         guard case .destroyed(let destroyed) = try await client.request(.destroy(try DestroyRequest(reason: "test")))
         else {
             Issue.record("no destroyed answer")
             return
         }
-        #expect(destroyed.zeroisedShares == 2)
+        #expect(destroyed.zeroisedShares == 1)
         #expect(agent.waitForExit(seconds: 10) == 0)
         // The log never shows the share.
         #expect(!agent.logText.contains(shares[0].value.serialized().hexString))
@@ -401,102 +368,9 @@ final class RawConnection {
     }
 }
 
-/// DKG with the agent as participant 1 of 3 and two local participants.
-@Suite("keyshard-agent DKG", .serialized)
+/// DKG limits of one agent (runs across several real agents are in CustodyTests).
+@Suite("keyshard-agent DKG limits", .serialized)
 struct CustodianAgentDKGTests {
-    @Test("a 2-of-3 DKG with the agent as one participant gives every participant the same result")
-    func distributedKeyGeneration() async throws {
-        let agent = try AgentProcess.start()
-        defer { agent.stop() }
-        let client = try await agent.connect()
-        let evidence = try await Coordinator.attest(client, agent: agent)
-        let key = try KeyReference(keyID: "dkg", version: 1)
-        let ids = try [1, 2, 3].map { try ParticipantID(UInt16($0)) }
-        let parameters = try DKG.Parameters(threshold: 2, participants: ids, context: Array("test run".utf8))
-        let localKeys = [Scalar.random(), Scalar.random()]
-        let recipients = [
-            RecipientKey(participant: ids[0], transportKey: evidence.transportKey),
-            RecipientKey(participant: ids[1], transportKey: try TransportPublicKey(privateKey: localKeys[0])),
-            RecipientKey(participant: ids[2], transportKey: try TransportPublicKey(privateKey: localKeys[1])),
-        ]
-        let locals = try [ids[1], ids[2]].map { try DKG.Participant(id: $0, parameters: parameters) }
-
-        let round1 = try DKGRound1Request(key: key, participant: ids[0], parameters: parameters)
-        guard case .dkgRound1Package(let agentPackage) = try await client.request(.dkgRound1Request(round1)) else {
-            Issue.record("no round-1 package")
-            return
-        }
-        let packages = [agentPackage.package] + locals.map(\.round1Package)
-        let round2 = try DKGRound2Request(key: key, packages: packages, recipients: recipients)
-        guard case .dkgRound2Shares(let agentShares) = try await client.request(.dkgRound2Request(round2)) else {
-            Issue.record("no round-2 shares")
-            return
-        }
-        let localShares = try locals.map { try $0.round2(packages: packages) }
-
-        // Each party receives the shares addressed to it, ascending by dealer.
-        let toAgent = try localShares.map { shares in
-            try ShareSealing.seal(
-                dkgShare: try #require(shares.first { $0.to == ids[0] }), to: evidence.transportKey, key: key)
-        }
-        guard case .dkgComplaints(let complaints) = try await client.request(
-            .dkgReceiveRequest(DKGReceiveRequest(key: key, shares: toAgent)))
-        else {
-            Issue.record("no complaints list")
-            return
-        }
-        #expect(complaints.complaints.isEmpty)
-        for (index, local) in locals.enumerated() {
-            let fromAgent = try #require(agentShares.shares.first { $0.to == local.id })
-            var received = [try ShareSealing.openDKGShare(fromAgent, privateKey: localKeys[index], key: key)]
-            received += localShares[1 - index].filter { $0.to == local.id }
-            #expect(try local.receive(shares: received).isEmpty)
-        }
-
-        let finish = DKGFinishRequest(key: key, complaints: [])
-        guard case .dkgFinished(let finished) = try await client.request(.dkgFinishRequest(finish)) else {
-            Issue.record("no finish")
-            return
-        }
-        let localConfirmations = try locals.map { try $0.finish(complaints: []) }
-        let localPending = try #require(locals[0].pendingResult)
-        #expect(finished.commitment == localPending.commitment)
-        #expect(finished.qualified == ids)
-        #expect(finished.transcriptDigest == localPending.transcriptDigest)
-        #expect(finished.publicShare == localPending.publicShare(for: ids[0]))
-        #expect(finished.confirmation.verifies(localPending, parameters: parameters))
-
-        // Pending: until confirmed, the share is not held (no proof of possession for it).
-        let early = AgentProtocol.Nonce.random()
-        guard case .heartbeat(let before) = try await client.request(.heartbeatRequest(HeartbeatRequest(nonce: early)))
-        else {
-            Issue.record("no heartbeat")
-            return
-        }
-        #expect(!before.proofs.contains { $0.key == key })
-
-        let confirmations = [finished.confirmation] + localConfirmations
-        let confirm = try DKGConfirmRequest(key: key, confirmations: confirmations)
-        guard case .dkgConfirmed(let confirmed) = try await client.request(.dkgConfirmRequest(confirm)) else {
-            Issue.record("no confirmation")
-            return
-        }
-        #expect(confirmed.publicShare == finished.publicShare)
-        let localResults = try locals.map { try $0.confirm(confirmations: confirmations) }
-        #expect(localResults[0].commitment == finished.commitment)
-
-        // The DKG share is held like a delivered one: the heartbeat proves possession of it.
-        let nonce = AgentProtocol.Nonce.random()
-        guard case .heartbeat(let beat) = try await client.request(.heartbeatRequest(HeartbeatRequest(nonce: nonce)))
-        else {
-            Issue.record("no heartbeat")
-            return
-        }
-        let proof = try #require(beat.proofs.first { $0.key == key })
-        #expect(proof.proof.verify(id: ids[0], publicShare: finished.publicShare, nonce: nonce.bytes))
-        try? await client.close()
-    }
-
     @Test("an agent keeps at most 16 DKG runs open, and one run per key version")
     func dkgRunsAreBounded() async throws {
         let agent = try AgentProcess.start()
@@ -514,88 +388,6 @@ struct CustodianAgentDKGTests {
         for version in 1...16 { _ = try await client.request(try start(UInt32(version))) }
         #expect(await CustodianAgentTests.refusalCode { _ = try await client.request(try start(17)) } == .refused)
         #expect(await CustodianAgentTests.refusalCode { _ = try await client.request(try start(3)) } == .refused)
-        try? await client.close()
-    }
-
-    @Test("an agent left with a different complaint list than the others refuses to confirm and drops its share")
-    func divergentComplaintListsAreRefusedAtConfirmation() async throws {
-        let agent = try AgentProcess.start()
-        defer { agent.stop() }
-        let client = try await agent.connect()
-        let evidence = try await Coordinator.attest(client, agent: agent)
-        let key = try KeyReference(keyID: "dkg-split", version: 1)
-        let ids = try [1, 2, 3, 4].map { try ParticipantID(UInt16($0)) }
-        let parameters = try DKG.Parameters(threshold: 2, participants: ids, context: Array("split run".utf8))
-        let localKeys = [Scalar.random(), Scalar.random(), Scalar.random()]
-        let recipients = try [RecipientKey(participant: ids[0], transportKey: evidence.transportKey)]
-            + (0..<3).map {
-                RecipientKey(participant: ids[$0 + 1], transportKey: try TransportPublicKey(privateKey: localKeys[$0]))
-            }
-        let locals = try ids.dropFirst().map { try DKG.Participant(id: $0, parameters: parameters) }
-
-        guard case .dkgRound1Package(let agentPackage) = try await client.request(
-            .dkgRound1Request(try DKGRound1Request(key: key, participant: ids[0], parameters: parameters)))
-        else {
-            Issue.record("no round-1 package")
-            return
-        }
-        let packages = [agentPackage.package] + locals.map(\.round1Package)
-        guard case .dkgRound2Shares(let agentShares) = try await client.request(
-            .dkgRound2Request(try DKGRound2Request(key: key, packages: packages, recipients: recipients)))
-        else {
-            Issue.record("no round-2 shares")
-            return
-        }
-        let localShares = try locals.map { try $0.round2(packages: packages) }
-        let toAgent = try localShares.map { shares in
-            try ShareSealing.seal(
-                dkgShare: try #require(shares.first { $0.to == ids[0] }), to: evidence.transportKey, key: key)
-        }
-        guard case .dkgComplaints(let agentComplaints) = try await client.request(
-            .dkgReceiveRequest(DKGReceiveRequest(key: key, shares: toAgent)))
-        else {
-            Issue.record("no complaints list")
-            return
-        }
-        #expect(agentComplaints.complaints.isEmpty)
-        // The relay drops the agent's share to participant 4, who complains about the agent…
-        var complaints: [DKG.Complaint] = []
-        for (index, local) in locals.enumerated() {
-            var received = localShares.enumerated().filter { $0.offset != index }.flatMap { $0.element }
-                .filter { $0.to == local.id }
-            if local.id != ids[3] {
-                let fromAgent = try #require(agentShares.shares.first { $0.to == local.id })
-                received.append(try ShareSealing.openDKGShare(fromAgent, privateKey: localKeys[index], key: key))
-            }
-            complaints += try local.receive(shares: received)
-        }
-        #expect(complaints.count == 1 && complaints[0].accused == ids[0])
-        // …and hides that complaint from the agent, which then thinks it is in QUAL.
-        guard case .dkgFinished(let finished) = try await client.request(
-            .dkgFinishRequest(DKGFinishRequest(key: key, complaints: [])))
-        else {
-            Issue.record("no finish")
-            return
-        }
-        #expect(finished.qualified == ids)
-        let localConfirmations = try locals.map { try $0.finish(complaints: complaints) }
-        let confirm = try DKGConfirmRequest(key: key, confirmations: [finished.confirmation] + localConfirmations)
-        let error = await #expect(throws: AgentProtocolError.self) {
-            try await client.request(.dkgConfirmRequest(confirm))
-        }
-        #expect(error?.remote?.code == .refused)
-        #expect(error?.remote?.text.contains("does not hold") == true)
-        // The run and its pending share are gone: confirming again finds no run.
-        #expect(
-            await CustodianAgentTests.refusalCode { _ = try await client.request(.dkgConfirmRequest(confirm)) }
-                == .unknownKey)
-        let nonce = AgentProtocol.Nonce.random()
-        guard case .heartbeat(let beat) = try await client.request(.heartbeatRequest(HeartbeatRequest(nonce: nonce)))
-        else {
-            Issue.record("no heartbeat")
-            return
-        }
-        #expect(!beat.proofs.contains { $0.key == key })
         try? await client.close()
     }
 }
