@@ -1,3 +1,4 @@
+import Crypto
 import ShardCrypto
 
 /// Redistribution: re-share the agent's share of `key` to a new set; sub-shares are
@@ -63,12 +64,31 @@ public struct RedistributeDealing: Sendable, Equatable, CustomStringConvertible 
     public let dealing: Redistribution.PublicDealing
     /// g_i(j), sealed to each new holder j.
     public let subShares: [SealedPayload]
+    /// The dealer's proof of knowledge of x_i (= G_{i,0}'s discrete log) bound to this dealing
+    /// (``RedistributeDealing/binding(dealing:newKey:newThreshold:)``): only a holder of old share
+    /// i can deal for i, so a relay cannot slip in a dealing of its own.
+    public let proof: PossessionProof
 
     /// Creates a response.
-    public init(key: KeyReference, dealing: Redistribution.PublicDealing, subShares: [SealedPayload]) {
+    public init(
+        key: KeyReference, dealing: Redistribution.PublicDealing, subShares: [SealedPayload], proof: PossessionProof
+    ) {
         self.key = key
         self.dealing = dealing
         self.subShares = subShares
+        self.proof = proof
+    }
+
+    /// What a dealing's proof is bound to: SHA-256("keyshard/v1/dealing" ‖ dealing ‖ new key ‖ t′).
+    public static func binding(
+        dealing: Redistribution.PublicDealing, newKey: KeyReference, newThreshold: UInt16
+    ) throws -> [UInt8] {
+        var writer = WireWriter()
+        writer.writeFixed(Array("keyshard/v1/dealing".utf8))
+        writer.writeVariable(try dealing.serialized())
+        writer.write(newKey)
+        writer.write(newThreshold)
+        return Array(SHA256.hash(data: writer.bytes))
     }
 
     public var description: String { "RedistributeDealing(\(key), \(dealing), \(subShares.count) sealed sub-shares)" }
@@ -81,12 +101,13 @@ extension RedistributeDealing: WireCodable {
         writer.write(key)
         writer.writeVariable(try dealing.serialized())
         try writer.write(subShares)
+        writer.writeFixed(try proof.serialized())
     }
 
     init(from reader: inout WireReader) throws {
         self.init(
             key: try reader.readKeyReference("key"), dealing: try reader.readPublicDealing("public dealing"),
-            subShares: try reader.readSealedPayloads("sealed sub-shares"))
+            subShares: try reader.readSealedPayloads("sealed sub-shares"), proof: try reader.readPossessionProof("dealing proof"))
     }
 }
 
@@ -103,18 +124,24 @@ public struct RedistributeReceiveRequest: Sendable, Equatable, CustomStringConve
     public let oldCommitment: FeldmanCommitment
     /// The chosen dealers' public dealings, ascending by dealer (the same for every new holder).
     public let dealings: [Redistribution.PublicDealing]
+    /// Each dealing's proof (``RedistributeDealing/proof``), in the same order.
+    public let dealingProofs: [PossessionProof]
     /// One sealed sub-share from each chosen dealer, addressed to `participant`.
     public let subShares: [SealedPayload]
 
     /// Creates a request.
-    /// - Throws: ``AgentProtocolError/Code/malformedMessage`` for a zero threshold or
-    ///   dealings not strictly ascending by dealer.
+    /// - Throws: ``AgentProtocolError/Code/malformedMessage`` for a zero threshold,
+    ///   dealings not strictly ascending by dealer, or not one proof per dealing.
     public init(
         newKey: KeyReference, participant: ParticipantID, newThreshold: UInt16, oldCommitment: FeldmanCommitment,
-        dealings: [Redistribution.PublicDealing], subShares: [SealedPayload]
+        dealings: [Redistribution.PublicDealing], dealingProofs: [PossessionProof], subShares: [SealedPayload]
     ) throws {
         guard newThreshold >= 1 else { throw AgentProtocolError.malformed("the new threshold is 0") }
+        guard dealingProofs.count == dealings.count else {
+            throw AgentProtocolError.malformed("every dealing needs its proof: \(dealings.count) dealings, \(dealingProofs.count) proofs")
+        }
         try checkAscending(dealings.map(\.from), "dealings")
+        self.dealingProofs = dealingProofs
         self.newKey = newKey
         self.participant = participant
         self.newThreshold = newThreshold
@@ -139,6 +166,7 @@ extension RedistributeReceiveRequest: WireCodable {
         try writer.write(oldCommitment)
         try writer.writeCount(dealings.count)
         for dealing in dealings { writer.writeVariable(try dealing.serialized()) }
+        for proof in dealingProofs { writer.writeFixed(try proof.serialized()) }
         try writer.write(subShares)
     }
 
@@ -152,9 +180,11 @@ extension RedistributeReceiveRequest: WireCodable {
         var dealings: [Redistribution.PublicDealing] = []
         dealings.reserveCapacity(count)
         for _ in 0..<count { dealings.append(try reader.readPublicDealing("public dealing")) }
+        var proofs: [PossessionProof] = []
+        for _ in 0..<count { proofs.append(try reader.readPossessionProof("dealing proof")) }
         try self.init(
             newKey: newKey, participant: participant, newThreshold: threshold, oldCommitment: oldCommitment,
-            dealings: dealings, subShares: try reader.readSealedPayloads("sealed sub-shares"))
+            dealings: dealings, dealingProofs: proofs, subShares: try reader.readSealedPayloads("sealed sub-shares"))
     }
 }
 
@@ -198,6 +228,11 @@ extension RedistributeAccepted: WireCodable {
 }
 
 extension WireReader {
+    mutating func readPossessionProof(_ field: String) throws -> PossessionProof {
+        let bytes = try readFixed(PossessionProof.byteCount, field)
+        return try decodingField(field) { try PossessionProof(serialized: bytes) }
+    }
+
     mutating func readPublicDealing(_ field: String) throws -> Redistribution.PublicDealing {
         let bytes = try readVariable(field, maximum: 2 + WireLimits.maximumParticipants * 33, minimum: 1)
         return try decodingField(field) { try Redistribution.PublicDealing(serialized: bytes) }

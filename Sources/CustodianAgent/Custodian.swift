@@ -418,9 +418,14 @@ public actor Custodian: AgentRequestHandler {
                     try ShareSealing.seal(subShare: subShare, to: transportKeys[subShare.to]!, newKey: newKey),
                     for: trusted[subShare.to]!, dkg: false, key: newKey)
             }
+            let proof = try PossessionProof.prove(
+                share: current.share,
+                nonce: try RedistributeDealing.binding(
+                    dealing: dealing.publicDealing, newKey: newKey, newThreshold: request.newThreshold))
             logger.info(
                 "dealt a redistribution", metadata: ["key": "\(request.key)", "to": "\(request.recipients.count)"])
-            return RedistributeDealing(key: request.key, dealing: dealing.publicDealing, subShares: sealed)
+            return RedistributeDealing(
+                key: request.key, dealing: dealing.publicDealing, subShares: sealed, proof: proof)
         } catch let error as ShardCryptoError {
             throw ErrorMessage(code: .refused, text: "redistribution refused: \(error.reason)")
         }
@@ -446,6 +451,17 @@ public actor Custodian: AgentRequestHandler {
             guard Int(request.newThreshold) >= held.minimumThreshold else {
                 throw ErrorMessage(
                     code: .recipientRefused, text: "\(key) was pinned to threshold \(held.minimumThreshold) or more")
+            }
+        }
+        // Only holders of the old shares deal: each dealing proves knowledge of x_i = log G_{i,0}.
+        for (dealing, proof) in zip(request.dealings, request.dealingProofs) {
+            let binding = try RedistributeDealing.binding(
+                dealing: dealing, newKey: request.newKey, newThreshold: request.newThreshold)
+            guard proof.verify(
+                id: dealing.from, publicShare: request.oldCommitment.publicShare(for: dealing.from), nonce: binding)
+            else {
+                throw ErrorMessage(
+                    code: .invalidShare, text: "the dealing of \(dealing.from) does not come from the holder of its old share")
             }
         }
         let opened = try request.subShares.map { try unwrap($0, dkg: false, key: request.newKey) }

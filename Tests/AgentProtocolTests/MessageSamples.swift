@@ -141,11 +141,15 @@ enum MessageSamples {
             .dkgConfirmed(DKGConfirmed(key: key(1), participant: id(1), publicShare: pending.publicShare(for: id(1)))),
             .redistributeDealRequest(
                 try RedistributeDealRequest(key: key(), newKey: newKey(), newThreshold: 2, recipients: recipients)),
-            .redistributeDealing(RedistributeDealing(key: key(), dealing: dealing.publicDealing, subShares: sealed)),
+            .redistributeDealing(
+                RedistributeDealing(
+                    key: key(), dealing: dealing.publicDealing, subShares: sealed,
+                    proof: try PossessionProof.prove(share: share, nonce: [0xDE, 0xA1]))),
             .redistributeReceiveRequest(
                 try RedistributeReceiveRequest(
                     newKey: key(4), participant: id(5), newThreshold: 2, oldCommitment: split.commitment,
-                    dealings: [dealing.publicDealing], subShares: sealed)),
+                    dealings: [dealing.publicDealing],
+                    dealingProofs: [try PossessionProof.prove(share: share, nonce: [0xDE, 0xA1])], subShares: sealed)),
             .redistributeAccepted(
                 RedistributeAccepted(
                     newKey: key(4), participant: id(5), publicShare: share.publicShare, commitment: dealing.commitment)),

@@ -214,7 +214,13 @@ struct CustodianAgentTests {
             to: attested.transportKey, newKey: newKey)
         let badReceive = try RedistributeReceiveRequest(
             newKey: newKey, participant: newIDs[0], newThreshold: 2, oldCommitment: oldCommitment,
-            dealings: dealings.map(\.publicDealing), subShares: [honest, forged])
+            dealings: dealings.map(\.publicDealing),
+            dealingProofs: try zip(oldShares.prefix(2), dealings).map { share, dealing in
+                try PossessionProof.prove(
+                    share: share,
+                    nonce: try RedistributeDealing.binding(dealing: dealing.publicDealing, newKey: newKey, newThreshold: 2))
+            },
+            subShares: [honest, forged])
         #expect(await Self.refusalCode {
             _ = try await client.request(.redistributeReceiveRequest(badReceive))
         } == .invalidShare)

@@ -252,12 +252,25 @@ struct CustodyTests {
                 .redistributeReceiveRequest(
                     try RedistributeReceiveRequest(
                         newKey: newKey, participant: participants[index], newThreshold: threshold,
-                        oldCommitment: commitment, dealings: dealings.map(\.dealing), subShares: subShares)))
+                        oldCommitment: commitment, dealings: dealings.map(\.dealing),
+                        dealingProofs: dealings.map(\.proof), subShares: subShares)))
         }
         func subShares(to index: Int) -> [SealedPayload] {
             dealings.compactMap { $0.subShares.first { $0.to == participants[index] } }
         }
         #expect(try await receive(0, commitment: commitment, subShares: [subShares(to: 0)[0], injected]) == .invalidShare)
+        // A dealing the coordinator made itself for dealer 2 (G_{2,0} = X_2, sub-shares it knows,
+        // wrapped and sealed with public keys only) fails its proof of knowledge of x_2.
+        let fabricated = try Redistribution.deal(share: oldShares[1], newThreshold: 2, newParticipants: participants)
+        let fabricatedProof = try PossessionProof.prove(share: SecretShare(id: oldShares[1].id, value: .random()), nonce: [1])
+        let fabricatedRefusal = await ring.refusal(
+            0,
+            .redistributeReceiveRequest(
+                try RedistributeReceiveRequest(
+                    newKey: newKey, participant: participants[0], newThreshold: 2, oldCommitment: commitment,
+                    dealings: [dealings[0].dealing, fabricated.publicDealing],
+                    dealingProofs: [dealings[0].proof, fabricatedProof], subShares: subShares(to: 0))))
+        #expect(fabricatedRefusal == .invalidShare)
         // Another commitment than the one the held version was pinned to.
         let (_, swapped) = try Shamir.split(secret: .random(), threshold: 2, participants: 3)
         #expect(try await receive(0, commitment: swapped, subShares: subShares(to: 0)) == .invalidShare)
@@ -271,7 +284,8 @@ struct CustodyTests {
                 .redistributeReceiveRequest(
                     try RedistributeReceiveRequest(
                         newKey: newKey, participant: participants[index], newThreshold: 2, oldCommitment: commitment,
-                        dealings: dealings.map(\.dealing), subShares: subShares(to: index))))
+                        dealings: dealings.map(\.dealing), dealingProofs: dealings.map(\.proof),
+                        subShares: subShares(to: index))))
             else { throw CustodyFailure("no acceptance") }
             #expect(accepted.commitment.publicKey == commitment.publicKey)
             newShares[participants[index]] = accepted.publicShare
