@@ -263,6 +263,20 @@ import Testing
         #expect(SecureHeap.isInitialized)
     }
 
+    @Test func hedgedNonceHashesRandomnessSecretAndFramedTranscript() throws {
+        // The framed transcript is now built in wiped storage; it must be the same bytes:
+        // random ‖ secret ‖ (4-byte big-endian length ‖ part)*.
+        let randomness = [UInt8](repeating: 0x5A, count: 32)
+        let secret = Scalar(0x0102_0304)
+        let transcript: [[UInt8]] = [[0xAA, 0xBB], [], [UInt8](repeating: 0xCC, count: 300)]
+        let framed: [UInt8] = [0, 0, 0, 2, 0xAA, 0xBB] + [0, 0, 0, 0] + [0, 0, 1, 0x2C]
+            + [UInt8](repeating: 0xCC, count: 300)
+        let nonce = hedgedNonce(
+            secret: secret, transcript: transcript, dst: "test/nonce", randomness: SecretBytes(randomness))
+        #expect(nonce == HashToScalar.hash(randomness + secret.serialized() + framed, dst: Array("test/nonce".utf8)))
+        #expect(hedgedNonce(secret: secret, transcript: transcript, dst: "test/nonce") != nonce)  // fresh randomness
+    }
+
     @Test func secretHashPathMatchesThePublicOne() {
         // Nonce derivation hashes from wiped storage; it must give what hashing the
         // concatenation as an ordinary message gives (the RFC 9380 vectors cover that path).
