@@ -14,7 +14,8 @@ func hedgedNonce(
         for part in transcript {
             let length = UInt32(part.count)
             buffer.storeBytes(of: length.bigEndian, toByteOffset: offset, as: UInt32.self)
-            UnsafeMutableRawBufferPointer(rebasing: buffer[(offset + 4)..<(offset + 4 + part.count)]).copyBytes(from: part)
+            let body = buffer[(offset + 4)..<(offset + 4 + part.count)]
+            UnsafeMutableRawBufferPointer(rebasing: body).copyBytes(from: part)
             offset += 4 + part.count
         }
     }
