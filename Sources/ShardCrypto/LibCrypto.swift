@@ -26,13 +26,14 @@ enum P256Group {
 }
 
 /// libcrypto's secure heap: a locked (`mlock`), core-dump-excluded arena from which
-/// `BN_secure_new` and `BN_CTX_secure_new` allocate. Without it those calls fall back
-/// to the ordinary heap, so ShardCrypto sets it up before its first `BIGNUM`.
+/// the limbs of `BN_secure_new` numbers and of `BN_CTX_secure_new` contexts' numbers are
+/// allocated. Without it those calls fall back to the ordinary heap, so ShardCrypto sets
+/// it up before its first `BIGNUM`.
 enum SecureHeap {
     /// 256 KiB in blocks of at least 32 bytes (both powers of two, as libcrypto requires).
-    /// One point multiplication or comparison holds a few KiB of `BIGNUM`s and `BN_CTX`
-    /// pools; this leaves room for many concurrent ones, since exhaustion makes the
-    /// allocation fail rather than fall back.
+    /// Each operation holds only a few limb buffers of 32–64 bytes, but once the arena
+    /// is full an allocation fails (and ShardCrypto traps) instead of falling back, so
+    /// the arena is sized for many concurrent operations rather than for one.
     static let size = 256 * 1024
     static let minimumAllocation = 32
 

@@ -155,7 +155,8 @@ public struct Point: Sendable, Equatable, CustomStringConvertible {
         let result = Storage()
         scalar.withBigNum { k in
             withBNContext { context in
-                checkLibcrypto(EC_POINT_mul(P256Group.group, result.pointer, nil, point.storage.pointer, k, context), "EC_POINT_mul")
+                checkLibcrypto(
+                    EC_POINT_mul(P256Group.group, result.pointer, nil, point.storage.pointer, k, context), "EC_POINT_mul")
             }
         }
         return Point(storage: result)
