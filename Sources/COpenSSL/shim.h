@@ -11,9 +11,21 @@
 #include <openssl/rand.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
+#include <stdint.h>
 
 /* NID_X9_62_prime256v1 is a macro Swift imports, but naming the curve in one
  * place keeps the wrapper free of magic numbers. */
 static inline int COpenSSL_NID_P256(void) { return NID_X9_62_prime256v1; }
+
+/* An optimisation barrier for the scalar field's masks (as BoringSSL's
+ * value_barrier_w): the empty asm hides that a mask is 0 or all ones, so the
+ * compiler cannot turn a masked select back into a branch or a cmov it may
+ * later convert to a branch. Swift has no inline assembly of its own. */
+static inline uint64_t COpenSSL_value_barrier_u64(uint64_t value) {
+#if defined(__GNUC__) || defined(__clang__)
+    __asm__("" : "+r"(value) : /* no inputs */);
+#endif
+    return value;
+}
 
 #endif

@@ -18,7 +18,7 @@ extension FROST {
             let binding: Scalar
         }
 
-        // nil once used; the scalars are freed (and their BIGNUMs cleared) then.
+        // nil once used; the scalars are dropped then (plain limbs: see Scalar on copies).
         private let secrets: Mutex<Secrets?>
 
         init(hiding: Scalar, binding: Scalar, commitment: SigningCommitment) {

@@ -147,13 +147,17 @@ public struct Point: Sendable, Equatable, CustomStringConvertible {
 
     /// Scalar multiplication k·P.
     ///
-    /// The scalar carries `BN_FLG_CONSTTIME`, and libcrypto's P-256
-    /// implementation multiplies with a fixed-window, constant-time ladder, so
-    /// the time does not depend on a secret scalar.
+    /// The scalar is handed to libcrypto as a temporary `BN_FLG_CONSTTIME` `BIGNUM`
+    /// (``Scalar/withBigNum(_:)``), and libcrypto's P-256 implementation multiplies
+    /// with a fixed-window, constant-time ladder, so the multiplication's time does
+    /// not depend on a secret scalar (the conversion to `BIGNUM` is discussed there).
     public static func * (scalar: Scalar, point: Point) -> Point {
         let result = Storage()
-        withBNContext { context in
-            checkLibcrypto(EC_POINT_mul(P256Group.group, result.pointer, nil, point.storage.pointer, scalar.storage.pointer, context), "EC_POINT_mul")
+        scalar.withBigNum { k in
+            withBNContext { context in
+                checkLibcrypto(
+                    EC_POINT_mul(P256Group.group, result.pointer, nil, point.storage.pointer, k, context), "EC_POINT_mul")
+            }
         }
         return Point(storage: result)
     }
@@ -162,8 +166,10 @@ public struct Point: Sendable, Equatable, CustomStringConvertible {
     /// (constant time).
     public static func generatorMultiple(_ scalar: Scalar) -> Point {
         let result = Storage()
-        withBNContext { context in
-            checkLibcrypto(EC_POINT_mul(P256Group.group, result.pointer, scalar.storage.pointer, nil, nil, context), "EC_POINT_mul")
+        scalar.withBigNum { k in
+            withBNContext { context in
+                checkLibcrypto(EC_POINT_mul(P256Group.group, result.pointer, k, nil, nil, context), "EC_POINT_mul")
+            }
         }
         return Point(storage: result)
     }

@@ -1,17 +1,26 @@
 /// Derives a proof nonce from fresh randomness *and* the secret, so that a weak
 /// random number generator alone does not leak the secret (the hedging RFC 9591
 /// `nonce_generate` uses).
-func hedgedNonce(secret: Scalar, transcript: [[UInt8]], dst: String) -> Scalar {
-    // Fixed-length secret parts first, then the length-prefixed public transcript: unambiguous,
-    // and the secret is read in place from wiped storage.
-    var framedTranscript: [UInt8] = []
-    for part in transcript {
-        let length = UInt32(part.count)
-        framedTranscript += [UInt8(length >> 24), UInt8(length >> 16 & 0xff), UInt8(length >> 8 & 0xff), UInt8(length & 0xff)]
-        framedTranscript += part
+/// - Parameter randomness: 32 fresh random bytes; supplied only by tests.
+func hedgedNonce(
+    secret: Scalar, transcript: [[UInt8]], dst: String, randomness: SecretBytes = .random(count: 32)
+) -> Scalar {
+    // Fixed-length secret parts first, then the length-prefixed transcript: unambiguous, and
+    // the secret is read in place from wiped storage. The framed transcript is built straight
+    // in wiped storage too, since a transcript may carry a secret (the DKG share signature
+    // covers the share f_i(j)).
+    let framedTranscript = SecretBytes(count: transcript.reduce(0) { $0 + 4 + $1.count }) { buffer in
+        var offset = 0
+        for part in transcript {
+            let length = UInt32(part.count)
+            buffer.storeBytes(of: length.bigEndian, toByteOffset: offset, as: UInt32.self)
+            let body = buffer[(offset + 4)..<(offset + 4 + part.count)]
+            UnsafeMutableRawBufferPointer(rebasing: body).copyBytes(from: part)
+            offset += 4 + part.count
+        }
     }
     return HashToScalar.hash(
-        concatenating: [SecretBytes.random(count: 32), secret.secretBytes(), SecretBytes(framedTranscript)],
+        concatenating: [randomness, secret.secretBytes(), framedTranscript],
         dst: Array(dst.utf8))
 }
 

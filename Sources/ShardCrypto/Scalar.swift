@@ -2,139 +2,154 @@ internal import COpenSSL
 
 /// An element of the P-256 scalar field, the integers modulo the group order n.
 ///
-/// Every scalar is treated as secret: storage is a `BIGNUM` with libcrypto's
-/// constant-time flag, cleared on free, and never shown by `description`,
-/// `debugDescription` or `dump`. Values are immutable; arithmetic returns new
-/// scalars.
+/// Every scalar is treated as secret. The value is four 64-bit limbs of
+/// ``ScalarField`` (Montgomery form), and every operation on it — decoding with
+/// its range check, `+`, `-`, `*`, negation, inversion, reduction of hash
+/// outputs, equality, `isZero` — runs in time independent of the value. It is
+/// never shown by `description`, `debugDescription` or `dump`. Values are
+/// immutable; arithmetic returns new scalars.
+///
+/// A scalar is a plain value type: Swift may copy it to registers, the stack or
+/// the heap, and those copies are not wiped. What this type controls — byte
+/// encodings, the temporary `BIGNUM` handed to libcrypto for point
+/// multiplication — lives in wiped storage (``SecretBytes``, the secure heap,
+/// `BN_clear_free`).
 public struct Scalar: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible,
     CustomReflectable
 {
     /// The length of the fixed-width big-endian encoding.
     public static let byteCount = 32
 
-    let storage: BigNum
+    let element: ScalarField.Element
 
-    init(storage: BigNum) { self.storage = storage }
+    init(element: ScalarField.Element) { self.element = element }
 
     /// Decodes a 32-byte big-endian scalar (RFC 9591 `DeserializeScalar`).
+    ///
+    /// The range check is the borrow of value − n, not a comparison that stops at
+    /// the first differing byte; only the outcome (accepted or refused) is visible.
     /// - Throws: ``ShardCryptoError/Code/invalidScalarEncoding`` when the length is not 32,
     ///   ``ShardCryptoError/Code/scalarOutOfRange`` when the value is not below n.
     public init(bigEndian bytes: some Collection<UInt8>) throws {
         guard bytes.count == Self.byteCount else {
             throw ShardCryptoError(.invalidScalarEncoding, "a scalar is \(Self.byteCount) bytes, got \(bytes.count)")
         }
-        let value = BigNum()
-        let buffer = SecretBytes(bytes)
-        buffer.withUnsafeBytes { raw in
-            precondition(BN_bin2bn(raw.baseAddress!.assumingMemoryBound(to: UInt8.self), Int32(raw.count), value.pointer) != nil)
-        }
-        guard BN_cmp(value.pointer, P256Group.order) < 0 else {
+        let (element, isBelowOrder) = SecretBytes(bytes).withUnsafeBytes { ScalarField.decode($0) }
+        guard isBelowOrder == 1 else {
             throw ShardCryptoError(.scalarOutOfRange, "a scalar must be less than the P-256 group order")
         }
-        self.storage = value
+        self.element = element
     }
 
     /// Reduces a big-endian integer of any length modulo n. Used for hash outputs
     /// (48 bytes give a bias below 2⁻¹²⁸, as RFC 9380 `hash_to_field` requires).
     public init(reducing bytes: some Collection<UInt8>) {
-        let wide = BigNum()
-        let buffer = SecretBytes(bytes)
-        buffer.withUnsafeBytes { raw in
-            precondition(BN_bin2bn(raw.baseAddress?.assumingMemoryBound(to: UInt8.self), Int32(raw.count), wide.pointer) != nil)
-        }
-        let value = BigNum()
-        withBNContext { context in
-            checkLibcrypto(BN_nnmod(value.pointer, wide.pointer, P256Group.order, context), "BN_nnmod")
-        }
-        self.storage = value
+        self.init(reducing: SecretBytes(bytes))
+    }
+
+    /// Reduces big-endian bytes held in wiped storage, read in place.
+    init(reducing bytes: SecretBytes) {
+        self.element = bytes.withUnsafeBytes { ScalarField.reduce(bigEndian: $0) }
     }
 
     /// A small integer, such as a participant identifier.
     public init(_ value: UInt64) {
-        let result = BigNum()
-        checkLibcrypto(BN_set_word(result.pointer, UInt(value)), "BN_set_word")
-        self.storage = result
+        self.element = ScalarField.fromPlain(ScalarField.Element(value, 0, 0, 0))
     }
 
     /// Zero, the additive identity.
-    public static var zero: Scalar { Scalar(0) }
+    public static var zero: Scalar { Scalar(element: .zero) }
     /// One, the multiplicative identity.
-    public static var one: Scalar { Scalar(1) }
+    public static var one: Scalar { Scalar(element: .one) }
 
-    /// A uniformly random non-zero scalar from libcrypto's private DRBG.
+    /// A uniformly random non-zero scalar from libcrypto's private DRBG
+    /// (`RAND_priv_bytes`): 32 bytes, drawn again when they encode 0 or a value
+    /// ≥ n (probability about 2⁻³²), so the result is exactly uniform on [1, n − 1].
     public static func random() -> Scalar {
         while true {
-            let value = BigNum()
-            checkLibcrypto(BN_priv_rand_range(value.pointer, P256Group.order), "BN_priv_rand_range")
-            if BN_is_zero(value.pointer) == 0 { return Scalar(storage: value) }
+            let drawn = SecretBytes.random(count: byteCount)
+            let (element, isBelowOrder) = drawn.withUnsafeBytes { ScalarField.decode($0) }
+            // Only the accept/redraw decision is visible, and a redrawn value is discarded.
+            if isBelowOrder & (1 ^ ScalarField.isZero(element)) == 1 { return Scalar(element: element) }
         }
     }
 
-    /// Whether this is the zero scalar.
-    public var isZero: Bool { BN_is_zero(storage.pointer) == 1 }
+    /// Whether this is the zero scalar (all limbs examined, no early exit).
+    public var isZero: Bool { ScalarField.isZero(element) == 1 }
 
     /// The 32-byte big-endian encoding (RFC 9591 `SerializeScalar`).
     ///
     /// The returned array is ordinary memory: for secret scalars prefer
     /// ``secretBytes()``, whose storage is wiped.
     public func serialized() -> [UInt8] {
-        var bytes = [UInt8](repeating: 0, count: Self.byteCount)
-        bytes.withUnsafeMutableBufferPointer { buffer in
-            precondition(BN_bn2binpad(storage.pointer, buffer.baseAddress, Int32(Self.byteCount)) == Int32(Self.byteCount))
+        [UInt8](unsafeUninitializedCapacity: Self.byteCount) { buffer, initialized in
+            ScalarField.encode(element, into: UnsafeMutableRawBufferPointer(buffer))
+            initialized = Self.byteCount
         }
-        return bytes
     }
 
     /// The 32-byte big-endian encoding in wiped storage.
     public func secretBytes() -> SecretBytes {
-        SecretBytes(count: Self.byteCount) { buffer in
-            precondition(
-                BN_bn2binpad(storage.pointer, buffer.baseAddress!.assumingMemoryBound(to: UInt8.self), Int32(Self.byteCount))
-                    == Int32(Self.byteCount))
-        }
+        SecretBytes(count: Self.byteCount) { ScalarField.encode(element, into: $0) }
     }
 
-    private static func binary(
-        _ lhs: Scalar, _ rhs: Scalar,
-        _ operation: (OpaquePointer, OpaquePointer, OpaquePointer, OpaquePointer, OpaquePointer) -> Int32,
-        _ name: StaticString
-    ) -> Scalar {
-        let result = BigNum()
-        withBNContext { context in
-            checkLibcrypto(operation(result.pointer, lhs.storage.pointer, rhs.storage.pointer, P256Group.order, context), name)
+    /// Calls `body` with a temporary `BIGNUM` holding this scalar, for the libcrypto
+    /// calls that need one (point multiplication), and clears and frees it afterwards.
+    ///
+    /// The `BIGNUM` carries `BN_FLG_CONSTTIME` and keeps its limbs on libcrypto's secure
+    /// heap (`BN_secure_new`); the 32-byte encoding it is built from sits in a stack
+    /// buffer that is cleansed.
+    /// `BN_bin2bn` itself is not constant time: it skips leading zero bytes, so its
+    /// running time and the `BIGNUM`'s width reveal how many leading zero bytes the
+    /// value has (the top byte is zero with probability 1/256). Do not let the
+    /// pointer escape `body`.
+    func withBigNum<R>(_ body: (OpaquePointer) throws -> R) rethrows -> R {
+        SecureHeap.ensureInitialized()
+        guard let value = BN_secure_new() else { fatalError("BN_secure_new: out of memory") }
+        defer { BN_clear_free(value) }
+        BN_set_flags(value, BN_FLG_CONSTTIME)
+        withUnsafeTemporaryAllocation(byteCount: Self.byteCount, alignment: 8) { buffer in
+            defer { OPENSSL_cleanse(buffer.baseAddress, Self.byteCount) }
+            ScalarField.encode(element, into: buffer)
+            precondition(
+                BN_bin2bn(buffer.baseAddress!.assumingMemoryBound(to: UInt8.self), Int32(Self.byteCount), value) != nil,
+                "BN_bin2bn: out of memory")
         }
-        return Scalar(storage: result)
+        return try body(value)
     }
 
     /// Sum modulo n.
-    public static func + (lhs: Scalar, rhs: Scalar) -> Scalar { binary(lhs, rhs, { BN_mod_add($0, $1, $2, $3, $4) }, "BN_mod_add") }
+    public static func + (lhs: Scalar, rhs: Scalar) -> Scalar {
+        Scalar(element: ScalarField.add(lhs.element, rhs.element))
+    }
     /// Difference modulo n.
-    public static func - (lhs: Scalar, rhs: Scalar) -> Scalar { binary(lhs, rhs, { BN_mod_sub($0, $1, $2, $3, $4) }, "BN_mod_sub") }
+    public static func - (lhs: Scalar, rhs: Scalar) -> Scalar {
+        Scalar(element: ScalarField.subtract(lhs.element, rhs.element))
+    }
     /// Product modulo n.
-    public static func * (lhs: Scalar, rhs: Scalar) -> Scalar { binary(lhs, rhs, { BN_mod_mul($0, $1, $2, $3, $4) }, "BN_mod_mul") }
+    public static func * (lhs: Scalar, rhs: Scalar) -> Scalar {
+        Scalar(element: ScalarField.multiply(lhs.element, rhs.element))
+    }
     /// Additive inverse modulo n.
-    public static prefix func - (value: Scalar) -> Scalar { .zero - value }
+    public static prefix func - (value: Scalar) -> Scalar { Scalar(element: ScalarField.negate(value.element)) }
 
-    /// The multiplicative inverse, computed as a^(n−2) with libcrypto's
-    /// constant-time modular exponentiation.
+    /// The multiplicative inverse, computed as a^(n−2) by a fixed sequence of
+    /// Montgomery squarings and multiplications (the exponent is public).
     /// - Throws: ``ShardCryptoError/Code/zeroScalar`` for zero.
     public func inverse() throws -> Scalar {
         guard !isZero else { throw ShardCryptoError(.zeroScalar, "zero has no inverse") }
-        let result = BigNum()
-        withBNContext { context in
-            checkLibcrypto(
-                BN_mod_exp_mont_consttime(result.pointer, storage.pointer, P256Group.orderMinusTwo.pointer, P256Group.order, context, nil),
-                "BN_mod_exp_mont_consttime")
-        }
-        return Scalar(storage: result)
+        return Scalar(element: ScalarField.inverse(element))
     }
 
-    /// Constant-time equality of the encodings.
+    /// Constant-time equality: every limb is compared, whatever the values.
     public static func == (lhs: Scalar, rhs: Scalar) -> Bool {
-        lhs.secretBytes().constantTimeEquals(rhs.secretBytes())
+        ScalarField.equal(lhs.element, rhs.element) == 1
     }
 
+    /// `Scalar(redacted)`: the value is never shown.
     public var description: String { "Scalar(redacted)" }
+    /// `Scalar(redacted)`: the value is never shown.
     public var debugDescription: String { description }
+    /// An empty mirror, so `dump` and reflection show no limbs.
     public var customMirror: Mirror { Mirror(self, children: [:]) }
 }
