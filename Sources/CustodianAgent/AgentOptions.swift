@@ -43,11 +43,13 @@ public struct AgentOptions: Sendable, Equatable {
           --event-log PATH   the firmware event log, sent with the evidence when readable
                              (default /sys/kernel/security/tpm0/binary_bios_measurements)
           --ek auto|ecc|rsa  endorsement key template (auto: the one with a certificate in NV)
-          --no-mlock         do not lock memory (only where mlockall is impossible, e.g. tests)
+          --no-mlock         do not lock memory (only where mlockall is impossible, e.g. tests);
+                             without it, a failing mlockall stops the agent
           -h, --help         this text
 
-        exit codes: 0 destroyed or stopped by a signal; 64 bad options; other values a failure
-        that was logged on stderr.
+        exit codes: 0 destroyed or stopped by a signal; 64 bad options; 71 memory could not be
+        locked (without --no-mlock) or the process could not be made non-dumpable; other values
+        a failure that was logged on stderr.
         """
 
     /// Options with explicit values.
