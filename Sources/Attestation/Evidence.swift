@@ -28,8 +28,7 @@ public struct Evidence: Hashable, Sendable {
     public var eventLog: [UInt8]?
     /// The EK the AK was created under, when the verifier knows it (the coordinator rebuilds it from the
     /// certified EK): the quote's `qualifiedSigner` must then be the AK's qualified name under it.
-    /// When `nil` and ``ekCertificatePEM`` is set, the EK is rebuilt from the certificate's key with the TCG
-    /// default template. Not part of the JSON document.
+    /// When `nil`, only the signer's name algorithm and length are checked. Not part of the JSON document.
     public var endorsementKey: TPMPublic?
 
     /// Creates evidence from its parts.

@@ -80,12 +80,9 @@ public struct QuoteVerifier: Sendable {
             record("AK signature over the quote", [], ran: false)
         }
         if let ak, let attestation {
-            // An EK certificate that does not give a default-template EK leaves the parent unknown; the
-            // certificate itself is judged by EKCertificate, not here.
+            // Only an EK the caller vouches for (the coordinator's, rebuilt from the certificate it
+            // checked) is the parent; an attached certificate is judged by EKCertificate, not here.
             let parent = evidence.endorsementKey
-                ?? evidence.ekCertificatePEM.flatMap {
-                    try? CredentialChallenge.endorsementKey(certificate: Array($0.utf8))
-                }
             record(
                 parent == nil
                     ? "quote signer is the AK (EK unknown: name algorithm and length only)"
