@@ -105,7 +105,8 @@ public actor RingRoster {
         }
         for member in document.members {
             guard let identity = member.identity else {
-                throw CoordinatorError(.identityRefused, "the ring roster \(path) holds an invalid member \(member.ring)")
+                throw CoordinatorError(
+                    .identityRefused, "the ring roster \(path) holds an invalid member of ring \(member.ring)")
             }
             members[identity] = member.fingerprint
         }
@@ -152,8 +153,8 @@ public actor RingRoster {
             // The first admission's EK stays the record; the AK and transport key are the agent's
             // current ones (a restarted agent makes new ones).
             CustodianFingerprint(
-                endorsementKeyName: $0.endorsementKeyName, endorsementCertificateDigest: $0.endorsementCertificateDigest,
-                attestationKeyName: fingerprint.attestationKeyName, transportKeyBytes: fingerprint.transportKey)
+                endorsementKeyName: $0.endorsementKeyName,
+                endorsementCertificateDigest: $0.endorsementCertificateDigest, attestationKeyName: fingerprint.attestationKeyName, transportKeyBytes: fingerprint.transportKey)
         } ?? fingerprint
         do throws(CoordinatorError) {
             try save()

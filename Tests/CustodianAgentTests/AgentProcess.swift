@@ -22,17 +22,30 @@ final class AgentProcess: @unchecked Sendable {
             .appendingPathComponent("keyshard-agent")
     }
 
-    static func start(extraArguments: [String] = []) throws -> AgentProcess {
-        let tpm = try SoftwareTPM.start(endorsementCertificates: true)
+    /// Starts an agent on a new manufactured swtpm, or on `tpm` (which the agent then owns and stops).
+    /// - Parameters:
+    ///   - extraArguments: more agent options.
+    ///   - tpm: the TPM to use instead of a new one.
+    ///   - wrapper: a command (and its arguments) that runs the agent, e.g. `prlimit --memlock=0:0`.
+    static func start(
+        extraArguments: [String] = [], tpm given: SoftwareTPM? = nil, wrapper: [String] = []
+    ) throws -> AgentProcess {
+        let tpm = try given ?? SoftwareTPM.start(endorsementCertificates: true)
         let socketPath = "/tmp/ks-agent-\(UUID().uuidString.prefix(8)).sock"
         let log = tpm.directory.appendingPathComponent("agent.log")
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let process = Process()
-        process.executableURL = executable
-        process.arguments = [
+        let agentArguments = [
             "--transport", "unix:\(socketPath)", "--tcti", "swtpm:host=127.0.0.1,port=\(tpm.port)",
             "--pcrs", "sha256:0,4,9", "--event-log", "/nonexistent",
         ] + extraArguments
+        if let program = wrapper.first {
+            process.executableURL = URL(fileURLWithPath: program)
+            process.arguments = Array(wrapper.dropFirst()) + [executable.path] + agentArguments
+        } else {
+            process.executableURL = executable
+            process.arguments = agentArguments
+        }
         process.standardOutput = FileHandle.nullDevice
         process.standardError = try FileHandle(forWritingTo: log)
         do {

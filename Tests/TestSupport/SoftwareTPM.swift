@@ -41,12 +41,28 @@ public final class SoftwareTPM: @unchecked Sendable {
     }
 
     /// Starts swtpm; the caller must call ``stop()`` (prefer ``with(endorsementCertificates:_:)``).
-    public static func start(endorsementCertificates: Bool = false) throws -> SoftwareTPM {
+    /// - Parameters:
+    ///   - endorsementCertificates: manufacture the TPM with EK certificates from a scratch CA.
+    ///   - cloning: another TPM whose state (and scratch CA) this one starts from: the same seeds, so the
+    ///     same EK and EK certificate, as a copied vTPM state file would give.
+    public static func start(endorsementCertificates: Bool = false, cloning original: SoftwareTPM? = nil) throws
+        -> SoftwareTPM
+    {
         let directory = FileManager.default.temporaryDirectory
             .appendingPathComponent("keyshard-swtpm-\(UUID().uuidString)")
         let state = directory.appendingPathComponent("state")
-        try FileManager.default.createDirectory(at: state, withIntermediateDirectories: true)
-        if endorsementCertificates {
+        if let original {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            for part in ["state", "ca"] {
+                let source = original.directory.appendingPathComponent(part)
+                if FileManager.default.fileExists(atPath: source.path) {
+                    try FileManager.default.copyItem(at: source, to: directory.appendingPathComponent(part))
+                }
+            }
+        } else {
+            try FileManager.default.createDirectory(at: state, withIntermediateDirectories: true)
+        }
+        if endorsementCertificates, original == nil {
             do {
                 try manufacture(directory: directory, state: state)
             } catch {
