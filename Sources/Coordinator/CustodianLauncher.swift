@@ -165,7 +165,8 @@ public struct CustodianLauncher: Sendable {
         }
     }
 
-    /// Removes a custodian's directory. - Returns: why that failed, or `nil`.
+    /// Removes a custodian's directory.
+    /// - Returns: why that failed, or `nil`.
     static func removeDirectory(_ directory: String) -> String? {
         do {
             if FileManager.default.fileExists(atPath: directory) {
