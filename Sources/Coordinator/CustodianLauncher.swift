@@ -23,6 +23,10 @@ public struct CustodianLauncher: Sendable {
         public var bootTimeout: Duration = .seconds(300)
         /// Virtual CPUs per custodian.
         public var vcpus = 1
+        /// Where libvirt's swtpm logs are, to read the EKs `swtpm_setup` made for each custodian's
+        /// vTPM (``SwtpmManufacturingLog``): the attested EK must be one of them. `nil` skips the pin
+        /// (a remote host, whose logs are not here); the EK is then trusted on first admission.
+        public var swtpmLogDirectory: String? = SwtpmManufacturingLog.libvirtLogDirectory
 
         /// Creates a configuration.
         /// - Parameter stateDirectory: the parent of the per-custodian directories.
@@ -113,6 +117,11 @@ public struct CustodianLauncher: Sendable {
             } catch {
                 throw CoordinatorError(.deviceAuditRefused, "\(error)")
             }
+            // libvirt manufactured the vTPM before QEMU started, so its log already names the EKs.
+            var manufactured: SwtpmManufacturingLog?
+            if let logs = configuration.swtpmLogDirectory {
+                manufactured = try SwtpmManufacturingLog(domainName: spec.name, directory: logs)
+            }
             let endpoint: AgentEndpoint
             do {
                 endpoint = try await offCooperativePool { try domain.agentEndpoint() }
@@ -133,6 +142,13 @@ public struct CustodianLauncher: Sendable {
             // The challenge's nonce is issued only now, so the policy's nonce age measures the
             // attestation, not the boot.
             let attested = try await attestor.attest(client!)
+            if let manufactured, !manufactured.contains(attested.endorsementKey) {
+                throw CoordinatorError(
+                    .identityRefused,
+                    "\(spec.name) attested with an EK that is not one libvirt's swtpm_setup made for its vTPM "
+                        + "(\(manufactured.endorsementKeys.map(\.description).joined(separator: ", "))): "
+                        + "the evidence comes from another TPM")
+            }
             try await roster.admit(attested.fingerprint, as: identity)
             let admitted = clock.now
             return LaunchedCustodian(

@@ -336,6 +336,27 @@ struct HeartbeatAttackTests {
         #expect(returned?.reason.contains("retired custodian") == true, "\(String(describing: returned))")
     }
 
+    @Test("the EK swtpm_setup logged when it made the vTPM is the one the custodian attests with")
+    func manufacturingLogPinsTheEK() async throws {
+        let agent = try AgentProcess.start()
+        defer { agent.stop() }
+        let other = try AgentProcess.start()
+        defer { other.stop() }
+        let text = String(decoding: try agent.tpm.file("swtpm_setup.log"), as: UTF8.self)
+        let log = try SwtpmManufacturingLog(text: text)
+        #expect(!log.endorsementKeys.isEmpty)
+        let attested = try await Coordinator.attest(try await agent.connect(), agent: agent)
+        let stranger = try await Coordinator.attest(try await other.connect(), agent: other)
+        #expect(log.contains(attested.endorsementKey), "\(log.endorsementKeys)")
+        // Evidence from another TPM, whatever CA certified it, is not this vTPM's.
+        #expect(!log.contains(stranger.endorsementKey))
+        // A reused domain name appends a run: only the last one counts.
+        let otherText = String(decoding: try other.tpm.file("swtpm_setup.log"), as: UTF8.self)
+        let appended = try SwtpmManufacturingLog(text: text + otherText)
+        #expect(appended.contains(stranger.endorsementKey) && !appended.contains(attested.endorsementKey))
+        #expect(throws: CoordinatorError.self) { try SwtpmManufacturingLog(text: "swtpm: nothing made here\n") }
+    }
+
     @Test("the agent refuses to start when mlockall fails, unless --no-mlock")
     func memoryLockIsRequired() async throws {
         // Root keeps CAP_IPC_LOCK and locks whatever RLIMIT_MEMLOCK says, so the capability is dropped

@@ -113,11 +113,15 @@ public final class SoftwareTPM: @unchecked Sendable {
             create_certs_tool_options = /etc/swtpm-localca.options
 
             """.utf8).write(to: setupConfig)
+        // The log is what libvirt keeps per domain too (the coordinator reads the EKs from it).
+        let log = directory.appendingPathComponent("swtpm_setup.log")
         let result = try ProcessRunner.run(
             "/usr/bin/swtpm_setup",
-            ["--tpm2", "--tpmstate", state.path, "--create-ek-cert", "--config", setupConfig.path], timeout: 120)
+            ["--tpm2", "--tpmstate", state.path, "--create-ek-cert", "--config", setupConfig.path,
+             "--logfile", log.path], timeout: 120)
         guard result.status == 0 else {
-            throw Failure(description: "swtpm_setup failed: " + result.combinedOutput)
+            let logged = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+            throw Failure(description: "swtpm_setup failed: " + result.combinedOutput + logged)
         }
     }
 
