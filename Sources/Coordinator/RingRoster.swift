@@ -154,7 +154,8 @@ public actor RingRoster {
             // current ones (a restarted agent makes new ones).
             CustodianFingerprint(
                 endorsementKeyName: $0.endorsementKeyName,
-                endorsementCertificateDigest: $0.endorsementCertificateDigest, attestationKeyName: fingerprint.attestationKeyName, transportKeyBytes: fingerprint.transportKey)
+                endorsementCertificateDigest: $0.endorsementCertificateDigest,
+                attestationKeyName: fingerprint.attestationKeyName, transportKeyBytes: fingerprint.transportKey)
         } ?? fingerprint
         do throws(CoordinatorError) {
             try save()
