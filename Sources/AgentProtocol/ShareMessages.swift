@@ -100,7 +100,8 @@ extension HeartbeatRequest: WireCodable {
     init(from reader: inout WireReader) throws { self.init(nonce: try reader.readNonce("nonce")) }
 }
 
-/// One key version's Schnorr proof of possession of x_i, bound to the heartbeat nonce.
+/// One key version's Schnorr proof of possession of x_i, bound to the heartbeat's nonce, the transport
+/// key and the key version by ``EvidenceBinding/possession(nonce:transportKey:key:)``.
 public struct PossessionEntry: Sendable, Equatable, CustomStringConvertible {
     /// The key version.
     public let key: KeyReference

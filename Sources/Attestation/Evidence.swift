@@ -26,6 +26,10 @@ public struct Evidence: Hashable, Sendable {
     public var ekCertificatePEM: String?
     /// The binary TCG event log, when the attester sent one.
     public var eventLog: [UInt8]?
+    /// The EK the AK was created under, when the verifier knows it (the coordinator rebuilds it from the
+    /// certified EK): the quote's `qualifiedSigner` must then be the AK's qualified name under it.
+    /// When `nil`, only the signer's name algorithm and length are checked. Not part of the JSON document.
+    public var endorsementKey: TPMPublic?
 
     /// Creates evidence from its parts.
     /// - Parameters:
@@ -36,10 +40,13 @@ public struct Evidence: Hashable, Sendable {
     ///   - pcrs: reported PCR values by bank and index.
     ///   - ekCertificatePEM: the EK certificate, if any.
     ///   - eventLog: the event log, if any.
+    ///   - endorsementKey: the AK's parent EK, if known (for the `qualifiedSigner` check).
     public init(
         nonce: [UInt8], akPublic: [UInt8], quoteMessage: [UInt8], quoteSignature: [UInt8],
-        pcrs: [TPMAlgorithmID: [Int: [UInt8]]], ekCertificatePEM: String? = nil, eventLog: [UInt8]? = nil
+        pcrs: [TPMAlgorithmID: [Int: [UInt8]]], ekCertificatePEM: String? = nil, eventLog: [UInt8]? = nil,
+        endorsementKey: TPMPublic? = nil
     ) {
+        self.endorsementKey = endorsementKey
         self.nonce = nonce
         self.akPublic = akPublic
         self.quoteMessage = quoteMessage

@@ -79,6 +79,18 @@ public struct QuoteVerifier: Sendable {
         } else {
             record("AK signature over the quote", [], ran: false)
         }
+        if let ak, let attestation {
+            // Only an EK the caller vouches for (the coordinator's, rebuilt from the certificate it
+            // checked) is the parent; an attached certificate is judged by EKCertificate, not here.
+            let parent = evidence.endorsementKey
+            record(
+                parent == nil
+                    ? "quote signer is the AK (EK unknown: name algorithm and length only)"
+                    : "quote signer is the AK under the EK",
+                Self.checkSigner(of: attestation, ak: ak, endorsementKey: parent))
+        } else {
+            record("quote signer is the AK", [], ran: false)
+        }
         if let attestation {
             record("magic, type and nonce", checkHeader(of: attestation, nonce: nonce))
             if let quote = attestation.quote {
@@ -162,8 +174,51 @@ public struct QuoteVerifier: Sendable {
         return refusals
     }
 
+    /// Whether the quote's `qualifiedSigner` names `ak`. A TPM writes the signing key's *qualified*
+    /// name there, `nameAlg ‖ H(parent's qualified name ‖ name)`, so with the EK known the expected value
+    /// is exact: the AK's qualified name under the EK (a primary of the endorsement hierarchy). Without
+    /// the EK only its name algorithm and length can be compared. The signature check does not cover
+    /// this: a signature verifies under any public area with the same key, whatever its attributes, so
+    /// a quote by an unrestricted key would otherwise pass for one by a restricted AK with that key.
+    /// - Parameters:
+    ///   - attestation: the quote.
+    ///   - ak: the AK public area presented with it.
+    ///   - endorsementKey: the AK's parent EK, when known.
+    /// - Returns: a `quote.signer-mismatch` refusal, or nothing.
+    public static func checkSigner(
+        of attestation: TPMAttestation, ak: TPMPublic, endorsementKey: TPMPublic?
+    ) -> [Refusal] {
+        let signer = attestation.qualifiedSigner
+        guard let endorsementKey else {
+            let expectedLength = ak.nameAlgorithm.digestSize.map { $0 + 2 }
+            let algorithm = signer.count >= 2 ? UInt16(signer[0]) << 8 | UInt16(signer[1]) : nil
+            guard algorithm != ak.nameAlgorithm.rawValue || signer.count != expectedLength else { return [] }
+            return [Refusal(.quoteSignerMismatch,
+                "The quote's signer \(Hex.short(signer)) is not named with the AK's name algorithm "
+                    + "\(ak.nameAlgorithm): another key signed this quote.")]
+        }
+        let expected: [UInt8]
+        do {
+            expected = try ak.qualifiedName(
+                parentQualifiedName: try endorsementKey.qualifiedName(primaryIn: TPMPublic.endorsementHierarchy))
+        } catch {
+            return [Refusal(.quoteSignerMismatch, "The AK's qualified name cannot be computed: \(error.reason)")]
+        }
+        guard signer != expected else { return [] }
+        return [Refusal(.quoteSignerMismatch,
+            "The quote's signer is \(Hex.short(signer)) but the AK presented with it, as a child of the EK, has "
+                + "qualified name \(Hex.short(expected)): the quote was made by another key (or an AK under "
+                + "another EK), so its attributes, and the EK binding, are not the presented AK's.")]
+    }
+
     private func checkAttributes(of ak: TPMPublic) -> [Refusal] {
         var refusals: [Refusal] = []
+        if ak.nameAlgorithm == .sha1 {
+            refusals.append(Refusal(.akSHA1Name,
+                "The attestation key's name algorithm is SHA-1: its name, which the credential and the quote's "
+                    + "signer bind, rests on a broken hash. Create the AK with a SHA-256 name "
+                    + "(tpm2_createak -g sha256)."))
+        }
         let missing = Self.requiredAKAttributes.subtracting(ak.attributes)
         if !missing.isEmpty {
             refusals.append(Refusal(.akAttributes,

@@ -15,6 +15,12 @@ public struct Refusal: Hashable, Sendable, CustomStringConvertible {
         public static let akAttributes = Code("ak.attributes")
         /// The AK's key type, curve or size is not one this verifier accepts.
         public static let akKey = Code("ak.key")
+        /// The AK's name algorithm is SHA-1: its name (what MakeCredential and the quote's signer bind)
+        /// would rest on a broken hash.
+        public static let akSHA1Name = Code("ak.sha1-name")
+        /// The quote's `qualifiedSigner` is not the AK's qualified name (under the EK, when the EK is
+        /// known): the TPM says another key signed it.
+        public static let quoteSignerMismatch = Code("quote.signer-mismatch")
         /// The quote message (TPMS_ATTEST) could not be parsed.
         public static let quoteMalformed = Code("quote.malformed")
         /// The quote's magic is not TPM_GENERATED_VALUE: the TPM did not produce it (CVE-2024-29038).
@@ -60,6 +66,18 @@ public struct Refusal: Hashable, Sendable, CustomStringConvertible {
         public static let freshnessRestart = Code("freshness.restart")
         /// The TPM clock is before the previous quote's in the same boot (out of order or rolled back).
         public static let freshnessClockBack = Code("freshness.clock-back")
+        /// A heartbeat was answered later than the coordinator's window after its nonce was issued.
+        public static let heartbeatLate = Code("heartbeat.late")
+        /// A key version the custodian is expected to hold has no proof of possession in the heartbeat.
+        public static let possessionMissing = Code("possession.missing")
+        /// A heartbeat proves possession for a key version the custodian is not expected to hold.
+        public static let possessionUnexpected = Code("possession.unexpected-key")
+        /// A heartbeat carries two proofs for one key version.
+        public static let possessionDuplicate = Code("possession.duplicate")
+        /// A proof names another participant identifier than the one the key version was dealt to.
+        public static let possessionParticipant = Code("possession.participant")
+        /// A proof does not verify under the expected public share X_i for this heartbeat.
+        public static let possessionInvalid = Code("possession.invalid")
 
         public var description: String { name }
     }

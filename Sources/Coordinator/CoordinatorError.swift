@@ -1,3 +1,5 @@
+import Attestation
+
 /// Why the coordinator refused or could not complete a step with a custodian. The reason is a
 /// sentence an operator can act on; it never carries key material.
 public struct CoordinatorError: Error, Hashable, Sendable, CustomStringConvertible {
@@ -22,18 +24,34 @@ public struct CoordinatorError: Error, Hashable, Sendable, CustomStringConvertib
         /// The agent refused the coordinator's session (another pinned coordinator key) or its
         /// key confirmation was wrong.
         case sessionRefused = "session-refused"
+        /// A heartbeat failed re-attestation (its quote, its clock, its timing or a proof of
+        /// possession): the custodian is retired. ``CoordinatorError/refusals`` lists each refusal.
+        case heartbeatRefused = "heartbeat-refused"
+        /// The custodian's EK, AK or transport key is another ring member's, a retired custodian's, or
+        /// not the EK this custodian was first admitted with.
+        case identityRefused = "identity-refused"
     }
 
     /// What went wrong.
     public let code: Code
     /// A sentence for people.
     public let reason: String
+    /// The individual refusals behind a `.heartbeatRefused` (empty for other errors), for matching.
+    public let refusals: [Refusal]
 
     /// Creates an error.
-    public init(_ code: Code, _ reason: String) {
+    /// - Parameters:
+    ///   - code: what went wrong.
+    ///   - reason: a sentence for people.
+    ///   - refusals: the refusals behind it, if any.
+    public init(_ code: Code, _ reason: String, refusals: [Refusal] = []) {
         self.code = code
         self.reason = reason
+        self.refusals = refusals
     }
+
+    /// The codes of ``refusals``.
+    public var refusalCodes: Set<Refusal.Code> { Set(refusals.map(\.code)) }
 
     public var description: String { "\(code.rawValue): \(reason)" }
 }

@@ -18,9 +18,14 @@ public struct AttestedCustodian: Sendable {
     public let attestationKeyPublic: [UInt8]
     /// The accepted evidence, in the verifier's form (its nonce is the qualifyingData).
     public let evidence: Attestation.Evidence
-    /// The TPM clock of the accepted quote: the next heartbeat's quote must not go back from it,
-    /// nor cross a TPM reset or restart (policy `freshness.monotonic`).
+    /// The TPM clock of the accepted quote: the next heartbeat's quote must be after it, without a
+    /// TPM reset or restart in between (``CustodianState`` keeps the series).
     public let clock: TPMClockInfo
+    /// The EK the AK was created under, rebuilt from the certified key; heartbeat quotes must name
+    /// the AK under it as their signer.
+    public let endorsementKey: TPMPublic
+    /// The custodian's EK, AK and transport key, for the ``RingRoster``.
+    public let fingerprint: CustodianFingerprint
 }
 
 /// The coordinator's attestation ceremony with one agent: challenge with the policy's PCR
@@ -35,6 +40,9 @@ public struct CustodianAttestor: Sendable {
     /// The coordinator identity custodians booted with: it opens the session every request after
     /// admission travels in.
     public let identity: CoordinatorIdentity
+    /// How long a custodian may take to answer a heartbeat, from request to answer on the monotonic
+    /// clock; a later answer is refused (`heartbeat.late`) whatever the policy's `freshness.maxAge`.
+    public var heartbeatWindow: Duration = .seconds(30)
 
     /// Creates an attestor.
     /// - Parameters:
@@ -76,7 +84,8 @@ public struct CustodianAttestor: Sendable {
         }
         let qualifyingData = EvidenceBinding.evidence(nonce: nonce, transportKey: agentEvidence.transportKey)
         let endorsement = try Self.endorsementKey(certificateDER: agentEvidence.endorsementKeyCertificate)
-        let evidence = Self.verifierEvidence(agentEvidence, qualifyingData: qualifyingData, ekPEM: endorsement.pem)
+        var evidence = Self.verifierEvidence(agentEvidence, qualifyingData: qualifyingData, ekPEM: endorsement.pem)
+        evidence.endorsementKey = endorsement.key
 
         let verdict = QuoteVerifier(policy: policy).verify(
             evidence, nonce: qualifyingData, freshness: FreshnessContext(nonceIssuedAt: issuedAt))
@@ -111,50 +120,108 @@ public struct CustodianAttestor: Sendable {
         } catch {
             throw CoordinatorError(.evidenceRefused, "the accepted quote no longer parses: \(error)")
         }
+        let fingerprint: CustodianFingerprint
+        do {
+            fingerprint = CustodianFingerprint(
+                endorsementKeyName: try endorsement.key.name(),
+                endorsementCertificateDigest: CustodianFingerprint.certificateDigest(
+                    agentEvidence.endorsementKeyCertificate),
+                attestationKeyName: akName, transportKey: agentEvidence.transportKey)
+        } catch {
+            throw CoordinatorError(.endorsementRefused, "the EK has no usable name: \(error)")
+        }
         return AttestedCustodian(
             transportKey: agentEvidence.transportKey, attestationKeyName: akName,
-            attestationKeyPublic: agentEvidence.attestationKeyPublic, evidence: evidence, clock: clock)
+            attestationKeyPublic: agentEvidence.attestationKeyPublic, evidence: evidence, clock: clock,
+            endorsementKey: endorsement.key, fingerprint: fingerprint)
     }
 
-    /// Re-attestation: asks an attested custodian for a heartbeat and checks its quote against
-    /// the policy, bound to a fresh nonce and the custodian's transport key, with the TPM clock
-    /// required to move forward from `previous` within the same TPM boot.
+    /// Re-attestation: asks an admitted custodian for a heartbeat and checks all of it.
+    ///
+    /// - The quote satisfies the policy, answers this heartbeat's nonce and transport key, and names
+    ///   the admitted AK under the admitted EK as its signer.
+    /// - It was answered within ``heartbeatWindow`` of the request, measured on the monotonic clock.
+    /// - Its TPM clock continues the last accepted quote's: same reset and restart counts, clock
+    ///   strictly later. These two rules hold whatever the policy's `freshness` block says.
+    /// - It carries exactly one valid proof of possession per key version in `expected`, bound to the
+    ///   nonce, the transport key and the key version (``PossessionCheck``).
+    ///
+    /// Any failure, including an agent that does not answer, retires `state`: the result is
+    /// `.refused` now and for every later call, and the caller must destroy the custodian
+    /// (``LaunchedCustodian/heartbeat(expecting:)`` does).
     /// - Parameters:
     ///   - client: the custodian's agent connection.
-    ///   - custodian: what its attestation established.
-    ///   - previous: the clock of the last accepted quote (``AttestedCustodian/clock`` at first).
-    /// - Returns: the heartbeat and its quote's clock, for the next call.
-    /// - Throws: ``CoordinatorError/Code/agentFailed`` when the agent does not answer with a
-    ///   heartbeat; `.evidenceRefused` with every refusal when the quote fails the policy.
+    ///   - state: the custodian's state, which keeps the last accepted clock.
+    ///   - expected: key version → the participant and public share the custodian was given.
+    /// - Returns: `.healthy` with the heartbeat, or `.refused` with a ``CoordinatorError``
+    ///   (`.heartbeatRefused` listing every refusal, or `.agentFailed`).
     public func reattest(
-        _ client: AgentClient, custodian: AttestedCustodian, previous: TPMClockInfo
-    ) async throws(CoordinatorError) -> (heartbeat: Heartbeat, clock: TPMClockInfo) {
+        _ client: AgentClient, state: CustodianState, expecting expected: [KeyReference: ExpectedShare]
+    ) async -> CustodianHealth {
+        if let earlier = await state.refusal {
+            return .refused(CoordinatorError(
+                earlier.code, "this custodian was retired by an earlier heartbeat: \(earlier.reason)",
+                refusals: earlier.refusals))
+        }
+        do throws(CoordinatorError) {
+            return .healthy(try await checkHeartbeat(client, state: state, expected: expected))
+        } catch {
+            await state.retire(error)
+            return .refused(error)
+        }
+    }
+
+    private func checkHeartbeat(
+        _ client: AgentClient, state: CustodianState, expected: [KeyReference: ExpectedShare]
+    ) async throws(CoordinatorError) -> Heartbeat {
+        let custodian = state.attested
         let nonce = AgentProtocol.Nonce.random()
         let issuedAt = Date()
+        let monotonic = ContinuousClock()
+        let sent = monotonic.now
         let answer = try await exchange(client, .heartbeatRequest(HeartbeatRequest(nonce: nonce)), "heartbeat")
-        guard case .heartbeat(let beat) = answer else {
+        guard case .heartbeat(let received) = answer else {
             throw CoordinatorError(.agentFailed, "the agent answered a heartbeat request with \(answer.type)")
+        }
+        let beat: Heartbeat
+        if let compromise = Self.compromisedAgent {
+            do { beat = try await compromise(received) } catch {
+                throw CoordinatorError(.agentFailed, "heartbeat: \(error)")
+            }
+        } else {
+            beat = received
+        }
+        let elapsed = monotonic.now - sent
+        var refusals: [Refusal] = []
+        if elapsed > heartbeatWindow {
+            refusals.append(Refusal(.heartbeatLate,
+                "The heartbeat came \(elapsed) after its request; the coordinator accepts at most "
+                    + "\(heartbeatWindow): it may have been held back in transit."))
         }
         let qualifyingData = EvidenceBinding.heartbeat(nonce: nonce, transportKey: custodian.transportKey)
         // The boot's event log does not change after boot; the heartbeat carries only the quote.
         let evidence = Attestation.Evidence(
             nonce: qualifyingData, akPublic: custodian.attestationKeyPublic, quoteMessage: beat.quote,
             quoteSignature: beat.quoteSignature, pcrs: Self.verifierPCRs(beat.pcrValues),
-            eventLog: custodian.evidence.eventLog)
+            eventLog: custodian.evidence.eventLog, endorsementKey: custodian.endorsementKey)
+        // No previous clock for the policy's own monotonic rule: the state below applies the
+        // coordinator's stricter rule to every heartbeat, and one refusal is enough.
         let verdict = QuoteVerifier(policy: policy).verify(
-            evidence, nonce: qualifyingData, freshness: FreshnessContext(nonceIssuedAt: issuedAt, previous: previous))
-        guard verdict.isAccepted else {
+            evidence, nonce: qualifyingData, freshness: FreshnessContext(nonceIssuedAt: issuedAt))
+        refusals += verdict.refusals
+        refusals += PossessionCheck.refusals(
+            beat.proofs, expected: expected, nonce: nonce, transportKey: custodian.transportKey)
+        if let attestation = try? TPMAttestation(parsing: beat.quote) {
+            refusals += await state.advance(to: TPMClockInfo(attestation), commit: refusals.isEmpty)
+        }  // a quote that does not parse is already refused as quote.malformed
+        guard refusals.isEmpty else {
             throw CoordinatorError(
-                .evidenceRefused,
-                "policy \(policy.name) refused the heartbeat: " + verdict.refusals.map(\.description).joined(separator: "; "))
+                .heartbeatRefused,
+                "policy \(policy.name) and the coordinator refused the heartbeat: "
+                    + refusals.map(\.description).joined(separator: "; "),
+                refusals: refusals)
         }
-        let clock: TPMClockInfo
-        do {
-            clock = TPMClockInfo(try TPMAttestation(parsing: beat.quote))
-        } catch {
-            throw CoordinatorError(.evidenceRefused, "the heartbeat quote does not parse: \(error)")
-        }
-        return (beat, clock)
+        return beat
     }
 
     private func checkEndorsement(pem: String, key: TPMPublic) async throws(CoordinatorError) {
@@ -268,6 +335,12 @@ public struct CustodianAttestor: Sendable {
 }
 
 extension CustodianAttestor {
+    /// Tests only (internal, nil in production): rewrites each heartbeat as it arrives, standing in
+    /// for a compromised agent that lies in its answers. A relay on the channel can no longer do
+    /// this (answers travel sealed under the session), so the coordinator's checks are exercised
+    /// against the one party that still can: the agent itself.
+    @TaskLocal static var compromisedAgent: (@Sendable (Heartbeat) async throws -> Heartbeat)?
+
     /// Opens a new session on a fresh connection to an already attested custodian (after a
     /// reconnect): a new connection starts unauthenticated.
     /// - Throws: ``CoordinatorError/Code/sessionRefused``.

@@ -23,6 +23,10 @@ public struct CustodianLauncher: Sendable {
         public var bootTimeout: Duration = .seconds(300)
         /// Virtual CPUs per custodian.
         public var vcpus = 1
+        /// Where libvirt's swtpm logs are, to read the EKs `swtpm_setup` made for each custodian's
+        /// vTPM (``SwtpmManufacturingLog``): the attested EK must be one of them. `nil` skips the pin
+        /// (a remote host, whose logs are not here); the EK is then trusted on first admission.
+        public var swtpmLogDirectory: String? = SwtpmManufacturingLog.libvirtLogDirectory
 
         /// Creates a configuration.
         /// - Parameter stateDirectory: the parent of the per-custodian directories.
@@ -37,15 +41,26 @@ public struct CustodianLauncher: Sendable {
     public let attestor: CustodianAttestor
     /// Firmware and paths.
     public let configuration: Configuration
+    /// Which TPM each custodian is: admission refuses an EK, AK or transport key another member has,
+    /// and a re-admission with another EK.
+    public let roster: RingRoster
 
     /// Creates a launcher.
+    /// - Parameters:
+    ///   - connection: the libvirt host.
+    ///   - image: the image every custodian boots.
+    ///   - attestor: the ceremony and its policy.
+    ///   - configuration: firmware and paths.
+    ///   - roster: the ring roster shared by every launcher of the coordinator (a new, empty one by default).
     public init(
-        connection: Connection, image: CustodianImage, attestor: CustodianAttestor, configuration: Configuration
+        connection: Connection, image: CustodianImage, attestor: CustodianAttestor, configuration: Configuration,
+        roster: RingRoster = RingRoster()
     ) {
         self.connection = connection
         self.image = image
         self.attestor = attestor
         self.configuration = configuration
+        self.roster = roster
     }
 
     /// The domain spec a custodian with this identity is created from.
@@ -88,8 +103,11 @@ public struct CustodianLauncher: Sendable {
         do {
             domain = try await offCooperativePool { try connection.createCustodian(spec) }
         } catch {
-            try? FileManager.default.removeItem(atPath: directory)
-            throw CoordinatorError(.hypervisorFailed, "libvirt did not start \(spec.name): \(error)")
+            var failure = CoordinatorError(.hypervisorFailed, "libvirt did not start \(spec.name): \(error)")
+            if let cleanup = Self.removeDirectory(directory) {
+                failure = CoordinatorError(.hypervisorFailed, failure.reason + "; " + cleanup)
+            }
+            throw failure
         }
         let created = clock.now
         var client: AgentClient?
@@ -98,6 +116,11 @@ public struct CustodianLauncher: Sendable {
                 try await offCooperativePool { try domain.admit(as: spec) }
             } catch {
                 throw CoordinatorError(.deviceAuditRefused, "\(error)")
+            }
+            // libvirt manufactured the vTPM before QEMU started, so its log already names the EKs.
+            var manufactured: SwtpmManufacturingLog?
+            if let logs = configuration.swtpmLogDirectory {
+                manufactured = try SwtpmManufacturingLog(domainName: spec.name, directory: logs)
             }
             let endpoint: AgentEndpoint
             do {
@@ -119,15 +142,55 @@ public struct CustodianLauncher: Sendable {
             // The challenge's nonce is issued only now, so the policy's nonce age measures the
             // attestation, not the boot.
             let attested = try await attestor.attest(client!)
+            if let manufactured, !manufactured.contains(attested.endorsementKey) {
+                throw CoordinatorError(
+                    .identityRefused,
+                    "\(spec.name) attested with an EK that is not one libvirt's swtpm_setup made for its vTPM "
+                        + "(\(manufactured.endorsementKeys.map(\.description).joined(separator: ", "))): "
+                        + "the evidence comes from another TPM")
+            }
+            try await roster.admit(attested.fingerprint, as: identity)
             let admitted = clock.now
             return LaunchedCustodian(
-                domain: domain, spec: spec, client: client!, attested: attested, directory: directory,
+                domain: domain, spec: spec, identity: identity, client: client!, attested: attested,
+                attestor: attestor, roster: roster, directory: directory,
                 timings: .init(create: created - started, boot: serving - created, attest: admitted - serving))
         } catch {
+            // The connection's close cannot fail in a way that matters here; the domain's destroy can.
             try? await client?.close()
-            try? domain.destroy()
-            try? FileManager.default.removeItem(atPath: directory)
+            let failures = [Self.destroy(domain), Self.removeDirectory(directory)].compactMap { $0 }
+            guard failures.isEmpty else {
+                throw CoordinatorError(
+                    .hypervisorFailed,
+                    "\(spec.name) was refused (\(error)) and its cleanup failed: " + failures.joined(separator: "; "))
+            }
             throw error
+        }
+    }
+
+    /// Destroys a domain; a domain that is already gone (it powered off) counts as destroyed.
+    /// - Returns: why destroying failed, or `nil`.
+    static func destroy(_ domain: Domain) -> String? {
+        do {
+            try domain.destroy()
+            return nil
+        } catch where error.code == .noDomain || error.code == .operationInvalid {
+            return nil  // not running any more: the transient domain is gone
+        } catch {
+            return "destroying \(domain.name) failed (it may still be running): \(error)"
+        }
+    }
+
+    /// Removes a custodian's directory.
+    /// - Returns: why that failed, or `nil`.
+    static func removeDirectory(_ directory: String) -> String? {
+        do {
+            if FileManager.default.fileExists(atPath: directory) {
+                try FileManager.default.removeItem(atPath: directory)
+            }
+            return nil
+        } catch {
+            return "removing \(directory) failed: \(error)"
         }
     }
 
@@ -168,30 +231,86 @@ public struct LaunchedCustodian: Sendable {
     public let domain: Domain
     /// What it was created from.
     public let spec: CustodianDomainSpec
+    /// Its ring, share index and epoch.
+    public let identity: CustodianIdentity
     /// The open agent connection.
     public let client: AgentClient
     /// The ceremony's outcome.
     public let attested: AttestedCustodian
+    /// The attestor heartbeats are checked with.
+    public let attestor: CustodianAttestor
+    /// The custodian's heartbeat state (last accepted TPM clock, retirement).
+    public let state: CustodianState
+    /// The roster the custodian was admitted to.
+    public let roster: RingRoster
     /// The custodian's directory (NVRAM, console log, agent socket).
     public let directory: String
     /// Phase durations.
     public let timings: Timings
+
+    init(
+        domain: Domain, spec: CustodianDomainSpec, identity: CustodianIdentity, client: AgentClient,
+        attested: AttestedCustodian, attestor: CustodianAttestor, roster: RingRoster, directory: String,
+        timings: Timings
+    ) {
+        self.domain = domain
+        self.spec = spec
+        self.identity = identity
+        self.client = client
+        self.attested = attested
+        self.attestor = attestor
+        self.state = CustodianState(attested)
+        self.roster = roster
+        self.directory = directory
+        self.timings = timings
+    }
 
     /// The serial console so far (the agent and /init log there), for diagnostics.
     public var consoleLog: String {
         (try? String(contentsOfFile: directory + "/console.log", encoding: .utf8)) ?? ""
     }
 
+    /// Re-attests the custodian (``CustodianAttestor/reattest(_:state:expecting:)``) and, when the
+    /// heartbeat is refused, retires it: the domain is destroyed before this returns `.refused`.
+    /// - Parameter expected: key version → the participant and public share the custodian was given.
+    /// - Returns: `.healthy` with the heartbeat, or `.refused` with the reason (the custodian is gone).
+    /// - Throws: ``CoordinatorError/Code/hypervisorFailed`` when the refused custodian could not be
+    ///   destroyed (the reason has the refusal too): it may still run, and an operator must act.
+    public func heartbeat(expecting expected: [KeyReference: ExpectedShare]) async throws(CoordinatorError)
+        -> CustodianHealth
+    {
+        let health = await attestor.reattest(client, state: state, expecting: expected)
+        if case .refused(let refusal) = health {
+            do {
+                try await retire(reason: "heartbeat refused: \(refusal.code.rawValue)")
+            } catch {
+                throw CoordinatorError(.hypervisorFailed, "\(refusal); then retiring failed: \(error.reason)")
+            }
+        }
+        return health
+    }
+
     /// Asks the agent to zeroise and power off, then destroys the domain (whatever the agent
-    /// answered) and removes the custodian's directory.
+    /// answered), removes the custodian's directory and retires it from the roster (its EK, AK and
+    /// transport key are refused from now on).
     /// - Parameter reason: logged on the custodian's console (at most 1024 bytes).
-    public func retire(reason: String = "retired by the coordinator") async {
+    /// - Throws: ``CoordinatorError/Code/hypervisorFailed`` listing every step that failed (all are
+    ///   tried): when destroying failed, the custodian may still be running.
+    public func retire(reason: String = "retired by the coordinator") async throws(CoordinatorError) {
+        // The agent's answer is a courtesy: it may already be gone, and the domain is destroyed anyway.
         if let request = try? DestroyRequest(reason: reason) {
             _ = try? await client.request(.destroy(request))
         }
         try? await client.close()
-        try? domain.destroy()
-        try? FileManager.default.removeItem(atPath: directory)
+        var failures = [CustodianLauncher.destroy(domain), CustodianLauncher.removeDirectory(directory)]
+            .compactMap { $0 }
+        do throws(CoordinatorError) {
+            try await roster.retire(identity)
+        } catch {
+            failures.append(error.reason)
+        }
+        guard failures.isEmpty else {
+            throw CoordinatorError(.hypervisorFailed, "retiring \(spec.name): " + failures.joined(separator: "; "))
+        }
     }
 }
-

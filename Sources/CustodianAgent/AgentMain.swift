@@ -16,7 +16,8 @@ import TPM2
 public enum AgentMain {
     /// Runs the agent until Destroy, SIGTERM or a fatal error.
     /// - Parameter arguments: the command line without the program name.
-    /// - Returns: the exit status (0 after Destroy or SIGTERM, 64 for bad usage, 1 for failure).
+    /// - Returns: the exit status (0 after Destroy or SIGTERM, 64 for bad usage, 71 when memory cannot be
+    ///   locked or the process made non-dumpable, 1 for other failures).
     public static func run(arguments: [String]) async -> Int32 {
         let logger = {
             var logger = Logger(label: "keyshard-agent") { StreamLogHandler.standardError(label: $0) }
@@ -34,7 +35,12 @@ public enum AgentMain {
             FileHandleOutput.standardError("keyshard-agent: \(error)\n\(AgentOptions.usage)\n")
             return 64
         }
-        ProcessHardening.apply(lockMemory: options.lockMemory, logger: logger)
+        do {
+            try ProcessHardening.apply(lockMemory: options.lockMemory, logger: logger)
+        } catch {
+            FileHandleOutput.standardError("keyshard-agent: \(error)\n")
+            return 71  // EX_OSERR: the system refused a protection the agent needs
+        }
 
         // tpm2-tss's own stderr logging is switched off by TPMDevice (TSS2_LOG set by the operator wins).
         let custodian: Custodian

@@ -150,11 +150,13 @@ public struct AgentOptions: Sendable, Equatable {
                                     share must have an EK certificate chaining to one of them
           --min-threshold N         lowest threshold a key may be made or re-shared with
                                     (default 2, at least 2)
-          --no-mlock         do not lock memory (only where mlockall is impossible, e.g. tests)
+          --no-mlock         do not lock memory (only where mlockall is impossible, e.g. tests);
+                             without it, a failing mlockall stops the agent
           -h, --help         this text
 
-        exit codes: 0 destroyed or stopped by a signal; 64 bad options; other values a failure
-        that was logged on stderr.
+        exit codes: 0 destroyed or stopped by a signal; 64 bad options; 71 memory could not be
+        locked (without --no-mlock) or the process could not be made non-dumpable; other values
+        a failure that was logged on stderr.
         """
 
     /// Options with explicit values.

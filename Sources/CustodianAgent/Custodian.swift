@@ -343,7 +343,9 @@ public actor Custodian: AgentRequestHandler {
         let proofs = try shares.sorted { $0.key.description < $1.key.description }.map { key, held in
             PossessionEntry(
                 key: key, participant: held.share.id,
-                proof: try PossessionProof.prove(share: held.share, nonce: request.nonce.bytes))
+                proof: try PossessionProof.prove(
+                    share: held.share,
+                    nonce: EvidenceBinding.possession(nonce: request.nonce, transportKey: transportKey, key: key)))
         }
         return try Heartbeat(
             quote: quote.attestation, quoteSignature: quote.signature, pcrValues: pcrValues, proofs: proofs)

@@ -75,20 +75,34 @@ extension Domain {
     ///
     /// - Throws: `HypervisorError.Code.deviceAuditRefused` listing every finding (the domain
     ///   is destroyed first); `LibvirtError` when the live XML cannot be read (the domain is
-    ///   destroyed too: an unauditable custodian is refused).
+    ///   destroyed too: an unauditable custodian is refused); `HypervisorError.Code.destroyFailed`
+    ///   with the refusal and libvirt's reason when the refused domain could not be destroyed.
     public func admit(as spec: CustodianDomainSpec) throws {
         let live: String
         do {
             live = try liveXML()
         } catch {
-            try? destroy()
-            throw error
+            throw destroying(refused: error)
         }
         let verdict = spec.audit(liveXML: live)
         guard verdict.isAccepted else {
-            try? destroy()
             let reasons = verdict.findings.map(\.description).joined(separator: "; ")
-            throw HypervisorError(.deviceAuditRefused, "custodian \(name) refused and destroyed: \(reasons)")
+            throw destroying(
+                refused: HypervisorError(.deviceAuditRefused, "custodian \(name) refused and destroyed: \(reasons)"))
+        }
+    }
+
+    /// Destroys a refused domain and returns the refusal to throw; when destroying fails as well, an
+    /// error that says so instead, since the caller would otherwise believe the custodian gone.
+    private func destroying(refused refusal: any Error) -> any Error {
+        do {
+            try destroy()
+            return refusal
+        } catch {
+            return HypervisorError(
+                .destroyFailed,
+                "custodian \(name) was refused (\(refusal)) but destroying it failed: \(error); "
+                    + "it may still be running")
         }
     }
 }

@@ -23,6 +23,9 @@ public struct HypervisorError: Error, Hashable, Sendable, CustomStringConvertibl
         public static let deviceAuditRefused = Code(rawValue: "deviceAuditRefused")
         /// Placement cannot keep fewer than t custodians of a ring on every host.
         public static let placementImpossible = Code(rawValue: "placementImpossible")
+        /// A refused domain could not be destroyed: it may still be running (the reason says why it
+        /// was refused and why destroying it failed).
+        public static let destroyFailed = Code(rawValue: "destroyFailed")
 
         public var description: String { rawValue }
     }

@@ -167,17 +167,41 @@ public struct TPMPublic: Hashable, Sendable {
     /// - Throws: ``TPMStructureError`` with `.unsupportedAlgorithm` when the name algorithm is not
     ///   SHA-1, SHA-256, SHA-384 or SHA-512.
     public func name() throws(TPMStructureError) -> [UInt8] {
-        let digest: [UInt8]
+        bigEndianBytes(nameAlgorithm.rawValue) + (try hashWithNameAlgorithm(encodedPublicArea))
+    }
+
+    /// `TPM_RH_ENDORSEMENT`, the handle that starts the qualified name of a primary key in the
+    /// endorsement hierarchy (the EK).
+    public static let endorsementHierarchy: UInt32 = 0x4000_000B
+
+    /// The qualified name of a primary object of `hierarchy` (TPM 2.0 Part 1 §16.6):
+    /// `nameAlg ‖ H_nameAlg(hierarchy handle ‖ name)`.
+    /// - Parameter hierarchy: the hierarchy handle, e.g. ``endorsementHierarchy``.
+    /// - Throws: ``TPMStructureError`` with `.unsupportedAlgorithm` for an unsupported name algorithm.
+    public func qualifiedName(primaryIn hierarchy: UInt32) throws(TPMStructureError) -> [UInt8] {
+        let handle = bigEndianBytes(UInt16(hierarchy >> 16)) + bigEndianBytes(UInt16(hierarchy & 0xffff))
+        return bigEndianBytes(nameAlgorithm.rawValue) + (try hashWithNameAlgorithm(handle + (try name())))
+    }
+
+    /// The qualified name of this object as a child of the object with `parentQualifiedName`:
+    /// `nameAlg ‖ H_nameAlg(parent's qualified name ‖ name)`. A quote's `qualifiedSigner` is this
+    /// for its signing key, so it names the key *and* its ancestry (an AK under a given EK).
+    /// - Parameter parentQualifiedName: the parent's qualified name.
+    /// - Throws: ``TPMStructureError`` with `.unsupportedAlgorithm` for an unsupported name algorithm.
+    public func qualifiedName(parentQualifiedName: [UInt8]) throws(TPMStructureError) -> [UInt8] {
+        bigEndianBytes(nameAlgorithm.rawValue) + (try hashWithNameAlgorithm(parentQualifiedName + (try name())))
+    }
+
+    private func hashWithNameAlgorithm(_ bytes: [UInt8]) throws(TPMStructureError) -> [UInt8] {
         switch nameAlgorithm {
-        case .sha1: digest = Array(Insecure.SHA1.hash(data: encodedPublicArea))
-        case .sha256: digest = Array(SHA256.hash(data: encodedPublicArea))
-        case .sha384: digest = Array(SHA384.hash(data: encodedPublicArea))
-        case .sha512: digest = Array(SHA512.hash(data: encodedPublicArea))
+        case .sha1: Array(Insecure.SHA1.hash(data: bytes))
+        case .sha256: Array(SHA256.hash(data: bytes))
+        case .sha384: Array(SHA384.hash(data: bytes))
+        case .sha512: Array(SHA512.hash(data: bytes))
         default:
             throw TPMStructureError(
                 .unsupportedAlgorithm, "The object's name algorithm \(nameAlgorithm) is not supported.")
         }
-        return bigEndianBytes(nameAlgorithm.rawValue) + digest
     }
 }
 

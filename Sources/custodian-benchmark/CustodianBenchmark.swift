@@ -90,7 +90,7 @@ enum CustodianBenchmark {
         samples.boots.append(seconds(launched.timings.boot))
         samples.attests.append(seconds(launched.timings.attest))
         samples.readies.append(seconds(launched.timings.total))
-        await launched.retire()
+        try await launched.retire()
         print(String(format: "run %d: floor %.1f s, keyshard create-to-agent-ready %.1f s",
                      run, samples.floors.last!, samples.readies.last!))
     }

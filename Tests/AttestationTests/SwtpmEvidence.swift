@@ -30,6 +30,8 @@ struct SwtpmEvidence: Sendable {
     let otherAKPublic: [UInt8]
     /// The AK name tpm2_createak wrote for the ECC AK.
     let eccAKName: [UInt8]
+    /// The EK (`TPM2B_PUBLIC`, ECC P-256 default template) every AK here was created under.
+    let ekPublic: [UInt8]
     /// Whether swtpm had exited and its directory was gone after the fixture was made.
     let swtpmCleanedUp: Bool
 
@@ -95,7 +97,8 @@ struct SwtpmEvidence: Sendable {
                 wide: try quote("ecc", "sha256:0,4,9,10", "wide"),
                 plain: try quote("plain", "sha256:0,4,9", "plain"),
                 other: try tpm.file("other.pub"),
-                name: try tpm.file("ecc.name"))
+                name: try tpm.file("ecc.name"),
+                ek: try tpm.file("ek.pub"))
         }
         ecc = made.ecc
         rsassa = made.rsassa
@@ -105,6 +108,7 @@ struct SwtpmEvidence: Sendable {
         unrestrictedKey = made.plain
         otherAKPublic = made.other
         eccAKName = made.name
+        ekPublic = made.ek
         swtpmCleanedUp = tpmForCheck?.isStopped ?? false
     }
 

@@ -108,30 +108,22 @@ struct CustodianVMTests {
         #expect(accepted.publicShare == commitment.publicShare(for: shares[0].id))
 
         // Re-attestation: the heartbeat's quote satisfies the same policy (fresh nonce, clock
-        // forward from the admission quote), and proves possession of the share.
-        let attestor = CustodianAttestor(policy: fixture.policy, identity: fixture.identity)
-        let (beat, clock) = try await attestor.reattest(
-            launched.client, custodian: launched.attested, previous: launched.attested.clock)
-        #expect(clock.clock >= launched.attested.clock.clock && clock.resetCount == launched.attested.clock.resetCount)
-        let proof = try #require(beat.proofs.first)
-        #expect(proof.key == key)
-        // A heartbeat checked against an older clock from a later TPM boot is refused (monotonic).
-        let later = TPMClockInfo(
-            clock: clock.clock, resetCount: clock.resetCount + 1, restartCount: clock.restartCount, isSafe: true)
-        let stale: Result<Void, CoordinatorError>
-        do {
-            _ = try await attestor.reattest(launched.client, custodian: launched.attested, previous: later)
-            stale = .success(())
-        } catch {
-            stale = .failure(error)
+        // forward from the admission quote), and proves possession of exactly the delivered share.
+        let expected = [key: ExpectedShare(participant: shares[0].id, commitment: commitment)]
+        guard case .healthy(let beat) = try await launched.heartbeat(expecting: expected) else {
+            Issue.record("the heartbeat was refused")
+            return
         }
-        if case .failure(let error) = stale {
-            #expect(error.code == .evidenceRefused && error.reason.contains("freshness"), "\(error)")
-        } else {
-            Issue.record("a heartbeat from before the previous quote's TPM boot was accepted")
-        }
-
-        await launched.retire()
+        #expect(beat.proofs.map(\.key) == [key])
+        #expect(await launched.state.lastAcceptedClock.clock > launched.attested.clock.clock)
+        // A heartbeat that lacks the proof of a key version the custodian was given is refused, and
+        // the custodian is destroyed.
+        let otherKey = try KeyReference(keyID: "vmtest", version: 2)
+        let refused = try await launched.heartbeat(
+            expecting: expected.merging([otherKey: ExpectedShare(participant: shares[0].id, commitment: commitment)]) {
+                first, _ in first
+            })
+        #expect(refused.refusal?.refusalCodes == [.possessionMissing], "\(String(describing: refused.refusal))")
         #expect(try fixture.connection.domain(named: name) == nil)
     }
 
@@ -168,7 +160,7 @@ struct CustodianVMTests {
             outcome = .failure(error)
         }
         if case .success(let launched) = outcome {
-            await launched.retire()
+            try? await launched.retire()
             Issue.record("a tampered initrd was admitted")
             return
         }

@@ -25,17 +25,19 @@ final class AgentProcess: @unchecked Sendable {
             .appendingPathComponent("keyshard-agent")
     }
 
-    /// Starts an agent on a fresh swtpm.
+    /// Starts an agent on a new manufactured swtpm, or on `tpm` (which the agent then owns and stops).
     /// - Parameters:
     ///   - extraArguments: more agent options (pins given here replace the defaults).
+    ///   - tpm: the TPM to use instead of a new one.
+    ///   - wrapper: a command (and its arguments) that runs the agent, e.g. `prlimit --memlock=0:0`.
     ///   - certificateAuthority: a CA directory shared by a ring's TPMs; nil gives the TPM a CA of its own.
     ///   - pinnedRoot: the EK root certificate (PEM) the agent pins; nil pins its own CA's.
     ///   - prepare: runs against the TPM before the agent starts (for example to extend a PCR).
     static func start(
-        extraArguments: [String] = [], certificateAuthority: URL? = nil, pinnedRoot: [UInt8]? = nil,
-        prepare: (SoftwareTPM) throws -> Void = { _ in }
+        extraArguments: [String] = [], tpm given: SoftwareTPM? = nil, wrapper: [String] = [],
+        certificateAuthority: URL? = nil, pinnedRoot: [UInt8]? = nil, prepare: (SoftwareTPM) throws -> Void = { _ in }
     ) throws -> AgentProcess {
-        let tpm = try SoftwareTPM.start(endorsementCertificates: true, certificateAuthority: certificateAuthority)
+        let tpm = try given ?? SoftwareTPM.start(endorsementCertificates: true, certificateAuthority: certificateAuthority)
         do { try prepare(tpm) } catch {
             tpm.stop()
             throw error
@@ -44,23 +46,25 @@ final class AgentProcess: @unchecked Sendable {
         let log = tpm.directory.appendingPathComponent("agent.log")
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let process = Process()
-        process.executableURL = executable
+        let caFile = (certificateAuthority ?? tpm.directory.appendingPathComponent("ca"))
+            .appendingPathComponent("issuercert.pem")
+        // A cloned TPM has no CA of its own: it pins a digest nothing chains to (it never deals here).
+        let root = try pinnedRoot.map { try rootDigest(pem: $0) }
+            ?? (try? rootDigest(pem: Array(Data(contentsOf: caFile)))) ?? String(repeating: "00", count: 32)
         let pins =
             extraArguments.contains("--kernel-cmdline") || extraArguments.contains("--coordinator-key")
-            ? []
-            : [
-                "--coordinator-key", Coordinator.identity.publicKey.hex,
-                "--ek-root-sha256",
-                try rootDigest(
-                    pem: try pinnedRoot
-                        ?? Array(Data(contentsOf: (certificateAuthority ?? tpm.directory.appendingPathComponent("ca"))
-                            .appendingPathComponent("issuercert.pem")))),
-            ]
-        process.arguments =
-            [
-                "--transport", "unix:\(socketPath)", "--tcti", "swtpm:host=127.0.0.1,port=\(tpm.port)",
-                "--pcrs", "sha256:0,4,9", "--event-log", "/nonexistent",
-            ] + pins + extraArguments
+            ? [] : ["--coordinator-key", Coordinator.identity.publicKey.hex, "--ek-root-sha256", root]
+        let agentArguments = [
+            "--transport", "unix:\(socketPath)", "--tcti", "swtpm:host=127.0.0.1,port=\(tpm.port)",
+            "--pcrs", "sha256:0,4,9", "--event-log", "/nonexistent",
+        ] + pins + extraArguments
+        if let program = wrapper.first {
+            process.executableURL = URL(fileURLWithPath: program)
+            process.arguments = Array(wrapper.dropFirst()) + [executable.path] + agentArguments
+        } else {
+            process.executableURL = executable
+            process.arguments = agentArguments
+        }
         process.standardOutput = FileHandle.nullDevice
         process.standardError = try FileHandle(forWritingTo: log)
         do {

@@ -64,7 +64,10 @@ struct CustodianAgentTests {
         #expect(QuoteVerifier(policy: Coordinator.policy).verify(beatEvidence, nonce: beatData) == .accepted)
         let proof = try #require(beat.proofs.first)
         #expect(beat.proofs.count == 1 && proof.key == key)
-        #expect(proof.proof.verify(id: shares[0].id, publicShare: accepted.publicShare, nonce: beatNonce.bytes))
+        let bound = EvidenceBinding.possession(nonce: beatNonce, transportKey: evidence.transportKey, key: key)
+        #expect(proof.proof.verify(id: shares[0].id, publicShare: accepted.publicShare, nonce: bound))
+        // The bare nonce, or the quote's binding, is not what the proof answers.
+        #expect(!proof.proof.verify(id: shares[0].id, publicShare: accepted.publicShare, nonce: beatNonce.bytes))
         #expect(!proof.proof.verify(id: shares[0].id, publicShare: accepted.publicShare, nonce: Array(beatData)))
 
         let publicShares = Dictionary(uniqueKeysWithValues: shares.map { ($0.id, commitment.publicShare(for: $0.id)) })

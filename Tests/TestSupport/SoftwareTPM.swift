@@ -41,17 +41,31 @@ public final class SoftwareTPM: @unchecked Sendable {
     }
 
     /// Starts swtpm; the caller must call ``stop()`` (prefer ``with(endorsementCertificates:_:)``).
-    /// - Parameter certificateAuthority: a directory holding the local CA that signs the EK
-    ///   certificates (created on first use), so several TPMs chain to one root as a host's vTPMs
-    ///   do; nil makes a CA of its own in the scratch directory (`ca/`).
+    /// - Parameters:
+    ///   - endorsementCertificates: manufacture the TPM with EK certificates from a scratch CA.
+    ///   - cloning: another TPM whose state (and scratch CA) this one starts from: the same seeds, so the
+    ///     same EK and EK certificate, as a copied vTPM state file would give.
+    ///   - certificateAuthority: a directory holding the local CA that signs the EK certificates
+    ///     (created on first use), so several TPMs chain to one root as a host's vTPMs do; nil makes
+    ///     a CA of its own in the scratch directory (`ca/`).
     public static func start(
-        endorsementCertificates: Bool = false, certificateAuthority: URL? = nil
+        endorsementCertificates: Bool = false, cloning original: SoftwareTPM? = nil, certificateAuthority: URL? = nil
     ) throws -> SoftwareTPM {
         let directory = FileManager.default.temporaryDirectory
             .appendingPathComponent("keyshard-swtpm-\(UUID().uuidString)")
         let state = directory.appendingPathComponent("state")
-        try FileManager.default.createDirectory(at: state, withIntermediateDirectories: true)
-        if endorsementCertificates {
+        if let original {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            for part in ["state", "ca"] {
+                let source = original.directory.appendingPathComponent(part)
+                if FileManager.default.fileExists(atPath: source.path) {
+                    try FileManager.default.copyItem(at: source, to: directory.appendingPathComponent(part))
+                }
+            }
+        } else {
+            try FileManager.default.createDirectory(at: state, withIntermediateDirectories: true)
+        }
+        if endorsementCertificates, original == nil {
             do {
                 try manufacture(directory: directory, state: state, ca: certificateAuthority)
             } catch {
@@ -102,11 +116,15 @@ public final class SoftwareTPM: @unchecked Sendable {
             create_certs_tool_options = /etc/swtpm-localca.options
 
             """.utf8).write(to: setupConfig)
+        // The log is what libvirt keeps per domain too (the coordinator reads the EKs from it).
+        let log = directory.appendingPathComponent("swtpm_setup.log")
         let result = try ProcessRunner.run(
             "/usr/bin/swtpm_setup",
-            ["--tpm2", "--tpmstate", state.path, "--create-ek-cert", "--config", setupConfig.path], timeout: 120)
+            ["--tpm2", "--tpmstate", state.path, "--create-ek-cert", "--config", setupConfig.path,
+             "--logfile", log.path], timeout: 120)
         guard result.status == 0 else {
-            throw Failure(description: "swtpm_setup failed: " + result.combinedOutput)
+            let logged = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+            throw Failure(description: "swtpm_setup failed: " + result.combinedOutput + logged)
         }
     }
 
