@@ -145,7 +145,7 @@ extension FreshnessRules {
                     passed: true, refusals: []))
                 return results
             }
-            let refusals = checkContinuity(clock, previous: previous)
+            let refusals = Self.continuity(clock, previous: previous, strictlyForward: false)
             results.append(CheckResult(
                 name: "TPM clock continues the previous quote's (same boot, clock not back)",
                 passed: refusals.isEmpty, refusals: refusals))
@@ -176,7 +176,13 @@ extension FreshnessRules {
         return []
     }
 
-    private func checkContinuity(_ clock: TPMClockInfo, previous: TPMClockInfo) -> [Refusal] {
+    /// The TPM clock rule between two quotes of one AK: the same boot (resetCount) and restart
+    /// (restartCount), and the clock not going back (`strictlyForward`: strictly after, as the
+    /// coordinator demands of heartbeats, where an equal clock means a replay).
+    /// - Returns: `freshness.reset`, `freshness.restart`, `freshness.clock-back` refusals, or none.
+    public static func continuity(
+        _ clock: TPMClockInfo, previous: TPMClockInfo, strictlyForward: Bool
+    ) -> [Refusal] {
         var refusals: [Refusal] = []
         if clock.resetCount != previous.resetCount {
             refusals.append(Refusal(.freshnessReset,
@@ -193,9 +199,9 @@ extension FreshnessRules {
                     + "without a previous quote."))
         }
         if clock.resetCount == previous.resetCount && clock.restartCount == previous.restartCount
-            && clock.clock < previous.clock {
+            && (clock.clock < previous.clock || (strictlyForward && clock.clock == previous.clock)) {
             refusals.append(Refusal(.freshnessClockBack,
-                "The TPM clock is \(clock.clock) ms, before the previous quote's \(previous.clock) ms in the same "
+                "The TPM clock is \(clock.clock) ms, not after the previous quote's \(previous.clock) ms in the same "
                     + "boot: the quotes are out of order (the 'previous' one is newer) or the TPM state was rolled "
                     + "back (a VM snapshot was restored). Check which quote is the latest; treat a rollback as "
                     + "an attack."))

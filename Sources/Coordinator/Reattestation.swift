@@ -108,23 +108,7 @@ public actor CustodianState {
     /// and `commit` is set (nothing else was refused), in one step so two heartbeats cannot both
     /// advance from the same clock.
     func advance(to clock: TPMClockInfo, commit: Bool) -> [Refusal] {
-        let last = lastAcceptedClock
-        var refusals: [Refusal] = []
-        if clock.resetCount != last.resetCount {
-            refusals.append(Refusal(.freshnessReset,
-                "The TPM's resetCount is \(clock.resetCount), the last accepted quote's was \(last.resetCount): "
-                    + "the custodian's TPM was reset (the VM rebooted), so this is an unwatched boot."))
-        }
-        if clock.restartCount != last.restartCount {
-            refusals.append(Refusal(.freshnessRestart,
-                "The TPM's restartCount is \(clock.restartCount), the last accepted quote's was "
-                    + "\(last.restartCount): the custodian's TPM was restarted (suspend, resume or a restored state)."))
-        }
-        if clock.resetCount == last.resetCount, clock.restartCount == last.restartCount, clock.clock <= last.clock {
-            refusals.append(Refusal(.freshnessClockBack,
-                "The TPM clock is \(clock.clock) ms, not after the last accepted quote's \(last.clock) ms: an earlier "
-                    + "quote was replayed or the TPM state was rolled back (a snapshot restored)."))
-        }
+        let refusals = FreshnessRules.continuity(clock, previous: lastAcceptedClock, strictlyForward: true)
         if refusals.isEmpty, commit { lastAcceptedClock = clock }
         return refusals
     }

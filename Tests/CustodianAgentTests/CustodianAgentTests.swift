@@ -299,7 +299,10 @@ struct CustodianAgentTests {
         let result = try ProcessRunner.run(AgentProcess.executable.path, ["--help"], timeout: 60)
         let output = result.standardOutput
         #expect(result.status == 0)
-        for option in ["--transport", "--tcti", "--pcrs", "--event-log", "--ek", "--no-mlock", "virtio-serial:"] {
+        for option in [
+            "--transport", "--tcti", "--pcrs", "--event-log", "--ek", "--no-mlock", "virtio-serial:", "--kernel-cmdline",
+            "--coordinator-key", "--ek-root-sha256", "--min-threshold",
+        ] {
             #expect(output.contains(option), "\(option)")
         }
     }
