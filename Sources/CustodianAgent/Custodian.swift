@@ -42,6 +42,8 @@ public actor Custodian: AgentRequestHandler {
     /// The in-RAM transport public key shares are sealed to, generated once at start.
     public nonisolated let transportKey: TransportPublicKey
     private var evidenceIssued = false
+    /// Whether the pinned coordinator has opened a session (from then on only it sets the selection).
+    private var sessionOpened = false
     private var activated = false
     private var destroyed = false
     private var shares: [KeyReference: HeldShare] = [:]
@@ -111,6 +113,8 @@ public actor Custodian: AgentRequestHandler {
         guard !destroyed, let transportPrivateKey else {
             throw ErrorMessage(code: .refused, text: "the transport key is gone")
         }
+        // Called only after the opening's signature verified under the pinned coordinator key.
+        sessionOpened = true
         do { return try (transportPrivateKey * point).affineX() } catch {
             throw ErrorMessage(code: .badSession, text: "the session's ephemeral key is unusable")
         }
@@ -122,7 +126,7 @@ public actor Custodian: AgentRequestHandler {
     public func handle(_ request: AgentMessage, authenticated: Bool) async throws -> AgentMessage {
         guard !destroyed else { throw ErrorMessage(code: .refused, text: "this custodian was destroyed") }
         switch request {
-        case .challenge(let challenge): return .evidence(try evidence(for: challenge))
+        case .challenge(let challenge): return .evidence(try evidence(for: challenge, authenticated: authenticated))
         case .activateCredential(let activation): return .credentialActivated(try activate(activation))
         default: break
         }
@@ -155,16 +159,21 @@ public actor Custodian: AgentRequestHandler {
 
     // MARK: Attestation
 
-    private func evidence(for challenge: Challenge) throws -> Evidence {
+    private func evidence(for challenge: Challenge, authenticated: Bool) throws -> Evidence {
         guard let endorsementCertificate else {
             throw ErrorMessage(code: .tpmFailure, text: "the TPM holds no certificate for its EK")
         }
+        var quoted = selection
         if let requested = challenge.selection {
-            selection = TPMPCRSelection(
+            quoted = TPMPCRSelection(
                 bank: TPMAlgorithmID(rawValue: requested.bank), indexes: requested.indexes.map(Int.init))
+            // The selection heartbeats keep is the coordinator's: before the first session anyone
+            // may set it (the admission challenge comes before the session), afterwards only a
+            // challenge sealed in a session, so a foreign client cannot break heartbeats with it.
+            if authenticated || !sessionOpened { selection = quoted }
         }
         let qualifyingData = EvidenceBinding.evidence(nonce: challenge.nonce, transportKey: transportKey)
-        let (quote, pcrValues) = try quoteNow(qualifyingData: qualifyingData)
+        let (quote, pcrValues) = try quoteNow(qualifyingData: qualifyingData, selection: quoted)
         evidenceIssued = true
         logger.info("issued evidence", metadata: ["quote": "\(quote.attestation.count) bytes"])
         return try Evidence(
@@ -190,7 +199,10 @@ public actor Custodian: AgentRequestHandler {
         return try CredentialActivated(credential: SecretBytes(credential))
     }
 
-    private func quoteNow(qualifyingData: [UInt8]) throws -> (TPMQuote, PCRValues) {
+    private func quoteNow(
+        qualifyingData: [UInt8], selection chosen: TPMPCRSelection? = nil
+    ) throws -> (TPMQuote, PCRValues) {
+        let selection = chosen ?? self.selection
         do {
             let quote = try tpm.quote(selection: selection, qualifyingData: qualifyingData)
             let values = try tpm.readPCRs(selection)

@@ -121,6 +121,22 @@ struct CustodyTests {
         await ring.stop()
     }
 
+    @Test("a foreign client's challenge cannot change the PCRs the coordinator's heartbeats quote")
+    func foreignChallengeKeepsHeartbeats() async throws {
+        let ring = try await Ring.start(1)
+        defer { Task { await ring.stop() } }
+        let foreign = try await ring.agents[0].connect()
+        let other = try QuoteSelection(bank: 0x000B, indexes: [7])
+        guard case .evidence = try await foreign.request(.challenge(Challenge(nonce: .random(), selection: other))) else {
+            throw CustodyFailure("no evidence for the foreign challenge")
+        }
+        try? await foreign.close()
+        let health = await ring.attestor.reattest(
+            ring.clients[0], state: CustodianState(ring.custodians[0]), expecting: [:])
+        #expect(health.isHealthy, "\(String(describing: health.refusal))")
+        await ring.stop()
+    }
+
     /// Imports a known 2-of-3 key into the ring: the test knows every old share.
     static func importKey(_ ring: Ring, key: KeyReference) async throws -> (shares: [SecretShare], FeldmanCommitment) {
         let (shares, commitment) = try Shamir.split(secret: .random(), threshold: 2, participants: 3)
