@@ -35,7 +35,8 @@ public struct CustodianPins: Sendable, Hashable {
         var roots: [[UInt8]] = []
         for digest in endorsementRootDigests where !roots.contains(digest) {
             guard digest.count == 32 else {
-                throw CoordinatorError(.invalidConfiguration, "an EK root digest is SHA-256 (32 bytes), not \(digest.count)")
+                throw CoordinatorError(
+                    .invalidConfiguration, "an EK root digest is SHA-256 (32 bytes), not \(digest.count)")
             }
             roots.append(digest)
         }
@@ -143,7 +144,8 @@ struct EndorsementAnchors {
         let end = "-----END CERTIFICATE-----"
         var blocks: [String] = []
         var rest = text[...]
-        while let start = rest.range(of: begin), let stop = rest.range(of: end, range: start.upperBound..<rest.endIndex) {
+        while let start = rest.range(of: begin),
+              let stop = rest.range(of: end, range: start.upperBound..<rest.endIndex) {
             blocks.append(String(rest[start.lowerBound..<stop.upperBound]) + "\n")
             rest = rest[stop.upperBound...]
         }
@@ -186,7 +188,8 @@ public enum CustodianBootPolicy {
         guard size <= kernelCommandLineSize else {
             throw CoordinatorError(
                 .invalidConfiguration,
-                "the kernel command line with OVMF's '\(ovmfInitrdSuffix.dropFirst())' and the NUL takes \(size) bytes; "
+                "the kernel command line with OVMF's '\(ovmfInitrdSuffix.dropFirst())' and the NUL takes "
+                    + "\(size) bytes; "
                     + "the kernel keeps \(kernelCommandLineSize)")
         }
         guard !commandLine.split(separator: " ").contains(where: { $0.hasPrefix("vga=") }) else {
@@ -212,7 +215,9 @@ public enum CustodianBootPolicy {
     ///   - commandLine: the domain's `<cmdline>`.
     ///   - initrdSHA256: SHA-256 of the initrd file.
     /// - Returns: the `LOADED_IMAGE::LoadOptions` event digest and the PCR value.
-    public static func pcr9(commandLine: String, initrdSHA256: [UInt8]) -> (loadOptionsDigest: [UInt8], value: [UInt8]) {
+    public static func pcr9(commandLine: String, initrdSHA256: [UInt8])
+        -> (loadOptionsDigest: [UInt8], value: [UInt8])
+    {
         let options = Array(SHA256.hash(data: loadOptions(commandLine: commandLine)))
         return (options, extend(extend([UInt8](repeating: 0, count: 32), options), initrdSHA256))
     }

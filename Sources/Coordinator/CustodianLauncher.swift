@@ -68,8 +68,8 @@ public struct CustodianLauncher: Sendable {
                 guard let data = FileManager.default.contents(atPath: path), data.count <= 1 << 20 else {
                     throw CoordinatorError(
                         .invalidConfiguration,
-                        "the policy's EK root \(path) cannot be read (libvirt's swtpm CA is made by scripts/start-libvirt "
-                            + "or the first vTPM start)")
+                        "the policy's EK root \(path) cannot be read (libvirt's swtpm CA is made by "
+                            + "scripts/start-libvirt or the first vTPM start)")
                 }
                 roots.append(String(decoding: data, as: UTF8.self))
             }
@@ -132,7 +132,8 @@ public struct CustodianLauncher: Sendable {
         let started = clock.now
         let commandLine = try bootCommandLine()
         let bootAttestor = CustodianAttestor(
-            policy: try CustodianBootPolicy.derive(imagePolicy: attestor.policy, image: image, commandLine: commandLine),
+            policy: try CustodianBootPolicy.derive(
+                imagePolicy: attestor.policy, image: image, commandLine: commandLine),
             identity: attestor.identity, endorsementRootsPEM: attestor.endorsementRootsPEM)
         let spec = try spec(for: identity, commandLine: commandLine)
         do {

@@ -51,18 +51,22 @@ struct CustodianBootPolicyTests {
             ],
             "pcrs": [
                 "4": ["status": "predicted", "value": pcr4,
-                      "events": [["type": "EV_EFI_BOOT_SERVICES_APPLICATION", "digest": String(repeating: "aa", count: 32)]]],
+                      "events": [
+                          ["type": "EV_EFI_BOOT_SERVICES_APPLICATION", "digest": String(repeating: "aa", count: 32)],
+                      ]],
                 "9": ["status": "predicted", "pinned": false, "value": String(repeating: "99", count: 32)],
             ],
         ]
-        try JSONSerialization.data(withJSONObject: document).write(to: directory.appendingPathComponent("measurements.json"))
+        try JSONSerialization.data(withJSONObject: document)
+            .write(to: directory.appendingPathComponent("measurements.json"))
         return (directory, try CustodianImage(directory: directory.path))
     }
 
     static func sha256Hex(_ bytes: [UInt8]) -> String {
         // SHA-256 through the PCR arithmetic's own primitive would be circular; Python is the reference.
         let result = try? ProcessRunner.run(
-            "/usr/bin/python3", ["-c", "import hashlib,sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())"],
+            "/usr/bin/python3",
+            ["-c", "import hashlib,sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())"],
             input: bytes, timeout: 30)
         return result?.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
     }
@@ -113,14 +117,16 @@ struct CustodianBootPolicyTests {
                                   "pcr9": measure.replay([options, initrd]).hex()}))
                 """
             let python = try Self.python([
-                "-c", script, image.commandLine, pins.coordinatorKey.hex, String(pins.minimumThreshold), image.initrdPath,
+                "-c", script, image.commandLine, pins.coordinatorKey.hex, String(pins.minimumThreshold),
+                image.initrdPath,
             ])
             #expect(python["cmdline"] as? String == line)
             #expect(python["options"] as? String == options.hexString)
             #expect(python["initrd"] as? String == image.initrdSHA256.hexString)
             #expect(python["pcr9"] as? String == pcr9.hexString)
             #expect(line.hasSuffix("keyshard.minthreshold=\(pins.minimumThreshold)"))
-            #expect(line.contains("keyshard.ekroot=" + pins.endorsementRootDigests.map(\.hexString).joined(separator: ",")))
+            let rootList = pins.endorsementRootDigests.map(\.hexString).joined(separator: ",")
+            #expect(line.contains("keyshard.ekroot=" + rootList))
             #expect(pins.endorsementRootDigests.count == roots)
         }
     }
@@ -157,7 +163,7 @@ struct CustodianBootPolicyTests {
         #expect(image.pcr4.value.hexString == pcrs["4"]?["value"] as? String)
     }
 
-    @Test("the derived policy pins this boot's PCR 9 and load options, the image's PCR 4 and initrd; another key, another PCR 9")
+    @Test("the derived policy pins this boot's PCR 9, the image's PCR 4 and initrd; another key, another PCR 9")
     func derivedPolicy() throws {
         let (directory, image) = try Self.fakeImage()
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -192,17 +198,21 @@ struct CustodianBootPolicyTests {
         // 2048 bytes with " initrd=initrd" and the NUL: 2033 fit, 2034 do not.
         #expect(code { try CustodianBootPolicy.validate(commandLine: String(repeating: "a", count: 2033)) } == nil)
         let long = code { try CustodianBootPolicy.validate(commandLine: String(repeating: "a", count: 2034)) }
-        #expect(long?.0 == .invalidConfiguration && long?.1.contains("2049 bytes") == true, "\(String(describing: long))")
+        #expect(long?.0 == .invalidConfiguration && long?.1.contains("2049 bytes") == true,
+                "\(String(describing: long))")
         // 30 roots: 30 × 65 bytes of digests do not fit beside the base command line.
         let many = code { _ = try Self.pins(roots: 30).commandLine(base: image.commandLine) }
         #expect(many?.0 == .invalidConfiguration)
         #expect(code { try CustodianBootPolicy.validate(commandLine: "console=ttyS0 é") }?.0 == .invalidConfiguration)
-        #expect(code { try CustodianBootPolicy.validate(commandLine: "console=ttyS0\tquiet") }?.0 == .invalidConfiguration)
+        #expect(code { try CustodianBootPolicy.validate(commandLine: "console=ttyS0\tquiet") }?.0
+            == .invalidConfiguration)
         #expect(code { try CustodianBootPolicy.validate(commandLine: "vga=791 quiet") }?.1.contains("PCR 4") == true)
         let pinnedBase = code { _ = try Self.pins().commandLine(base: "quiet keyshard.coordinator=02ab") }
         #expect(pinnedBase?.1.contains("keyshard.coordinator") == true)
-        #expect(code { _ = try CustodianPins(coordinatorKey: CoordinatorIdentity().publicKey, endorsementRootDigests: []) }?
-            .0 == .invalidConfiguration)
+        let noRoot = code {
+            _ = try CustodianPins(coordinatorKey: CoordinatorIdentity().publicKey, endorsementRootDigests: [])
+        }
+        #expect(noRoot?.0 == .invalidConfiguration)
         #expect(code { _ = try Self.pins(threshold: 1) }?.0 == .invalidConfiguration)
         #expect(code { _ = try CustodianPins(coordinatorKey: CoordinatorIdentity().publicKey,
                                              endorsementRootDigests: [[1, 2, 3]]) }?.0 == .invalidConfiguration)
@@ -228,7 +238,8 @@ struct CustodianBootPolicyTests {
         }
         let reference = try ProcessRunner.run(
             "/usr/bin/python3",
-            ["-c", "import hashlib, ssl, sys; print(hashlib.sha256(ssl.PEM_cert_to_DER_cert(sys.stdin.read())).hexdigest())"],
+            ["-c", "import hashlib, ssl, sys; "
+                + "print(hashlib.sha256(ssl.PEM_cert_to_DER_cert(sys.stdin.read())).hexdigest())"],
             input: Array(root.utf8), timeout: 30)
         let expected = reference.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(expected.count == 64, "\(reference.combinedOutput)")

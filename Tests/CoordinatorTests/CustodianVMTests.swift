@@ -85,7 +85,8 @@ struct CustodianVMTests {
         #expect(pins.coordinatorKey == fixture.identity.publicKey && pins.minimumThreshold == 2)
         let commandLine = try launcher.bootCommandLine()
         #expect(commandLine == fixture.image.commandLine + " keyshard.coordinator=\(fixture.identity.publicKey.hex) "
-            + "keyshard.ekroot=\(pins.endorsementRootDigests.map(\.hexString).joined(separator: ",")) keyshard.minthreshold=2")
+            + "keyshard.ekroot=\(pins.endorsementRootDigests.map(\.hexString).joined(separator: ",")) "
+            + "keyshard.minthreshold=2")
 
         let launched: LaunchedCustodian
         do {
@@ -195,7 +196,7 @@ struct CustodianVMTests {
         #expect(try fixture.connection.domain(named: name) == nil)
     }
 
-    @Test("an agent booted with another coordinator's key: this boot's PCR 9 differs, and the agent refuses our session",
+    @Test("another coordinator's custodian: our boot policy refuses its PCR 9, its agent refuses our session",
           .timeLimit(.minutes(15)))
     func anotherCoordinatorsCustodianRefusesTheSession() async throws {
         let fixture = try Fixture()
