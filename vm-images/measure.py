@@ -1,12 +1,20 @@
 #!/usr/bin/python3
 """Predicts what OVMF and the Linux EFI stub measure for a custodian image, and replays event logs.
 
-  measure.py predict --kernel K --initrd I --cmdline C [metadata options]  -> measurements.json on stdout
+  measure.py predict --kernel K --initrd I --cmdline C [pins] [metadata]  -> measurements.json on stdout
   measure.py replay LOG                                                    -> events + replayed PCRs (JSON)
   measure.py check MEASUREMENTS LOG                                        -> exit 0 iff predictions match
   measure.py policy MEASUREMENTS --name N                                  -> keyshard/v1 policy YAML
 
 Standard library only, so the image builder needs nothing beyond Debian's python3.
+
+The pins. A custodian boots with the image's base command line (C) plus the pins its agent
+reads from /proc/cmdline: "keyshard.coordinator=K keyshard.ekroot=R[,R] keyshard.minthreshold=N"
+(--coordinator-key K --ek-root-sha256 R [--min-threshold N]). The pins are a deployment's, not
+the image's, so `make image` predicts PCR 9 for the base command line only and marks it so
+("pinned": false); the coordinator derives PCR 9 for the exact command line it boots each
+custodian with (Sources/Coordinator/CustodianBootPolicy.swift, the same arithmetic as here), and
+a policy author who wants the deployment's full PCR 9 passes the pins to `predict`.
 
 What is predicted (QEMU direct kernel boot, OVMF, Linux >= 6.1 EFI stub):
   PCR 9  EV_EVENT_TAG "LOADED_IMAGE::LoadOptions": sha256 of the load options OVMF hands the stub,
@@ -17,7 +25,10 @@ What is predicted (QEMU direct kernel boot, OVMF, Linux >= 6.1 EFI stub):
   PCR 4  EV_EFI_BOOT_SERVICES_APPLICATION: Authenticode hash of the kernel *after* QEMU's
          x86_load_linux() patched its setup header (cmd_line_ptr, type_of_loader, CAN_USE_HEAP,
          heap_end_ptr, ramdisk_image, ramdisk_size) -- it depends on the VM's memory size and the
-         initrd size, so both are inputs; then EV_EFI_ACTION "Calling EFI Application from Boot
+         initrd size, so both are inputs, but not on the command line: QEMU copies the command
+         line to a fixed address (cmd_line_ptr 0x20000) and writes neither its length nor a
+         setup_data pointer behind it into the header, so pins of any length leave PCR 4 as it
+         is (checked by test/boot-test, which boots with pins; only vga= would change it); then EV_EFI_ACTION "Calling EFI Application from Boot
          Option" and EV_SEPARATOR (4 zero bytes), in that order as OVMF logs them under QEMU
          direct kernel boot. Modelled for QEMU 7.2 q35 without SEV, memory below 2 GiB, no vga=.
          Checked against real boots by test/boot-test. `keyshard policy learn` remains the way to
@@ -41,6 +52,41 @@ OVMF_INITRD_SUFFIX = " initrd=initrd"
 LOAD_OPTIONS_TAG = "LOADED_IMAGE::LoadOptions"
 INITRD_TAG = "Linux initrd"
 DIGEST_SIZES = {0x0004: 20, 0x000B: 32, 0x000C: 48, 0x000D: 64, 0x0012: 32}
+# Linux's x86 COMMAND_LINE_SIZE, the terminating NUL included: the EFI stub hands the kernel the
+# load options (command line + " initrd=initrd"), so those must fit in it.
+COMMAND_LINE_SIZE = 2048
+PIN_PARAMETERS = ("keyshard.coordinator", "keyshard.ekroot", "keyshard.minthreshold")
+DEFAULT_MIN_THRESHOLD = 2
+
+
+def pinned_cmdline(base: str, coordinator_key: str, ek_roots, min_threshold: int = DEFAULT_MIN_THRESHOLD) -> str:
+    """The command line a custodian boots with: the image's base command line and the agent's pins,
+    in this order (the coordinator's launcher writes them the same way)."""
+    key = coordinator_key.lower()
+    if len(key) != 66 or key[:2] not in ("02", "03") or not all(c in "0123456789abcdef" for c in key):
+        raise SystemExit("measure.py: --coordinator-key is a compressed P-256 key: 66 hex digits, 02 or 03 first")
+    roots = [r.lower() for item in ek_roots for r in item.split(",") if r]
+    if not roots or any(len(r) != 64 or not all(c in "0123456789abcdef" for c in r) for r in roots):
+        raise SystemExit("measure.py: --ek-root-sha256 is the SHA-256 of a DER root certificate: 64 hex digits")
+    if not 2 <= min_threshold <= 1024:
+        raise SystemExit("measure.py: --min-threshold is a number from 2 to 1024")
+    for word in base.split():
+        if word.split("=", 1)[0] in PIN_PARAMETERS:
+            raise SystemExit(f"measure.py: the base command line already has {word.split('=', 1)[0]}=")
+    cmdline = (f"{base} keyshard.coordinator={key} keyshard.ekroot={','.join(roots)} "
+               f"keyshard.minthreshold={min_threshold}")
+    check_cmdline(cmdline)
+    return cmdline
+
+
+def check_cmdline(cmdline: str) -> None:
+    """Refuses a command line QEMU, OVMF or the kernel would not pass on whole."""
+    if not cmdline.isascii() or any(not 0x20 <= ord(c) < 0x7F for c in cmdline):
+        raise SystemExit("measure.py: the command line must be printable ASCII (QEMU's fw_cfg passes bytes)")
+    size = len(cmdline) + len(OVMF_INITRD_SUFFIX) + 1
+    if size > COMMAND_LINE_SIZE:
+        raise SystemExit(f"measure.py: the command line and OVMF's '{OVMF_INITRD_SUFFIX.strip()}' take {size} "
+                         f"bytes with the NUL; the kernel keeps {COMMAND_LINE_SIZE}")
 
 
 def load_options(cmdline: str, has_initrd: bool = True) -> bytes:
@@ -177,8 +223,16 @@ def predict_pcr4(kernel_path: str, cmdline: str, initrd_size: int, memory_mib: i
 
 
 def predict(args) -> dict:
-    if not args.cmdline.isascii():
-        raise SystemExit("measure.py: the command line must be ASCII (QEMU's fw_cfg passes bytes)")
+    base = args.cmdline
+    check_cmdline(base)
+    pins = None
+    if args.coordinator_key or args.ek_roots:
+        if not (args.coordinator_key and args.ek_roots):
+            raise SystemExit("measure.py: the pins are --coordinator-key and --ek-root-sha256 together")
+        args.cmdline = pinned_cmdline(base, args.coordinator_key, args.ek_roots, args.min_threshold)
+        pins = {"coordinatorKey": args.coordinator_key.lower(),
+                "ekRootSHA256": [r.lower() for item in args.ek_roots for r in item.split(",") if r],
+                "minThreshold": args.min_threshold}
     options = load_options(args.cmdline)
     d_options = sha256(options)
     d_initrd = bytes.fromhex(file_sha256(args.initrd))
@@ -191,6 +245,8 @@ def predict(args) -> dict:
             "vmlinuz": {"sha256": file_sha256(args.kernel)},
             "initrd": {"sha256": d_initrd.hex()},
             "cmdline": args.cmdline,
+            "baseCmdline": base,
+            "pins": pins,
             "kernelPackage": args.kernel_package,
             "kernelRelease": args.kernel_release,
             "modules": args.modules.split() if args.modules else [],
@@ -204,6 +260,7 @@ def predict(args) -> dict:
         "pcrs": {
             "9": {
                 "status": "predicted",
+                "pinned": pins is not None,
                 "value": pcr9.hex(),
                 "events": [
                     {"type": "EV_EVENT_TAG", "tag": LOAD_OPTIONS_TAG, "digest": d_options.hex(),
@@ -301,11 +358,15 @@ def check(measurements_path: str, log_path: str) -> int:
     return 0 if report and all(r["match"] for r in report.values()) else 1
 
 
-DEFAULT_EK_ROOT = "/var/lib/swtpm-localca/issuercert.pem"
+# libvirt's swtpm_setup certifies each vTPM's EK with swtpm-localca: a self-signed root
+# (swtpm-localca-rootca-cert.pem) and the issuing CA it signed (issuercert.pem), which signs the EK
+# certificates. The root's SHA-256 (DER) is what custodians pin (keyshard.ekroot=); the coordinator
+# uses the issuing CA as the intermediate between the EK certificate and that root.
+DEFAULT_EK_ROOTS = ("/var/lib/swtpm-localca/swtpm-localca-rootca-cert.pem", "/var/lib/swtpm-localca/issuercert.pem")
 
 
 def policy_yaml(measurements: dict, name: str, allow_test_fixture: bool = False,
-                ek_roots=(DEFAULT_EK_ROOT,)) -> str:
+                ek_roots=DEFAULT_EK_ROOTS) -> str:
     """A keyshard/v1 AttestationPolicy pinning every predicted PCR of an image (no reference boot).
 
     Besides the PCR values it writes one event rule per predicted measurement, so a refusal names
@@ -324,6 +385,16 @@ def policy_yaml(measurements: dict, name: str, allow_test_fixture: bool = False,
         f"#   kernel {image['kernelPackage']}, initrd sha256 {image['initrd']['sha256']},",
         f"#   {image['memoryMiB']} MiB, agent {image['agent']['kind']} sha256 {image['agent']['sha256']}.",
         f"# Command line: {image['cmdline']}",
+    ]
+    if not measurements["pcrs"].get("9", {}).get("pinned", True):
+        lines += [
+            "# PCR 9 and the LoadOptions rule are for that base command line, which no custodian boots with:",
+            "# each boots with keyshard.coordinator=, keyshard.ekroot= and keyshard.minthreshold= appended,",
+            "# and the coordinator derives PCR 9 and the LoadOptions digest for that exact command line per",
+            "# boot (PCR 4 and the initrd rule stay as here). For a deployment's fixed PCR 9:",
+            "#   measure.py predict ... --coordinator-key HEX --ek-root-sha256 HEX [--min-threshold N].",
+        ]
+    lines += [
         "# PCR 0 (firmware) is not predicted: add it from one reference boot with keyshard policy learn.",
         "apiVersion: keyshard/v1",
         "kind: AttestationPolicy",
@@ -363,7 +434,8 @@ def policy_yaml(measurements: dict, name: str, allow_test_fixture: bool = False,
         "  monotonic: true        # heartbeats of one custodian must stay in one TPM boot",
     ]
     if ek_roots:
-        lines.append("# libvirt's swtpm certifies each vTPM's EK with this host's swtpm local CA.")
+        lines.append("# libvirt's swtpm certifies each vTPM's EK with this host's swtpm local CA: its self-signed root")
+        lines.append("# (whose SHA-256 custodians pin as keyshard.ekroot=) and the issuing CA below it.")
         lines.append("ekRoots: [" + ", ".join(ek_roots) + "]")
     return "\n".join(lines) + "\n"
 
@@ -382,6 +454,10 @@ def main(argv=None) -> int:
     p.add_argument("--modules")
     p.add_argument("--memory-mib", type=int, default=512)
     p.add_argument("--source-date-epoch", type=int)
+    p.add_argument("--coordinator-key", help="pin: the coordinator's compressed P-256 key (66 hex digits)")
+    p.add_argument("--ek-root-sha256", action="append", dest="ek_roots", default=[],
+                   help="pin: SHA-256 of a DER EK root certificate (repeatable or comma-separated)")
+    p.add_argument("--min-threshold", type=int, default=DEFAULT_MIN_THRESHOLD, help="pin: lowest threshold")
     r = sub.add_parser("replay")
     r.add_argument("log")
     c = sub.add_parser("check")
@@ -392,7 +468,8 @@ def main(argv=None) -> int:
     y.add_argument("--name", required=True)
     y.add_argument("--allow-test-fixture", action="store_true")
     y.add_argument("--ek-root", action="append", dest="ek_roots",
-                   help=f"PEM file the vTPM EK certificates chain to (repeatable; default {DEFAULT_EK_ROOT})")
+                   help="PEM file of the vTPM EK root or issuing CA (repeatable; default "
+                        + " and ".join(DEFAULT_EK_ROOTS) + ")")
     args = parser.parse_args(argv)
     if args.command == "predict":
         json.dump(predict(args), sys.stdout, indent=2, sort_keys=True)
@@ -405,7 +482,7 @@ def main(argv=None) -> int:
     if args.command == "policy":
         with open(args.measurements) as f:
             sys.stdout.write(policy_yaml(json.load(f), args.name, args.allow_test_fixture,
-                                         args.ek_roots or (DEFAULT_EK_ROOT,)))
+                                         args.ek_roots or DEFAULT_EK_ROOTS))
         return 0
     return check(args.measurements, args.log)
 

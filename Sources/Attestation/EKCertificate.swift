@@ -12,11 +12,14 @@ public enum EKCertificate {
     /// - Parameters:
     ///   - pem: the EK certificate, PEM.
     ///   - rootsPEM: trusted roots, PEM (several certificates per string are fine).
+    ///   - intermediatesPEM: issuing CAs the chain from the certificate to a root may pass through
+    ///     (not trusted themselves), e.g. swtpm-localca's `issuercert.pem` below its root.
     ///   - endorsementKey: the EK public area the attester presented, if any; the certificate must certify it.
     ///   - time: the validation time.
     /// - Returns: no refusals when the certificate is good, otherwise why not (`ek.certificate`).
     public static func verify(
-        pem: String, rootsPEM: [String], endorsementKey: TPMPublic? = nil, at time: Date = Date()
+        pem: String, rootsPEM: [String], intermediatesPEM: [String] = [], endorsementKey: TPMPublic? = nil,
+        at time: Date = Date()
     ) async -> [Refusal] {
         func refusal(_ reason: String) -> [Refusal] { [Refusal(.ekCertificate, reason)] }
         let leaf: Certificate
@@ -38,12 +41,24 @@ public enum EKCertificate {
             }
         }
         guard !roots.isEmpty else { return refusal("The policy names no EK root certificates.") }
+        var intermediates: [Certificate] = []
+        for text in intermediatesPEM {
+            guard let documents = try? PEMDocument.parseMultiple(pemString: text) else {
+                return refusal("An EK intermediate certificate is not PEM.")
+            }
+            for document in documents where document.discriminator == "CERTIFICATE" {
+                guard let intermediate = try? Certificate(derEncoded: document.derBytes) else {
+                    return refusal("An EK intermediate certificate is not an X.509 certificate.")
+                }
+                intermediates.append(intermediate)
+            }
+        }
 
         var verifier = Verifier(rootCertificates: CertificateStore(roots)) {
             RFC5280Policy(validationTime: time)
             TPMEndorsementPolicy()
         }
-        let result = await verifier.validate(leaf: leaf, intermediates: CertificateStore())
+        let result = await verifier.validate(leaf: leaf, intermediates: CertificateStore(intermediates))
         guard case .validCertificate = result else {
             return refusal("The EK certificate (issuer \(leaf.issuer)) does not chain to the policy's EK roots, "
                 + "or is expired: is this TPM from a trusted manufacturer or this host's swtpm CA?")

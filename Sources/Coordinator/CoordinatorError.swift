@@ -19,6 +19,9 @@ public struct CoordinatorError: Error, Hashable, Sendable, CustomStringConvertib
         case agentUnreachable = "agent-unreachable"
         /// An image directory or its `measurements.json` is unusable.
         case invalidImage = "invalid-image"
+        /// A launch cannot be configured: the image policy is not the image's, a pin is missing or
+        /// bad (no self-signed EK root), or the custodian's kernel command line is unusable.
+        case invalidConfiguration = "invalid-configuration"
         /// libvirt refused an operation.
         case hypervisorFailed = "hypervisor-failed"
         /// The agent refused the coordinator's session (another pinned coordinator key) or its

@@ -240,7 +240,23 @@ public struct CustodianAttestor: Sendable {
                 "policy \(policy.name) names no ekRoots: without them no EK certificate can be trusted, "
                     + "so no credential can tie the AK to a genuine TPM")
         }
-        let refusals = await EKCertificate.verify(pem: pem, rootsPEM: roots, endorsementKey: key)
+        // Self-signed certificates are the roots; an issuing CA listed with them (swtpm-localca's
+        // issuercert.pem) is only a link of the chain. Roots without any self-signed certificate
+        // are all trusted as given.
+        let anchors: EndorsementAnchors
+        do {
+            anchors = try EndorsementAnchors(pemTexts: roots)
+        } catch {
+            throw CoordinatorError(.endorsementRefused, "policy \(policy.name)'s EK roots: \(error.reason)")
+        }
+        let refusals: [Refusal]
+        if anchors.roots.isEmpty {
+            refusals = await EKCertificate.verify(pem: pem, rootsPEM: roots, endorsementKey: key)
+        } else {
+            refusals = await EKCertificate.verify(
+                pem: pem, rootsPEM: anchors.roots.map(\.pem), intermediatesPEM: anchors.intermediates.map(\.pem),
+                endorsementKey: key)
+        }
         guard refusals.isEmpty else {
             throw CoordinatorError(.endorsementRefused, refusals.map(\.description).joined(separator: "; "))
         }

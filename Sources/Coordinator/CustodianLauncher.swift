@@ -8,6 +8,13 @@ import NIOCore
 /// the live device model, reach the agent over its virtio-serial channel, and run the
 /// attestation ceremony. A custodian that fails any step is destroyed before anything else
 /// can talk to it.
+///
+/// Every custodian boots with the image's base command line plus its pins
+/// (``CustodianPins``: this coordinator's key from `attestor.identity`, the SHA-256 of the EK
+/// root certificates among the policy's `ekRoots`, and ``Configuration/minimumThreshold``), and
+/// is attested against the policy derived for exactly that command line
+/// (``CustodianBootPolicy/derive(imagePolicy:image:commandLine:)``): `attestor.policy` is the
+/// image's policy, whose PCR 9 cannot know the pins.
 public struct CustodianLauncher: Sendable {
     /// Firmware and where per-custodian files go.
     public struct Configuration: Sendable {
@@ -27,6 +34,8 @@ public struct CustodianLauncher: Sendable {
         /// vTPM (``SwtpmManufacturingLog``): the attested EK must be one of them. `nil` skips the pin
         /// (a remote host, whose logs are not here); the EK is then trusted on first admission.
         public var swtpmLogDirectory: String? = SwtpmManufacturingLog.libvirtLogDirectory
+        /// The lowest threshold custodians accept for a key they hold (`keyshard.minthreshold=`).
+        public var minimumThreshold = CustodianPins.lowestThreshold
 
         /// Creates a configuration.
         /// - Parameter stateDirectory: the parent of the per-custodian directories.
@@ -63,13 +72,57 @@ public struct CustodianLauncher: Sendable {
         self.roster = roster
     }
 
+    /// The pins every custodian of this launcher boots with.
+    /// - Throws: ``CoordinatorError/Code/invalidConfiguration`` when no self-signed EK root is among
+    ///   the attestor's roots (or the policy's `ekRoots` files, which must be readable), or the
+    ///   minimum threshold is out of range.
+    public func pins() throws(CoordinatorError) -> CustodianPins {
+        var roots = attestor.endorsementRootsPEM
+        if roots.isEmpty {
+            for path in attestor.policy.ekRoots {
+                guard let data = FileManager.default.contents(atPath: path), data.count <= 1 << 20 else {
+                    throw CoordinatorError(
+                        .invalidConfiguration,
+                        "the policy's EK root \(path) cannot be read (libvirt's swtpm CA is made by "
+                            + "scripts/start-libvirt or the first vTPM start)")
+                }
+                roots.append(String(decoding: data, as: UTF8.self))
+            }
+        }
+        return try CustodianPins(
+            coordinatorKey: attestor.identity.publicKey,
+            endorsementRootDigests: try CustodianPins.endorsementRootDigests(pemTexts: roots),
+            minimumThreshold: configuration.minimumThreshold)
+    }
+
+    /// The command line every custodian boots with: the image's, then ``pins()``.
+    /// - Throws: ``CoordinatorError/Code/invalidConfiguration`` (see ``pins()`` and
+    ///   ``CustodianPins/commandLine(base:)``).
+    public func bootCommandLine() throws(CoordinatorError) -> String {
+        try pins().commandLine(base: image.commandLine)
+    }
+
+    /// The policy a custodian booted with ``bootCommandLine()`` is attested against.
+    /// - Throws: ``CoordinatorError/Code/invalidConfiguration`` (see
+    ///   ``CustodianBootPolicy/derive(imagePolicy:image:commandLine:)``).
+    public func bootPolicy() throws(CoordinatorError) -> AttestationPolicy {
+        try CustodianBootPolicy.derive(imagePolicy: attestor.policy, image: image, commandLine: try bootCommandLine())
+    }
+
     /// The domain spec a custodian with this identity is created from.
-    /// - Parameter identity: ring, share index and epoch.
-    public func spec(for identity: CustodianIdentity) -> CustodianDomainSpec {
+    /// - Parameters:
+    ///   - identity: ring, share index and epoch.
+    ///   - commandLine: the kernel command line; ``bootCommandLine()`` when nil.
+    /// - Throws: ``CoordinatorError/Code/invalidConfiguration`` from ``bootCommandLine()``.
+    public func spec(for identity: CustodianIdentity, commandLine: String? = nil) throws(CoordinatorError)
+        -> CustodianDomainSpec
+    {
         let directory = custodianDirectory(identity.suggestedDomainName)
+        let line: String
+        if let commandLine { line = commandLine } else { line = try bootCommandLine() }
         return CustodianDomainSpec(
             identity: identity, memoryMiB: image.memoryMiB, vcpus: configuration.vcpus,
-            boot: .init(kernelPath: image.kernelPath, initrdPath: image.initrdPath, commandLine: image.commandLine),
+            boot: .init(kernelPath: image.kernelPath, initrdPath: image.initrdPath, commandLine: line),
             firmware: .init(
                 loaderPath: configuration.firmwareCodePath,
                 nvramTemplatePath: configuration.firmwareVariablesTemplatePath,
@@ -81,16 +134,28 @@ public struct CustodianLauncher: Sendable {
     /// Creates, audits, reaches and attests one custodian.
     /// - Parameter identity: ring, share index and epoch.
     /// - Returns: the admitted custodian with its open agent connection.
-    /// - Throws: ``CoordinatorError``: `.invalidImage` for a test-fixture image, `.hypervisorFailed`,
-    ///   `.deviceAuditRefused`, `.agentUnreachable`, or the ceremony's errors. The domain is
-    ///   destroyed and its directory removed on every failure.
+    /// - Throws: ``CoordinatorError``: `.invalidImage` for a test-fixture image,
+    ///   `.invalidConfiguration` when the pins, command line or boot policy cannot be made,
+    ///   `.hypervisorFailed`, `.deviceAuditRefused`, `.agentUnreachable`, or the ceremony's errors
+    ///   (`.sessionRefused` when the agent pins another coordinator). The domain is destroyed and
+    ///   its directory removed on every failure.
     public func launch(_ identity: CustodianIdentity) async throws(CoordinatorError) -> LaunchedCustodian {
         guard image.agentKind == "keyshard-agent" else {
             throw CoordinatorError(.invalidImage, "the image's agent is a \(image.agentKind), not keyshard-agent")
         }
         let clock = ContinuousClock()
         let started = clock.now
-        let spec = spec(for: identity)
+        let commandLine = try bootCommandLine()
+        let bootAttestor = CustodianAttestor(
+            policy: try CustodianBootPolicy.derive(
+                imagePolicy: attestor.policy, image: image, commandLine: commandLine),
+            identity: attestor.identity, endorsementRootsPEM: attestor.endorsementRootsPEM)
+        let spec = try spec(for: identity, commandLine: commandLine)
+        do {
+            try spec.validate()
+        } catch {
+            throw CoordinatorError(.invalidConfiguration, "\(error)")
+        }
         let directory = custodianDirectory(spec.name)
         do {
             try FileManager.default.createDirectory(
@@ -141,7 +206,7 @@ public struct CustodianLauncher: Sendable {
             let serving = clock.now
             // The challenge's nonce is issued only now, so the policy's nonce age measures the
             // attestation, not the boot.
-            let attested = try await attestor.attest(client!)
+            let attested = try await bootAttestor.attest(client!)
             if let manufactured, !manufactured.contains(attested.endorsementKey) {
                 throw CoordinatorError(
                     .identityRefused,
@@ -153,7 +218,7 @@ public struct CustodianLauncher: Sendable {
             let admitted = clock.now
             return LaunchedCustodian(
                 domain: domain, spec: spec, identity: identity, client: client!, attested: attested,
-                attestor: attestor, roster: roster, directory: directory,
+                attestor: bootAttestor, roster: roster, directory: directory,
                 timings: .init(create: created - started, boot: serving - created, attest: admitted - serving))
         } catch {
             // The connection's close cannot fail in a way that matters here; the domain's destroy can.
@@ -237,7 +302,7 @@ public struct LaunchedCustodian: Sendable {
     public let client: AgentClient
     /// The ceremony's outcome.
     public let attested: AttestedCustodian
-    /// The attestor heartbeats are checked with.
+    /// The attestor with the policy derived for this custodian's boot: heartbeats are checked with it.
     public let attestor: CustodianAttestor
     /// The custodian's heartbeat state (last accepted TPM clock, retirement).
     public let state: CustodianState

@@ -119,12 +119,23 @@ public struct CustodianDomainSpec: Sendable, Hashable {
     public static let maximumVCPUs = 64
     /// Largest accepted memory in MiB.
     public static let maximumMemoryMiB = 1 << 20
+    /// Linux's x86 `COMMAND_LINE_SIZE`: the command line the kernel keeps, its NUL included.
+    public static let kernelCommandLineSize = 2048
+    /// What OVMF appends to the command line it passes the kernel when there is an initrd.
+    public static let firmwareInitrdSuffix = " initrd=initrd"
+
+    /// The longest `boot.commandLine` in bytes: the kernel's 2048 with the NUL, less what OVMF
+    /// appends under UEFI firmware (the kernel would cut the rest off, unmeasured pins among it).
+    public var maximumCommandLineBytes: Int {
+        Self.kernelCommandLineSize - 1 - (firmware == nil ? 0 : Self.firmwareInitrdSuffix.utf8.count)
+    }
 
     /// Checks the rules libvirt would not catch or would catch too late.
     ///
     /// - Throws: `HypervisorError.Code.invalidSpec` naming the broken rule: name without the
     ///   keyshard prefix or with `/`, memory or vCPUs out of range, a relative path, a control
-    ///   character in any string, or a vsock CID below 3 (0–2 are reserved).
+    ///   character in any string, a kernel command line that is not ASCII or longer than
+    ///   ``maximumCommandLineBytes``, or a vsock CID below 3 (0–2 are reserved).
     public func validate() throws(HypervisorError) {
         guard name.hasPrefix(Self.domainNamePrefix), name.count > Self.domainNamePrefix.count else {
             throw HypervisorError(.invalidSpec, "domain name must start with '\(Self.domainNamePrefix)'")
@@ -154,6 +165,16 @@ public struct CustodianDomainSpec: Sendable, Hashable {
         for (what, value) in paths + [("domain name", name), ("kernel command line", boot.commandLine)]
         where value.unicodeScalars.contains(where: CustodianIdentity.isControl) {
             throw HypervisorError(.invalidSpec, "\(what) must not contain control characters")
+        }
+        guard boot.commandLine.utf8.allSatisfy({ $0 < 0x80 }) else {
+            throw HypervisorError(.invalidSpec, "kernel command line must be ASCII (QEMU passes it as bytes)")
+        }
+        guard boot.commandLine.utf8.count <= maximumCommandLineBytes else {
+            throw HypervisorError(
+                .invalidSpec,
+                "kernel command line is \(boot.commandLine.utf8.count) bytes; at most \(maximumCommandLineBytes) fit "
+                    + "in the kernel's \(Self.kernelCommandLineSize)"
+                    + (firmware == nil ? "" : " with OVMF's '\(Self.firmwareInitrdSuffix.dropFirst())'"))
         }
         if case .vsock(let cid?) = transport, cid < 3 || cid == UInt32.max {
             throw HypervisorError(.invalidSpec, "vsock CID \(cid) is reserved; use 3…\(UInt32.max - 1) or automatic")

@@ -98,7 +98,7 @@ enum CustodianBenchmark {
     /// Seconds from `virsh create` until the console shows the agent being started.
     static func bootFloor(run: Int, launcher: CustodianLauncher, state: String) throws -> Double {
         let identity = try CustodianIdentity(ring: "bench-floor", shareIndex: UInt16(run), epoch: 1)
-        let spec = launcher.spec(for: identity)
+        let spec = try launcher.spec(for: identity)
         let directory = state + "/" + spec.name
         try FileManager.default.createDirectory(
             atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])

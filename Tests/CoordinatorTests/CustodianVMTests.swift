@@ -11,7 +11,8 @@ import Testing
 /// One real custodian end to end: the image `make image` built (Debian cloud kernel, initramfs
 /// with the static keyshard-agent), booted by libvirt on `qemu:///system` under TCG with OVMF and
 /// a swtpm vTPM, admitted by the device audit, reached over virtio-serial, attested against the
-/// policy predicted from `measurements.json` (no reference boot), then given a share.
+/// policy derived for its boot from `measurements.json` and the exact command line it booted with
+/// (the coordinator key and EK root on it; no reference boot), then given a share.
 ///
 /// `make test` builds the image first; run `make image` before `swift test` by hand.
 @Suite(
@@ -31,6 +32,7 @@ struct CustodianVMTests {
     struct Fixture {
         let connection: Connection
         let image: CustodianImage
+        /// The image's policy (`vm-images/out/policy.yaml`); the launcher derives each boot's from it.
         let policy: AttestationPolicy
         /// The coordinator identity these tests play (its key goes on the custodians' command line).
         let identity = CoordinatorIdentity()
@@ -69,7 +71,7 @@ struct CustodianVMTests {
         }
     }
 
-    @Test("boot, device audit, attestation against the predicted policy, share delivery, heartbeat, retire",
+    @Test("boot with the pins, device audit, attestation against the derived policy, session, share, heartbeat, retire",
           .timeLimit(.minutes(15)))
     func custodianBootsAttestsAndHoldsAShare() async throws {
         let fixture = try Fixture()
@@ -78,10 +80,17 @@ struct CustodianVMTests {
         defer { try? fixture.tearDown([name]) }
         #expect(fixture.policy.selection == TPMPCRSelection(bank: .sha256, indexes: [4, 9]))
         #expect(!fixture.policy.ekRoots.isEmpty && !fixture.policy.eventRules.isEmpty)
+        let launcher = fixture.launcher()
+        let pins = try launcher.pins()
+        #expect(pins.coordinatorKey == fixture.identity.publicKey && pins.minimumThreshold == 2)
+        let commandLine = try launcher.bootCommandLine()
+        #expect(commandLine == fixture.image.commandLine + " keyshard.coordinator=\(fixture.identity.publicKey.hex) "
+            + "keyshard.ekroot=\(pins.endorsementRootDigests.map(\.hexString).joined(separator: ",")) "
+            + "keyshard.minthreshold=2")
 
         let launched: LaunchedCustodian
         do {
-            launched = try await fixture.launcher().launch(identity)
+            launched = try await launcher.launch(identity)
         } catch {
             let console = (try? String(
                 contentsOfFile: fixture.stateDirectory.appendingPathComponent("\(name)/console.log").path,
@@ -91,6 +100,13 @@ struct CustodianVMTests {
         }
         #expect(try launched.domain.isActive())
         #expect(launched.consoleLog.contains("keyshard-init: starting keyshard-agent"))
+        #expect(launched.spec.boot.commandLine == commandLine)
+        // The policy it was admitted under is this boot's: PCR 9 for this command line, not the
+        // image policy's (which is for the command line without pins).
+        let (_, pcr9) = CustodianBootPolicy.pcr9(commandLine: commandLine, initrdSHA256: fixture.image.initrdSHA256)
+        #expect(launched.attestor.policy.allowedPCRValues[9] == [pcr9])
+        #expect(fixture.policy.allowedPCRValues[9] != [pcr9])
+        #expect(launched.attestor.policy.allowedPCRValues[4] == fixture.policy.allowedPCRValues[4])
         print("custodian \(name): created in \(launched.timings.create), agent serving after \(launched.timings.boot), "
             + "attested in \(launched.timings.attest)")
 
@@ -170,5 +186,67 @@ struct CustodianVMTests {
         #expect(error.reason.contains("eventlog.rule-digest"), "\(error)")
         #expect(error.reason.contains("initrd"), "\(error)")
         #expect(try fixture.connection.domain(named: name) == nil)
+    }
+
+    @Test("another coordinator's custodian: our boot policy refuses its PCR 9, its agent refuses our session",
+          .timeLimit(.minutes(15)))
+    func anotherCoordinatorsCustodianRefusesTheSession() async throws {
+        let fixture = try Fixture()
+        let launcher = fixture.launcher()
+        let other = CoordinatorIdentity()
+        let ours = try launcher.pins()
+        let theirs = try CustodianPins(
+            coordinatorKey: other.publicKey, endorsementRootDigests: ours.endorsementRootDigests,
+            minimumThreshold: ours.minimumThreshold)
+        let ourLine = try launcher.bootCommandLine()
+        let theirLine = try theirs.commandLine(base: fixture.image.commandLine)
+        #expect(ourLine.utf8.count == theirLine.utf8.count && ourLine != theirLine)
+        let ourPolicy = try launcher.bootPolicy()
+        let theirPolicy = try CustodianBootPolicy.derive(
+            imagePolicy: fixture.policy, image: fixture.image, commandLine: theirLine)
+        #expect(ourPolicy.allowedPCRValues[9] != theirPolicy.allowedPCRValues[9])
+        #expect(ourPolicy.allowedPCRValues[4] == theirPolicy.allowedPCRValues[4])
+
+        // One boot, by hand (the launcher always boots with its own pins): the custodian the
+        // other coordinator would have started.
+        let identity = try CustodianIdentity(ring: "vmtest", shareIndex: 3, epoch: UInt64(Date().timeIntervalSince1970))
+        let spec = try launcher.spec(for: identity, commandLine: theirLine)
+        defer { try? fixture.tearDown([spec.name]) }
+        try FileManager.default.createDirectory(
+            atPath: fixture.stateDirectory.appendingPathComponent(spec.name).path, withIntermediateDirectories: true,
+            attributes: [.posixPermissions: 0o755])
+        let domain = try await offCooperativePool { try fixture.connection.createCustodian(spec) }
+        try await offCooperativePool { try domain.admit(as: spec) }
+        guard case .virtioSerial(let socketPath) = try domain.agentEndpoint() else {
+            Issue.record("no virtio-serial endpoint")
+            return
+        }
+        let client = try await AgentClient.connect(
+            to: .unix(path: socketPath), options: AgentConnectionOptions(requestTimeout: .seconds(300)))
+        defer { Task { try? await client.close() } }
+        _ = try? await client.request(.sessionHello(SessionHello()))  // returns once the agent serves
+        let console = { (try? String(
+            contentsOfFile: fixture.stateDirectory.appendingPathComponent("\(spec.name)/console.log").path,
+            encoding: .utf8)) ?? "" }
+
+        // The policy derived for our command line refuses this boot at PCR 9, naming the command line.
+        do {
+            _ = try await CustodianAttestor(policy: ourPolicy, identity: fixture.identity).attest(client)
+            Issue.record("a custodian pinned to another coordinator passed our boot policy")
+        } catch {
+            #expect(error.code == .evidenceRefused, "\(error)")
+            #expect(error.reason.contains("pcr.value") && error.reason.contains("command line changed"), "\(error)")
+        }
+        // Even with a policy that admits its boot, the agent obeys only the key on its command line.
+        do {
+            _ = try await CustodianAttestor(policy: theirPolicy, identity: fixture.identity).attest(client)
+            Issue.record("an agent pinned to another coordinator opened a session with ours\n\(console().suffix(3000))")
+        } catch {
+            #expect(error.code == .sessionRefused, "\(error)\n\(console().suffix(3000))")
+        }
+        // And it does open one for the coordinator it was booted for.
+        let attested = try await CustodianAttestor(policy: theirPolicy, identity: other).attest(client)
+        #expect(!attested.attestationKeyName.isEmpty)
+        try? domain.destroy()
     }
 }

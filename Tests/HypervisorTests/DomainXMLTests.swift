@@ -136,6 +136,19 @@ import Testing
         #expect(try refusal { $0.name = "keyshard-a\nb" }?.reason.contains("domain name") == true)
     }
 
+    @Test func commandLineMustFitTheKernelsWithOVMFsSuffix() throws {
+        // 2048 bytes with the NUL, less OVMF's " initrd=initrd" under UEFI: 2033.
+        var spec = SpecFixtures.spec(identity: try SpecFixtures.identity())
+        spec.boot.commandLine = String(repeating: "a", count: 2033)
+        #expect(throws: Never.self) { try spec.validate() }
+        spec.firmware = nil
+        spec.boot.commandLine = String(repeating: "a", count: 2047)
+        #expect(throws: Never.self) { try spec.validate() }
+        let long = try refusal { $0.boot.commandLine = String(repeating: "a", count: 2034) }
+        #expect(long?.code == .invalidSpec && long?.reason.contains("at most 2033") == true)
+        #expect(try refusal { $0.boot.commandLine = "quiet keyshard.x=é" }?.reason.contains("ASCII") == true)
+    }
+
     @Test func reservedVsockCIDsAreRefused() throws {
         for cid: UInt32 in [0, 1, 2, .max] {
             #expect(try refusal { $0.transport = .vsock(cid: cid) }?.reason.contains("reserved") == true)

@@ -47,6 +47,40 @@ class LoadOptionsTests(unittest.TestCase):
                             REAL_LOAD_OPTIONS_DIGEST)
 
 
+class PinnedCmdlineTests(unittest.TestCase):
+    KEY = "02" + "ab" * 32
+    ROOT = "cd" * 32
+
+    def test_pins_appended_in_the_launchers_order(self):
+        line = measure.pinned_cmdline(REAL_CMDLINE, self.KEY, [self.ROOT, "ef" * 32], 3)
+        self.assertEqual(line, f"{REAL_CMDLINE} keyshard.coordinator={self.KEY} "
+                               f"keyshard.ekroot={self.ROOT},{'ef' * 32} keyshard.minthreshold=3")
+
+    def test_another_key_another_load_options_digest(self):
+        ours = measure.load_options(measure.pinned_cmdline(REAL_CMDLINE, self.KEY, [self.ROOT]))
+        theirs = measure.load_options(measure.pinned_cmdline(REAL_CMDLINE, "03" + "ab" * 32, [self.ROOT]))
+        self.assertEqual(len(ours), len(theirs))
+        self.assertNotEqual(measure.sha256(ours), measure.sha256(theirs))
+
+    def test_refusals(self):
+        for key, roots, threshold in [("02" + "ab" * 31, [self.ROOT], 2), ("04" + "ab" * 32, [self.ROOT], 2),
+                                      (self.KEY, [], 2), (self.KEY, ["cd" * 31], 2), (self.KEY, [self.ROOT], 1)]:
+            with self.assertRaises(SystemExit):
+                measure.pinned_cmdline(REAL_CMDLINE, key, roots, threshold)
+        with self.assertRaises(SystemExit) as raised:
+            measure.pinned_cmdline(REAL_CMDLINE + " keyshard.coordinator=02", self.KEY, [self.ROOT])
+        self.assertIn("already has keyshard.coordinator", str(raised.exception))
+
+    def test_kernel_command_line_size(self):
+        measure.check_cmdline("a" * (2048 - 15))  # + " initrd=initrd" + NUL = 2048
+        with self.assertRaises(SystemExit):
+            measure.check_cmdline("a" * (2048 - 14))
+        with self.assertRaises(SystemExit):
+            measure.pinned_cmdline(REAL_CMDLINE, self.KEY, [self.ROOT] * 1 + ["%064x" % i for i in range(30)])
+        with self.assertRaises(SystemExit):
+            measure.check_cmdline("console=ttyS0\tquiet")
+
+
 class ExtendTests(unittest.TestCase):
     def test_extend_is_sha256_of_concatenation(self):
         d = hashlib.sha256(b"event").digest()
@@ -219,6 +253,15 @@ class PolicyTests(unittest.TestCase):
         self.assertIn("  - pcr: 4\n    type: EV_EFI_BOOT_SERVICES_APPLICATION\n    digests: [\"" + "bb" * 32, text)
         self.assertNotIn("cc" * 32, text)  # the separator is fixed; the PCR value already pins it
         self.assertIn("ekRoots: [/etc/roots.pem]", text)
+        self.assertNotIn("derives PCR 9", text)  # measurements without "pinned": false
+
+    def test_policy_of_an_unpinned_image_says_pcr9_is_derived_per_boot(self):
+        m = self.measurements("keyshard-agent")
+        m["pcrs"]["9"]["pinned"] = False
+        text = measure.policy_yaml(m, "custodian")
+        self.assertIn("the coordinator derives PCR 9", text)
+        self.assertIn("ekRoots: [/var/lib/swtpm-localca/swtpm-localca-rootca-cert.pem, "
+                      "/var/lib/swtpm-localca/issuercert.pem]", text)
         self.assertIn("freshness:\n  maxAge: 60s", text)
         self.assertIn("  monotonic: true", text)
 
