@@ -48,7 +48,8 @@ public actor Custodian: AgentRequestHandler {
     private var signingSessions: [SessionID: (key: KeyReference, nonces: FROST.SigningNonces)] = [:]
     /// DKG runs between round one and confirmation, by the key version they create. A run
     /// that finished holds its share pending inside the participant, not in `shares`, until
-    /// every QUAL member's confirmation verified.
+    /// the confirmation of every participant that passed round 1 verified (a disqualified
+    /// participant's run holds no share and only waits to check those confirmations).
     private var dkgRuns: [KeyReference: DKG.Participant] = [:]
     private let onDestroy: @Sendable () -> Void
     /// Whom and what this custodian trusts (from its measured boot or its options).
