@@ -120,9 +120,17 @@ struct CustodyTests {
         let one = try ParticipantID(1)
         let two = try ParticipantID(2)
         // The coordinator drops dealer 1's share to 2: 2 complains and 1 is disqualified.
+        var secrets: [Point] = []
         func run(_ key: KeyReference) async throws -> [DKGFinished] {
-            let (finished, _) = try await Self.runDKG(
+            let (finished, packages) = try await Self.runDKG(
                 ring, key: key, threshold: 2, drop: { $0.from == one && $0.to == two }, confirm: false)
+            let participants = try Self.ids([1, 2, 3])
+            let commitment = finished[1].commitment
+            secrets += participants.map { commitment.publicShare(for: $0) } + [commitment.publicKey]
+            for package in packages {
+                secrets.append(package.commitment.publicKey)
+                secrets += participants.map { package.commitment.publicShare(for: $0) }
+            }
             #expect(finished.map(\.holdsShare) == [false, true, true])
             #expect(try finished.allSatisfy { $0.qualified == (try Self.ids([2, 3])) })
             #expect(finished[0].confirmation.from == one)
@@ -172,6 +180,8 @@ struct CustodyTests {
                 uniqueKeysWithValues: try Self.ids([2, 3]).map { ($0, commitment.publicShare(for: $0)) }),
             threshold: 2, info: info, context: [])
         #expect(plaintext.withUnsafeBytes { Array($0) } == Array("qual".utf8))
+        // Nothing the coordinator saw in either run is a share x_j, an f_i(j) or an a_{i,0}.
+        #expect(ring.transcript.scalarsMatching(secrets).isEmpty)
         await ring.stop()
     }
 
