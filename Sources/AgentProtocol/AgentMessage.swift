@@ -50,9 +50,9 @@ public enum AgentMessage: Sendable, CustomStringConvertible {
     case dkgFinishRequest(DKGFinishRequest)
     /// DKG finish, response: the pending outcome and this agent's confirmation.
     case dkgFinished(DKGFinished)
-    /// DKG confirm, request: every QUAL member's confirmation.
+    /// DKG confirm, request: the confirmation of every participant that passed round 1.
     case dkgConfirmRequest(DKGConfirmRequest)
-    /// DKG confirm, response: the share is held.
+    /// DKG confirm, response: the share is held (or, for a disqualified agent, the run ended).
     case dkgConfirmed(DKGConfirmed)
     /// Redistribution deal, request.
     case redistributeDealRequest(RedistributeDealRequest)

@@ -255,15 +255,18 @@ extension DKGFinishRequest: WireCodable {
 }
 
 /// DKG: the run's outcome as this agent computed it, still pending, with the agent's
-/// confirmation: a signature with its new share x_i under X_i over the transcript digest,
-/// QUAL, the group key and the commitment. The coordinator hands every QUAL member's
-/// confirmation to every QUAL member (``DKGConfirmRequest``).
+/// confirmation: a signature with its round-1 secret a_{i,0} under C_{i,0} over the
+/// transcript digest, QUAL, the group key and the commitment. Every agent that passed
+/// round 1 sends one, also an agent the complaints disqualified (it holds no share, and is
+/// not in `qualified`). The coordinator hands all of them to every agent
+/// (``DKGConfirmRequest``); one missing blocks the run for everyone.
 public struct DKGFinished: Sendable, Equatable, CustomStringConvertible {
     /// The key version.
     public let key: KeyReference
     /// This agent's identifier.
     public let participant: ParticipantID
-    /// X_i = x_i·G.
+    /// C(i) of the combined commitment: X_i = x_i·G of the pending share when this agent is
+    /// in `qualified`; for a disqualified agent, which holds no share, only that value.
     public let publicShare: Point
     /// QUAL, ascending.
     public let qualified: [ParticipantID]
@@ -304,8 +307,12 @@ public struct DKGFinished: Sendable, Equatable, CustomStringConvertible {
         self.confirmation = confirmation
     }
 
+    /// Whether this agent is in QUAL and so holds a pending share.
+    public var holdsShare: Bool { qualified.contains(participant) }
+
     public var description: String {
-        "DKGFinished(\(key), participant \(participant), qualified \(qualified), \(commitment), pending)"
+        "DKGFinished(\(key), participant \(participant), qualified \(qualified), \(commitment), "
+            + (holdsShare ? "pending)" : "disqualified, no share)")
     }
 }
 
@@ -339,9 +346,12 @@ extension DKGFinished: WireCodable {
     }
 }
 
-/// DKG: one confirmation from every QUAL member, ascending by member. The agent releases
-/// its pending share only if they are exactly QUAL's and each verifies under the X_m it
-/// computed itself; otherwise the run and its pending share are dropped.
+/// DKG: one confirmation from every participant that passed round 1 (QUAL members and those
+/// disqualified by complaints), ascending by participant. The agent releases its pending
+/// share only if they come from exactly the participants that passed round 1 in its own view
+/// and each verifies under that participant's C_{m,0} over the outcome the agent computed;
+/// otherwise the run and its pending share are dropped. A disqualified agent checks them
+/// the same way and then ends its run.
 public struct DKGConfirmRequest: Sendable, Equatable, CustomStringConvertible {
     /// The key version.
     public let key: KeyReference
@@ -380,38 +390,53 @@ extension DKGConfirmRequest: WireCodable {
     }
 }
 
-/// DKG: every QUAL member confirmed the outcome; the agent now holds its share.
+/// DKG: every participant that passed round 1 confirmed the outcome; the agent now holds its
+/// share, or, disqualified by complaints, ended its run with none.
 public struct DKGConfirmed: Sendable, Equatable, CustomStringConvertible {
     /// The key version.
     public let key: KeyReference
     /// This agent's identifier.
     public let participant: ParticipantID
-    /// X_i = x_i·G of the share now held.
-    public let publicShare: Point
+    /// X_i = x_i·G of the share now held; nil for a disqualified agent, which holds none.
+    public let publicShare: Point?
 
     /// Creates a response.
-    public init(key: KeyReference, participant: ParticipantID, publicShare: Point) {
+    public init(key: KeyReference, participant: ParticipantID, publicShare: Point?) {
         self.key = key
         self.participant = participant
         self.publicShare = publicShare
     }
 
-    public var description: String { "DKGConfirmed(\(key), participant \(participant))" }
+    public var description: String {
+        "DKGConfirmed(\(key), participant \(participant)" + (publicShare == nil ? ", disqualified: no share)" : ")")
+    }
 }
 
 extension DKGConfirmed: WireCodable {
     static let messageType = MessageType.dkgConfirmed
 
+    /// `key ‖ participant ‖ 0x01 ‖ X_i`, or `key ‖ participant ‖ 0x00` for a disqualified agent.
     func encode(into writer: inout WireWriter) throws {
         writer.write(key)
         writer.write(participant)
-        try writer.write(publicShare)
+        if let publicShare {
+            writer.write(UInt8(1))
+            try writer.write(publicShare)
+        } else {
+            writer.write(UInt8(0))
+        }
     }
 
     init(from reader: inout WireReader) throws {
-        self.init(
-            key: try reader.readKeyReference("key"), participant: try reader.readParticipant("participant"),
-            publicShare: try reader.readPoint("public share"))
+        let key = try reader.readKeyReference("key")
+        let participant = try reader.readParticipant("participant")
+        let publicShare: Point?
+        switch try reader.readUInt8("share held") {
+        case 0: publicShare = nil
+        case 1: publicShare = try reader.readPoint("public share")
+        case let flag: throw AgentProtocolError.malformed("share held is \(flag), not 0 or 1")
+        }
+        self.init(key: key, participant: participant, publicShare: publicShare)
     }
 }
 

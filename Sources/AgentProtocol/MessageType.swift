@@ -56,9 +56,9 @@ public enum MessageType: UInt16, Sendable, CaseIterable, CustomStringConvertible
     case dkgFinishRequest = 0x0609
     /// DKG: the pending outcome, this agent's public share and its signed confirmation.
     case dkgFinished = 0x060A
-    /// DKG: every QUAL member's confirmation; release the share if they all verify.
+    /// DKG: every round-1 participant's confirmation; release the share if they all verify.
     case dkgConfirmRequest = 0x060B
-    /// DKG: the share is confirmed and held.
+    /// DKG: the share is confirmed and held (none for a disqualified agent, whose run ended).
     case dkgConfirmed = 0x060C
 
     /// Redistribution: deal sub-shares of a held share to a new set.

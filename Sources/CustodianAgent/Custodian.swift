@@ -50,7 +50,8 @@ public actor Custodian: AgentRequestHandler {
     private var signingSessions: [SessionID: (key: KeyReference, nonces: FROST.SigningNonces)] = [:]
     /// DKG runs between round one and confirmation, by the key version they create. A run
     /// that finished holds its share pending inside the participant, not in `shares`, until
-    /// every QUAL member's confirmation verified.
+    /// the confirmation of every participant that passed round 1 verified (a disqualified
+    /// participant's run holds no share and only waits to check those confirmations).
     private var dkgRuns: [KeyReference: DKG.Participant] = [:]
     private let onDestroy: @Sendable () -> Void
     /// Whom and what this custodian trusts (from its measured boot or its options).
@@ -577,7 +578,9 @@ public actor Custodian: AgentRequestHandler {
     }
 
     /// Finishes the run but keeps the share pending inside the participant: it becomes
-    /// usable only in ``dkgConfirm(_:)``, once every QUAL member confirmed the same outcome.
+    /// usable only in ``dkgConfirm(_:)``, once every participant that passed round 1 confirmed
+    /// the same outcome. An agent the complaints disqualified answers too, with its
+    /// confirmation and no share: the others need that confirmation.
     private func dkgFinish(_ request: DKGFinishRequest) throws -> DKGFinished {
         let run = try dkgRun(request.key)
         let confirmation = try dkgStep(request.key) { try run.finish(complaints: request.complaints) }
@@ -587,15 +590,19 @@ public actor Custodian: AgentRequestHandler {
         }
         logger.info(
             "finished a DKG run; awaiting confirmations",
-            metadata: ["key": "\(request.key)", "qualified": "\(pending.qualified)"])
+            metadata: [
+                "key": "\(request.key)", "qualified": "\(pending.qualified)",
+                "share": "\(run.holdsPendingShare ? "pending" : "none: disqualified")",
+            ])
         return try DKGFinished(
             key: request.key, participant: run.id, publicShare: pending.publicShare(for: run.id),
             qualified: pending.qualified, commitment: pending.commitment, round1Digest: pending.round1Digest,
             transcriptDigest: pending.transcriptDigest, confirmation: confirmation)
     }
 
-    /// Releases the pending share into `shares` when every QUAL member's confirmation
-    /// verifies; any refusal drops the run and its pending share.
+    /// Releases the pending share into `shares` when the confirmation of every participant
+    /// that passed round 1 verifies; any refusal drops the run and its pending share. A
+    /// disqualified agent checks the same confirmations and ends its run with nothing held.
     private func dkgConfirm(_ request: DKGConfirmRequest) throws -> DKGConfirmed {
         let run = try dkgRun(request.key)
         // The run ends here either way: one confirmation attempt per run.
@@ -603,7 +610,7 @@ public actor Custodian: AgentRequestHandler {
         guard shares[request.key] == nil else {
             throw ErrorMessage(code: .refused, text: "\(request.key) is already held")
         }
-        let result: DKG.Result
+        let result: DKG.Result?
         do {
             result = try run.confirm(confirmations: request.confirmations)
         } catch let error as ShardCryptoError {
@@ -611,6 +618,12 @@ public actor Custodian: AgentRequestHandler {
                 "refused DKG confirmations; dropped the pending share",
                 metadata: ["key": "\(request.key)", "reason": "\(error.code)"])
             throw ErrorMessage(code: .refused, text: "DKG confirmation refused: \(error.reason)")
+        }
+        guard let result else {
+            logger.info(
+                "confirmed a DKG run this custodian was disqualified from; no share held",
+                metadata: ["key": "\(request.key)"])
+            return DKGConfirmed(key: request.key, participant: run.id, publicShare: nil)
         }
         shares[request.key] = HeldShare(
             share: result.share, commitment: result.commitment,

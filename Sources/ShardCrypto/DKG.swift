@@ -216,8 +216,9 @@ extension DKG {
             transcriptDigest: transcriptDigest)
     }
 
-    /// A participant's output once every QUAL member confirmed the same outcome: its
-    /// share of the group key and the public result.
+    /// A QUAL member's output once every participant that passed round 1 confirmed the
+    /// same outcome: its share of the group key and the public result. (A participant
+    /// disqualified by complaints confirms too, but gets no ``Result``.)
     public struct Result: Sendable, CustomStringConvertible, CustomReflectable {
         /// x_j = Σ_{i∈QUAL} f_i(j). Secret.
         public let share: SecretShare

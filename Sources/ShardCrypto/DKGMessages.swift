@@ -403,17 +403,22 @@ extension DKG {
         case accuserAtFault
     }
 
-    /// A QUAL member's confirmation of the run's outcome: a Schnorr signature with its
-    /// new share x_j, verifiable under X_j = C(j) of the combined commitment, over the
-    /// run's transcript digest (round-1 broadcast and every complaint), QUAL, the group
-    /// public key and the combined commitment. A participant verifies every QUAL
-    /// member's confirmation under the X_j *it* computed, so any two QUAL members that
-    /// computed different outcomes (a relay that showed them different complaint lists)
-    /// both refuse the run. Public.
+    /// A participant's confirmation of the run's outcome: a Schnorr signature with its
+    /// round-1 secret a_{j,0}, verifiable under C_{j,0} of its round-1 package, over j, the
+    /// run's parameters, the transcript digest (round-1 broadcast and every complaint),
+    /// QUAL, the group public key and the combined commitment.
+    ///
+    /// *Every* participant that passed round 1 confirms, the ones later disqualified by
+    /// complaints included, and a participant keeps its share only once it holds a valid
+    /// confirmation from each of them, checked under the C_{m,0} of *its own* round-1
+    /// outcome against the outcome *it* computed. A relay that shows two participants
+    /// different complaint lists (and so different QUAL sets or keys) cannot give either
+    /// a confirmation the other signed for its own view, and cannot forge one without
+    /// a_{m,0}: both refuse the run. Public.
     public struct Confirmation: Sendable, Equatable, CustomStringConvertible {
-        /// The confirming QUAL member j.
+        /// The confirming participant j.
         public let from: ParticipantID
-        /// The signature under X_j.
+        /// The signature under C_{j,0}.
         public let signature: KnowledgeProof
 
         /// The encoding length: from ‖ signature.
@@ -448,22 +453,23 @@ extension DKG {
             ]
         }
 
-        /// Signs `result` as QUAL member `share.id` with its new share.
-        static func signed(share: SecretShare, result: PublicResult, parameters: Parameters) throws -> Confirmation {
-            let transcript = try transcript(from: share.id, result: result, parameters: parameters)
+        /// Signs `result` as participant `from`, whose polynomial has constant term `round1Secret`.
+        static func signed(
+            from: ParticipantID, round1Secret: Scalar, result: PublicResult, parameters: Parameters
+        ) throws -> Confirmation {
+            let transcript = try transcript(from: from, result: result, parameters: parameters)
             return Confirmation(
-                from: share.id,
-                signature: try KnowledgeProof.prove(secret: share.value, transcript: transcript, dst: signatureDST))
+                from: from,
+                signature: try KnowledgeProof.prove(secret: round1Secret, transcript: transcript, dst: signatureDST))
         }
 
-        /// Whether this confirms exactly `result`: the signature holds under X_j computed
-        /// from `result`'s commitment, over `result`'s digest, QUAL and key.
-        public func verifies(_ result: PublicResult, parameters: Parameters) -> Bool {
-            guard let transcript = try? Self.transcript(from: from, result: result, parameters: parameters) else {
-                return false
-            }
-            return signature.verify(
-                publicKey: result.publicShare(for: from), transcript: transcript, dst: Self.signatureDST)
+        /// Whether this confirms exactly `result`: the sender passed round 1 in `round1` and the
+        /// signature holds under its C_{j,0} there, over `result`'s digest, QUAL, key and commitment.
+        public func verifies(_ result: PublicResult, round1: Round1Outcome) -> Bool {
+            guard let commitment = round1.commitment(of: from),
+                let transcript = try? Self.transcript(from: from, result: result, parameters: round1.parameters)
+            else { return false }
+            return signature.verify(publicKey: commitment.publicKey, transcript: transcript, dst: Self.signatureDST)
         }
 
         public var description: String { "DKG.Confirmation(from: \(from))" }

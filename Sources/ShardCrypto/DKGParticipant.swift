@@ -12,16 +12,21 @@ extension DKG {
     ///    (at most one per dealer).
     /// 4. ``finish(complaints:)`` settles every complaint (see ``DKG/finalize(round1:complaints:)``),
     ///    computes x_j = Σ_{i∈QUAL} f_i(j), checks it against X_j and keeps the result
-    ///    *pending*; it returns this participant's ``Confirmation`` of the outcome.
-    /// 5. ``confirm(confirmations:)`` checks every QUAL member's confirmation under the
-    ///    X_m this participant computed and only then releases the ``Result``.
+    ///    *pending*; it returns this participant's ``Confirmation`` of the outcome, signed
+    ///    with a_{j,0}. A participant disqualified by complaints finishes too: it holds no
+    ///    share, but its confirmation is needed all the same.
+    /// 5. ``confirm(confirmations:)`` checks one confirmation from *every* participant that
+    ///    passed round 1 (QUAL or not) under the C_{m,0} of this participant's round-1
+    ///    outcome, over the outcome this participant computed, and only then releases the
+    ///    ``Result`` (a QUAL member) or ends the run cleanly (a disqualified participant).
     ///
     /// No share is ever revealed: a missing share disqualifies its dealer. The relay cannot
     /// show participants different round-1 broadcasts unnoticed (every share and complaint
     /// carries the ``Round1Outcome/digest``), cannot forge or replay complaints (they are
-    /// signed), and cannot leave QUAL members with different complaint lists, QUAL sets or
-    /// keys (the confirmations fail). It can drop shares and so shrink QUAL, abort, or (when
-    /// n ≥ 2t) split the participants into two halves that each make their own key; see
+    /// signed), and cannot leave participants with different complaint lists, QUAL sets or
+    /// keys: each needs the confirmation of every round-1 participant, and an honest one signs
+    /// only its own view, so a partition into halves fails for everyone. It can drop shares and
+    /// so shrink QUAL, or abort (as can any one participant, by not confirming); see
     /// docs/CRYPTOGRAPHY.md.
     ///
     /// One run, one pending result: any refusal in ``finish(complaints:)`` or
@@ -33,7 +38,8 @@ extension DKG {
             case round1
             case round2(Round1Outcome)
             case complaints(Round1Outcome, received: [ParticipantID: Scalar])
-            case confirming(pending: Result)
+            /// `share` is nil for a participant disqualified by complaints.
+            case confirming(Round1Outcome, pending: PublicResult, share: SecretShare?)
             case finished
         }
 
@@ -172,91 +178,110 @@ extension DKG {
         }
 
         /// Settles the complaints, computes this participant's share of the group key and
-        /// keeps it pending until ``confirm(confirmations:)``.
+        /// keeps it pending until ``confirm(confirmations:)``. A participant that the complaints
+        /// disqualify computes no share but still confirms the outcome: the others need its
+        /// confirmation before they keep their shares.
         /// - Parameter complaints: every complaint of the run, including this participant's own.
-        /// - Returns: this participant's confirmation of the outcome, for every other QUAL member.
+        /// - Returns: this participant's confirmation of the outcome, signed with a_{j,0}, for
+        ///   every other participant that passed round 1.
         /// - Throws: the errors of ``DKG/finalize(round1:complaints:)``;
-        ///   ``ShardCryptoError/Code/disqualified`` when this participant is not in QUAL;
         ///   ``ShardCryptoError/Code/invalidComplaint`` when a dealer in QUAL left this
-        ///   participant without a valid share (its complaint is missing from `complaints`);
+        ///   QUAL member without a valid share (its complaint is missing from `complaints`);
         ///   ``ShardCryptoError/Code/invalidShare`` when x_j·G ≠ X_j;
         ///   ``ShardCryptoError/Code/invalidParameters`` out of order. Every refusal ends the run.
         public func finish(complaints: [Complaint]) throws -> Confirmation {
             guard case .complaints(let outcome, let received) = phase else {
                 throw ShardCryptoError(.invalidParameters, "the run finishes after shares were received, once")
             }
-            // Whatever happens next, the polynomial is no longer needed: no share is ever re-sent.
-            let ownValue = try activePolynomial().evaluate(at: id.scalar)
-            polynomial = nil
+            // Whatever happens next, the polynomial leaves the participant: no share is ever
+            // re-sent, and a_{j,0} is needed only for the confirmation below.
+            let polynomial = try activePolynomial()
+            self.polynomial = nil
             phase = .finished
             let result = try DKG.finalize(round1: outcome, complaints: complaints)
-            guard result.qualified.contains(id) else {
-                throw ShardCryptoError(
-                    .disqualified, "participant \(id) was disqualified and holds no share of the key")
-            }
-            var value = ownValue
-            for dealer in result.qualified where dealer != id {
-                guard let share = received[dealer] else {
-                    throw ShardCryptoError(
-                        .invalidComplaint,
-                        "dealer \(dealer) is in QUAL but gave \(id) no valid share: the complaint list lacks \(id)'s"
-                    )
+            var share: SecretShare?
+            if result.qualified.contains(id) {
+                var value = polynomial.evaluate(at: id.scalar)
+                for dealer in result.qualified where dealer != id {
+                    guard let dealt = received[dealer] else {
+                        throw ShardCryptoError(
+                            .invalidComplaint,
+                            "dealer \(dealer) is in QUAL but gave \(id) no valid share: the complaint list lacks "
+                                + "\(id)'s")
+                    }
+                    value = value + dealt
                 }
-                value = value + share
+                let own = SecretShare(id: id, value: value)
+                guard result.commitment.verifies(own) else {
+                    throw ShardCryptoError(
+                        .invalidShare, "the share of participant \(id) does not match the combined commitment")
+                }
+                share = own
             }
-            let share = SecretShare(id: id, value: value)
-            guard result.commitment.verifies(share) else {
-                throw ShardCryptoError(
-                    .invalidShare, "the share of participant \(id) does not match the combined commitment")
-            }
-            let confirmation = try Confirmation.signed(share: share, result: result, parameters: parameters)
-            phase = .confirming(pending: Result(share: share, publicResult: result))
+            let confirmation = try Confirmation.signed(
+                from: id, round1Secret: polynomial.coefficients[0], result: result, parameters: parameters)
+            phase = .confirming(outcome, pending: result, share: share)
             return confirmation
         }
 
         /// The public outcome ``finish(complaints:)`` computed and ``confirm(confirmations:)``
         /// waits to have confirmed; nil before finishing and after the run ended. Public data only.
         public var pendingResult: PublicResult? {
-            guard case .confirming(let pending) = phase else { return nil }
-            return pending.publicResult
+            guard case .confirming(_, let pending, _) = phase else { return nil }
+            return pending
         }
 
-        /// Releases the share once every QUAL member confirmed the outcome this participant computed.
-        /// - Parameter confirmations: one confirmation from every QUAL member, this one's included, in any order.
-        /// - Returns: x_j, the group public key, the combined commitment and QUAL.
+        /// Whether a share waits for confirmation: false for a participant disqualified by
+        /// complaints, and before finishing and after the run ended.
+        public var holdsPendingShare: Bool {
+            guard case .confirming(_, _, let share) = phase else { return false }
+            return share != nil
+        }
+
+        /// Ends the run once every participant that passed round 1 confirmed the outcome this
+        /// participant computed, releasing the share of a QUAL member.
+        /// - Parameter confirmations: one confirmation from every participant in this participant's
+        ///   ``Round1Outcome/qualified`` (QUAL members and those disqualified by complaints),
+        ///   this one's included, in any order.
+        /// - Returns: x_j, the group public key, the combined commitment and QUAL for a QUAL
+        ///   member; nil for a participant disqualified by complaints, whose run ends here with
+        ///   nothing kept.
         /// - Throws: ``ShardCryptoError/Code/invalidConfirmation`` for a confirmation from a
-        ///   non-member, two from one member, or none from a member;
+        ///   participant that did not pass round 1, two from one participant, or none from one;
         ///   ``ShardCryptoError/Code/transcriptMismatch`` when a confirmation does not verify
-        ///   under the X_m this participant computed (m computed another outcome, or it is
+        ///   under the sender's C_{m,0} of this participant's round-1 outcome over the outcome
+        ///   this participant computed (m saw other complaints, QUAL or commitments, or it is
         ///   forged); ``ShardCryptoError/Code/invalidParameters`` before ``finish(complaints:)``
         ///   or after the run ended. Every refusal wipes the pending share.
-        public func confirm(confirmations: [Confirmation]) throws -> Result {
-            guard case .confirming(let pending) = phase else {
+        public func confirm(confirmations: [Confirmation]) throws -> Result? {
+            guard case .confirming(let round1, let result, let share) = phase else {
                 throw ShardCryptoError(.invalidParameters, "participant \(id) has no pending DKG result to confirm")
             }
             // Dropped before checking: a refused confirmation set ends the run.
             phase = .finished
-            let result = pending.publicResult
             var seen = Set<ParticipantID>()
             for confirmation in confirmations {
-                guard result.qualified.contains(confirmation.from) else {
+                guard round1.qualified.contains(confirmation.from) else {
                     throw ShardCryptoError(
-                        .invalidConfirmation, "a confirmation from \(confirmation.from), who is not in QUAL")
+                        .invalidConfirmation,
+                        "a confirmation from \(confirmation.from), who did not pass round 1 for \(id)")
                 }
                 guard seen.insert(confirmation.from).inserted else {
                     throw ShardCryptoError(.invalidConfirmation, "two confirmations from \(confirmation.from)")
                 }
             }
-            if let missing = result.qualified.first(where: { !seen.contains($0) }) {
-                throw ShardCryptoError(.invalidConfirmation, "no confirmation from QUAL member \(missing)")
+            if let missing = round1.qualified.first(where: { !seen.contains($0) }) {
+                throw ShardCryptoError(
+                    .invalidConfirmation, "no confirmation from \(missing), who passed round 1: the run is refused")
             }
-            for confirmation in confirmations where !confirmation.verifies(result, parameters: parameters) {
+            for confirmation in confirmations where !confirmation.verifies(result, round1: round1) {
                 throw ShardCryptoError(
                     .transcriptMismatch,
                     "the confirmation of \(confirmation.from) does not hold for the outcome \(id) computed: "
                         + "\(confirmation.from) saw other complaints, QUAL or commitments, or it is forged")
             }
-            return pending
+            guard let share else { return nil }
+            return Result(share: share, publicResult: result)
         }
 
         public var description: String { "DKG.Participant(id: \(id), polynomial: redacted)" }

@@ -148,8 +148,11 @@ struct Demo {
         }
         detail("round 2: \(outgoing.count) private shares relayed, \(complaints.count) signed complaints")
         let confirmations = try participants.map { try $0.finish(complaints: complaints) }
-        let results = try participants.map { try $0.confirm(confirmations: confirmations) }
-        detail("confirmed: \(confirmations.count) signatures with the new shares over one transcript, QUAL and key")
+        let results = try participants.compactMap { try $0.confirm(confirmations: confirmations) }
+        guard results.count == participants.count else { throw DemoFailure("a custodian was disqualified") }
+        detail(
+            "confirmed: \(confirmations.count) signatures, one from every participant with its round-1 secret, "
+                + "over one transcript, QUAL and key")
         return (results.map(\.share), results[0].commitment)
     }
 

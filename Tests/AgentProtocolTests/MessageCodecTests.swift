@@ -162,6 +162,32 @@ struct MessageCodecTests {
         }
     }
 
+    @Test("a DKG confirmed by a disqualified agent carries no public share; the flag is 0 or 1")
+    func dkgConfirmedWithoutShare() throws {
+        let key = try KeyReference(keyID: "dkg-disqualified", version: 1)
+        let none = DKGConfirmed(key: key, participant: MessageSamples.id(2), publicShare: nil)
+        let payload = try AgentMessage.dkgConfirmed(none).encode()
+        guard
+            case .dkgConfirmed(let decoded) = try AgentMessage(
+                type: MessageType.dkgConfirmed.rawValue, payload: payload)
+        else {
+            Issue.record("not a dkg-confirmed message")
+            return
+        }
+        #expect(decoded == none && decoded.publicShare == nil)
+        #expect(none.description.contains("no share"))
+        for flag in [UInt8(1), 2, 0xFF] {
+            let error = #expect(throws: AgentProtocolError.self) {
+                try AgentMessage(
+                    type: MessageType.dkgConfirmed.rawValue, payload: Array(payload.dropLast()) + [flag])
+            }
+            #expect(error?.code == .malformedMessage, "flag \(flag)")
+        }
+        let held = DKGConfirmed(key: key, participant: MessageSamples.id(2), publicShare: .generator)
+        let heldPayload = try AgentMessage.dkgConfirmed(held).encode()
+        #expect(heldPayload == Array(payload.dropLast()) + [1] + (try Point.generator.compressed()))
+    }
+
     @Test("requests and responses pair up")
     func requestResponsePairs() {
         for type in MessageType.allCases where type.isRequest {

@@ -14,9 +14,12 @@ import Testing
 struct CustodyTests {
     static func ids(_ values: [UInt16]) throws -> [ParticipantID] { try values.map { try ParticipantID($0) } }
 
-    /// Relays a DKG among `members` of the ring (participant i+1 = ring member i) and confirms it.
+    /// Relays a DKG among `members` of the ring (participant i+1 = ring member i) and, when
+    /// `confirm`, hands every agent every finish's confirmation. The relay drops the sealed
+    /// round-2 shares `drop` picks.
     static func runDKG(
-        _ ring: Ring, key: KeyReference, threshold: Int
+        _ ring: Ring, key: KeyReference, threshold: Int, drop: (SealedPayload) -> Bool = { _ in false },
+        confirm: Bool = true
     ) async throws -> (finished: [DKGFinished], packages: [DKG.Round1Package]) {
         let participants = try ids((1...ring.agents.count).map(UInt16.init))
         let parameters = try DKG.Parameters(
@@ -42,7 +45,7 @@ struct CustodyTests {
         }
         var complaints: [DKG.Complaint] = []
         for (index, id) in participants.enumerated() {
-            let mine = sealed.filter { $0.to == id }.sorted { $0.from < $1.from }
+            let mine = sealed.filter { $0.to == id && !drop($0) }.sorted { $0.from < $1.from }
             guard case .dkgComplaints(let list) = try await ring.request(
                 index, .dkgReceiveRequest(DKGReceiveRequest(key: key, shares: mine)))
             else { throw CustodyFailure("no complaints") }
@@ -56,7 +59,7 @@ struct CustodyTests {
             finished.append(done)
         }
         let confirmations = finished.map(\.confirmation)
-        for index in participants.indices {
+        for index in participants.indices where confirm {
             guard case .dkgConfirmed = try await ring.request(
                 index, .dkgConfirmRequest(try DKGConfirmRequest(key: key, confirmations: confirmations)))
             else { throw CustodyFailure("no confirmation") }
@@ -106,6 +109,78 @@ struct CustodyTests {
             secrets.append(package.commitment.publicKey)
             secrets += participants.map { package.commitment.publicShare(for: $0) }
         }
+        #expect(ring.transcript.scalarsMatching(secrets).isEmpty)
+        await ring.stop()
+    }
+
+    @Test("a custodian disqualified by complaints still confirms; without its confirmation nobody keeps a share")
+    func disqualifiedCustodianConfirms() async throws {
+        let ring = try await Ring.start(3)
+        defer { Task { await ring.stop() } }
+        let one = try ParticipantID(1)
+        let two = try ParticipantID(2)
+        // The coordinator drops dealer 1's share to 2: 2 complains and 1 is disqualified.
+        var secrets: [Point] = []
+        func run(_ key: KeyReference) async throws -> [DKGFinished] {
+            let (finished, packages) = try await Self.runDKG(
+                ring, key: key, threshold: 2, drop: { $0.from == one && $0.to == two }, confirm: false)
+            let participants = try Self.ids([1, 2, 3])
+            let commitment = finished[1].commitment
+            secrets += participants.map { commitment.publicShare(for: $0) } + [commitment.publicKey]
+            for package in packages {
+                secrets.append(package.commitment.publicKey)
+                secrets += participants.map { package.commitment.publicShare(for: $0) }
+            }
+            #expect(finished.map(\.holdsShare) == [false, true, true])
+            #expect(try finished.allSatisfy { $0.qualified == (try Self.ids([2, 3])) })
+            #expect(finished[0].confirmation.from == one)
+            return finished
+        }
+        let probe = try ThresholdHPKE.seal(
+            plaintext: Array("probe".utf8), to: .generator, info: Array("custody".utf8))
+        func partialRefusal(_ index: Int, _ key: KeyReference) async throws -> AgentErrorCode? {
+            await ring.refusal(
+                index, .partialDecryptRequest(try PartialDecryptRequest(key: key, ciphertext: probe, context: [])))
+        }
+
+        // Only QUAL's confirmations (what the earlier rule asked for): every agent refuses, none keeps a share.
+        let withheld = try KeyReference(keyID: "custody-dkg-withheld", version: 1)
+        let partial = try await run(withheld)
+        let qualOnly = try DKGConfirmRequest(key: withheld, confirmations: partial.dropFirst().map(\.confirmation))
+        for index in 0..<3 {
+            #expect(await ring.refusal(index, .dkgConfirmRequest(qualOnly)) == .refused)
+            #expect(try await partialRefusal(index, withheld) == .unknownKey)
+        }
+
+        // Every confirmation: 2 and 3 keep their shares, 1 ends its run holding none.
+        let key = try KeyReference(keyID: "custody-dkg-disqualified", version: 1)
+        let finished = try await run(key)
+        let all = try DKGConfirmRequest(key: key, confirmations: finished.map(\.confirmation))
+        var held: [Point?] = []
+        for index in 0..<3 {
+            guard case .dkgConfirmed(let confirmed) = try await ring.request(index, .dkgConfirmRequest(all))
+            else { throw CustodyFailure("no confirmation") }
+            held.append(confirmed.publicShare)
+        }
+        #expect(held == [nil, finished[1].publicShare, finished[2].publicShare])
+        #expect(try await partialRefusal(0, key) == .unknownKey)
+        let commitment = finished[1].commitment
+        let info = Array("custody".utf8)
+        let ciphertext = try ThresholdHPKE.seal(plaintext: Array("qual".utf8), to: commitment.publicKey, info: info)
+        var partials: [PartialDecryption] = []
+        for index in [1, 2] {
+            guard case .partialDecryption(let answer) = try await ring.request(
+                index, .partialDecryptRequest(try PartialDecryptRequest(key: key, ciphertext: ciphertext, context: [])))
+            else { throw CustodyFailure("no partial") }
+            partials.append(answer.partial)
+        }
+        let plaintext = try ThresholdHPKE.combine(
+            ciphertext: ciphertext, partials: partials, publicKey: commitment.publicKey,
+            publicShares: Dictionary(
+                uniqueKeysWithValues: try Self.ids([2, 3]).map { ($0, commitment.publicShare(for: $0)) }),
+            threshold: 2, info: info, context: [])
+        #expect(plaintext.withUnsafeBytes { Array($0) } == Array("qual".utf8))
+        // Nothing the coordinator saw in either run is a share x_j, an f_i(j) or an a_{i,0}.
         #expect(ring.transcript.scalarsMatching(secrets).isEmpty)
         await ring.stop()
     }

@@ -184,10 +184,11 @@ struct DKGAdversaryTests {
         #expect(complaints.allSatisfy { $0.accused == pid(1) })
         try view.record(complaints)
         let (confirmations, failures) = run.finishAll { _ in complaints }
-        #expect(failures == [pid(1): .disqualified])
+        #expect(failures.isEmpty)
         try view.record(confirmations)
-        let (results, _) = run.confirmAll { _ in confirmations }
+        let (results, ended, _) = run.confirmAll { _ in confirmations }
         #expect(results.keys.sorted() == (try ids(2...5)))
+        #expect(ended == [pid(1)])
         let result = try #require(results[pid(2)])
         try view.record(result.publicResult)
         #expect(result.qualified == (try ids(2...5)))
@@ -212,9 +213,10 @@ struct DKGAdversaryTests {
         #expect(complaints.isEmpty)
         complaints.append(try run.complaint(by: 4, about: 1))
         let (confirmations, failures) = run.finishAll { _ in complaints }
-        #expect(failures == [pid(1): .disqualified])
-        let (results, _) = run.confirmAll { _ in confirmations }
+        #expect(failures.isEmpty)
+        let (results, ended, _) = run.confirmAll { _ in confirmations }
         #expect(results.keys.sorted() == (try ids(2...4)))
+        #expect(ended == [pid(1)])
         try expectConsistentKey(Array(results.values), threshold: 2)
         var view = RelayView()
         try view.record(run.packages)
@@ -225,8 +227,8 @@ struct DKGAdversaryTests {
 
     /// The relay drops dealer 1's share to participant 2, then shows 2's complaint to
     /// participants 2 and 3 only. 2 and 3 compute QUAL = {2, 3, 4}, 1 and 4 compute
-    /// QUAL = {1, 2, 3, 4}: every participant finishes, but no one's confirmation set
-    /// verifies, so no share is released anywhere.
+    /// QUAL = {1, 2, 3, 4}: every participant finishes (1 too, disqualified in the view of
+    /// 2 and 3), but no one's confirmation set verifies, so no share is released anywhere.
     @Test func aRelayThatShowsDifferentComplaintListsFailsConfirmationForEveryone() throws {
         let run = try SimulatedDKG(threshold: 2, count: 4)
         let complaints = try run.complaints { inbox in inbox[pid(2)]!.removeAll { $0.from == pid(1) } }
@@ -234,11 +236,9 @@ struct DKGAdversaryTests {
         let (confirmations, failures) = run.finishAll { [2, 3].contains($0.rawValue) ? complaints : [] }
         #expect(failures.isEmpty)
         #expect(confirmations.count == 4)
-        // Each participant gets every confirmation of its own QUAL (one per member, whichever exists).
-        let (results, refused) = run.confirmAll { id in
-            [2, 3].contains(id.rawValue) ? confirmations.filter { $0.from != pid(1) } : confirmations
-        }
-        #expect(results.isEmpty)
+        // Every participant needs all four confirmations, and each half signed its own outcome.
+        let (results, ended, refused) = run.confirmAll { _ in confirmations }
+        #expect(results.isEmpty && ended.isEmpty)
         #expect(refused.count == 4 && refused.values.allSatisfy { $0 == .transcriptMismatch })
         // The pending shares are gone: nothing can be confirmed afterwards.
         for participant in run.participants {
@@ -256,46 +256,116 @@ struct DKGAdversaryTests {
         }
         #expect(complaints.count == 2)
         let (confirmations, failures) = run.finishAll { $0 == pid(4) ? [complaints[0]] : complaints }
-        #expect(failures == [pid(1): .disqualified])
-        let (results, refused) = run.confirmAll { _ in confirmations }
-        #expect(results.isEmpty)
+        #expect(failures.isEmpty)
+        let (results, ended, refused) = run.confirmAll { _ in confirmations }
+        #expect(results.isEmpty && ended.isEmpty)
+        #expect(refused[pid(1)] == .transcriptMismatch)
         #expect(refused[pid(2)] == .transcriptMismatch)
         #expect(refused[pid(3)] == .transcriptMismatch)
         #expect(refused[pid(4)] == .transcriptMismatch)
     }
 
-    /// The limitation docs/CRYPTOGRAPHY.md states: with n ≥ 2t the relay can cut the
-    /// participants into two halves (dropping every share between them and showing each
-    /// half only its own complaints). Each half confirms its own key; neither key leaks,
-    /// since each half's QUAL has t members and so an honest dealer. Pinned here so that a
-    /// change of the confirmation rule shows up.
-    @Test func aPartitionWhenNIsAtLeast2tYieldsTwoSeparateKeysAndRevealsNothing() throws {
-        let run = try SimulatedDKG(threshold: 2, count: 4)
+    /// The partition the earlier rule allowed (confirmations among QUAL members only): with
+    /// n ≥ 2t the relay cuts the participants into two halves, dropping every share between
+    /// them and showing each half only its own complaints, so that each half computes a QUAL
+    /// of its own t members and its own key. Every participant now needs a confirmation from
+    /// all four round-1 participants, signed with a_{m,0} over *its* outcome: the other
+    /// half signed another outcome, and the relay cannot sign for them. Whichever
+    /// confirmations the relay hands out, everyone refuses and no share is kept anywhere.
+    @Test func aPartitionWhenNIsAtLeast2tIsRefusedByEveryoneAndRevealsNothing() throws {
         let left: Set<UInt16> = [1, 2]
-        let complaints = try run.complaints { inbox in
-            for id in inbox.keys {
-                inbox[id]!.removeAll { left.contains($0.from.rawValue) != left.contains(id.rawValue) }
+        func sameSide(_ id: ParticipantID, _ other: ParticipantID) -> Bool {
+            left.contains(id.rawValue) == left.contains(other.rawValue)
+        }
+        func partitioned() throws -> (SimulatedDKG, [DKG.Complaint], [DKG.Confirmation]) {
+            let run = try SimulatedDKG(threshold: 2, count: 4)
+            let complaints = try run.complaints { inbox in
+                for id in inbox.keys { inbox[id]!.removeAll { !sameSide($0.from, id) } }
             }
+            #expect(complaints.count == 8)
+            let (confirmations, failures) = run.finishAll { id in complaints.filter { sameSide($0.accuser, id) } }
+            #expect(failures.isEmpty)
+            #expect(confirmations.count == 4)
+            // Each half computed its own QUAL and key, still pending.
+            let keys = Set(try run.participants.map { try #require($0.pendingResult).groupPublicKey.compressed() })
+            #expect(keys.count == 2)
+            #expect(run.participant(1).pendingResult?.qualified == (try ids([1, 2])))
+            #expect(run.participant(3).pendingResult?.qualified == (try ids([3, 4])))
+            return (run, complaints, confirmations)
         }
-        #expect(complaints.count == 8)
-        func sameSide(_ id: ParticipantID) -> (DKG.Complaint) -> Bool {
-            { left.contains($0.accuser.rawValue) == left.contains(id.rawValue) }
+        let cases: [(String, (SimulatedDKG, [DKG.Confirmation], ParticipantID) throws -> [DKG.Confirmation],
+            ShardCryptoError.Code)] = [
+            // The earlier rule's view: only the own half's confirmations.
+            ("own half only", { _, all, id in all.filter { sameSide($0.from, id) } }, .invalidConfirmation),
+            ("all four", { _, all, _ in all }, .transcriptMismatch),
+            (
+                "the other half's forged by the relay",
+                { run, all, id in
+                    let pending = try #require(run.participant(id.rawValue).pendingResult)
+                    return try all.map { confirmation in
+                        sameSide(confirmation.from, id)
+                            ? confirmation
+                            : try DKG.Confirmation.signed(
+                                from: confirmation.from, round1Secret: .random(), result: pending,
+                                parameters: run.parameters)
+                    }
+                }, .transcriptMismatch
+            ),
+        ]
+        for (name, hand, code) in cases {
+            let (run, complaints, confirmations) = try partitioned()
+            var handed: [ParticipantID: [DKG.Confirmation]] = [:]
+            for id in run.parameters.participants { handed[id] = try hand(run, confirmations, id) }
+            let (results, ended, refused) = run.confirmAll { handed[$0]! }
+            #expect(results.isEmpty && ended.isEmpty, "\(name)")
+            #expect(refused.count == 4 && refused.values.allSatisfy { $0 == code }, "\(name)")
+            // No key is kept anywhere, and the runs cannot be retried with other confirmations.
+            for participant in run.participants {
+                #expect(!participant.holdsPendingShare && participant.pendingResult == nil, "\(name)")
+                #expect(
+                    errorCode { _ = try participant.confirm(confirmations: confirmations) } == .invalidParameters,
+                    "\(name)")
+            }
+            var view = RelayView()
+            try view.record(run.packages)
+            try view.record(complaints)
+            try view.record(confirmations)
+            view.expectNoSharesIn(run)
         }
-        let (confirmations, failures) = run.finishAll { id in complaints.filter(sameSide(id)) }
-        #expect(failures.isEmpty)
-        let (results, refused) = run.confirmAll { id in
-            confirmations.filter { left.contains($0.from.rawValue) == left.contains(id.rawValue) }
+    }
+
+    /// A participant disqualified by complaints must confirm too: a malicious dealer that
+    /// withholds its confirmation, or a relay that drops it, blocks the run for everyone
+    /// (a denial of service either could cause anyway). Its confirmation is checked under
+    /// its own C_{j,0}, so the relay cannot stand in for it.
+    @Test func aDisqualifiedParticipantsConfirmationIsRequired() throws {
+        func finished() throws -> (SimulatedDKG, [DKG.Confirmation]) {
+            let run = try SimulatedDKG(threshold: 2, count: 4)
+            let complaints = try run.complaints { inbox in inbox[pid(2)]!.removeAll { $0.from == pid(1) } }
+            let (confirmations, failures) = run.finishAll { _ in complaints }
+            #expect(failures.isEmpty && confirmations.count == 4)
+            #expect(run.participant(2).pendingResult?.qualified == (try ids(2...4)))
+            return (run, confirmations)
         }
-        #expect(refused.isEmpty)
-        let keys = Set(try results.values.map { try $0.groupPublicKey.compressed() })
-        #expect(keys.count == 2)
-        try expectConsistentKey([results[pid(1)]!, results[pid(2)]!], threshold: 2)
-        try expectConsistentKey([results[pid(3)]!, results[pid(4)]!], threshold: 2)
-        var view = RelayView()
-        try view.record(run.packages)
-        try view.record(complaints)
-        try view.record(confirmations)
-        view.expectNoSharesIn(run)
+        // Withheld or dropped: everyone refuses.
+        var (run, confirmations) = try finished()
+        var outcome = run.confirmAll { _ in confirmations.filter { $0.from != pid(1) } }
+        #expect(outcome.results.isEmpty && outcome.ended.isEmpty)
+        #expect(outcome.failures.count == 4 && outcome.failures.values.allSatisfy { $0 == .invalidConfirmation })
+        // Signed by the relay in 1's name over the right outcome: refused.
+        (run, confirmations) = try finished()
+        let pending = try #require(run.participant(2).pendingResult)
+        let forged = try DKG.Confirmation.signed(
+            from: pid(1), round1Secret: .random(), result: pending, parameters: run.parameters)
+        outcome = run.confirmAll { _ in [forged] + confirmations.dropFirst() }
+        #expect(outcome.results.isEmpty && outcome.ended.isEmpty)
+        #expect(outcome.failures.count == 4 && outcome.failures.values.allSatisfy { $0 == .transcriptMismatch })
+        // With every confirmation the run succeeds, and 1 ends with nothing.
+        (run, confirmations) = try finished()
+        outcome = run.confirmAll { _ in confirmations.reversed() }
+        #expect(outcome.results.keys.sorted() == (try ids(2...4)) && outcome.ended == [pid(1)])
+        #expect(outcome.failures.isEmpty)
+        try expectConsistentKey(Array(outcome.results.values), threshold: 2)
     }
 
     @Test func fewerThanTQualifiedAborts() throws {
@@ -357,7 +427,8 @@ struct DKGAdversaryTests {
                 errorCode { _ = try run.participant(1).confirm(confirmations: confirmations) } == .invalidParameters,
                 "\(name)")
             // The others still confirm with the genuine set, in any order.
-            #expect(try run.participant(2).confirm(confirmations: confirmations.reversed()).qualified.count == 3)
+            let other = try #require(try run.participant(2).confirm(confirmations: confirmations.reversed()))
+            #expect(other.qualified.count == 3)
         }
     }
 }

@@ -102,25 +102,35 @@ struct SimulatedDKG {
     }
 
     /// Confirm for everyone that finished, each with the confirmations `view` gives it.
+    /// `ended` holds the participants disqualified by complaints whose confirmation succeeded:
+    /// their run ended with no share.
     func confirmAll(
         view: (ParticipantID) -> [DKG.Confirmation]
-    ) -> (results: [ParticipantID: DKG.Result], failures: [ParticipantID: ShardCryptoError.Code]) {
+    ) -> (
+        results: [ParticipantID: DKG.Result], ended: Set<ParticipantID>,
+        failures: [ParticipantID: ShardCryptoError.Code]
+    ) {
         var results: [ParticipantID: DKG.Result] = [:]
+        var ended = Set<ParticipantID>()
         var failures: [ParticipantID: ShardCryptoError.Code] = [:]
         for participant in participants {
             do {
-                results[participant.id] = try participant.confirm(confirmations: view(participant.id))
+                if let result = try participant.confirm(confirmations: view(participant.id)) {
+                    results[participant.id] = result
+                } else {
+                    ended.insert(participant.id)
+                }
             } catch let error as ShardCryptoError {
                 failures[participant.id] = error.code
             } catch {
                 Issue.record("unexpected error \(error)")
             }
         }
-        return (results, failures)
+        return (results, ended, failures)
     }
 
     /// The whole protocol with an honest relay; `tamper` may change the inbox in transit.
-    /// Participants that are disqualified or refuse get no result.
+    /// Participants that are disqualified (they still confirm) or refuse get no result.
     func run(
         tamper: (inout [ParticipantID: [DKG.Round2Share]]) throws -> Void = { _ in }
     ) throws -> (
@@ -128,7 +138,7 @@ struct SimulatedDKG {
     ) {
         let complaints = try complaints(tamper: tamper)
         let (confirmations, _) = finishAll { _ in complaints }
-        let (results, _) = confirmAll { _ in confirmations }
+        let (results, _, _) = confirmAll { _ in confirmations }
         return (results, complaints, confirmations)
     }
 }
@@ -198,7 +208,8 @@ func expectConsistentKey(_ results: [DKG.Result], threshold: Int) throws {
         for participant in honest { complaints += try participant.receive(shares: inbox[participant.id] ?? []) }
         #expect(complaints.isEmpty)
         let confirmations = try honest.map { try $0.finish(complaints: []) }
-        let results = try honest.map { try $0.confirm(confirmations: confirmations) }
+        // Participant 3 did not pass round 1: its confirmation is neither needed nor accepted.
+        let results = try honest.map { try #require(try $0.confirm(confirmations: confirmations)) }
         #expect(results[0].qualified == (try ids([1, 2, 4])))
         #expect(results[0].publicResult.disqualified == (try ids([3])))
         #expect(results[0].groupPublicKey == Point.sum(honest.map(\.round1Package.commitment.publicKey)))
@@ -294,11 +305,16 @@ func expectConsistentKey(_ results: [DKG.Result], threshold: Int) throws {
             return
         }
         #expect(try DKG.resolveComplaint(complaint, round1: try run.outcome()) == .accusedAtFault)
+        // The disqualified dealer finishes too: its confirmation is needed, though it gets no share.
         let (confirmations, failures) = run.finishAll { _ in complaints }
-        #expect(failures == [pid(1): .disqualified])
-        let (results, refused) = run.confirmAll { _ in confirmations }
+        #expect(failures.isEmpty)
+        #expect(confirmations.map(\.from) == (try ids(1...4)))
+        #expect(run.participant(1).pendingResult?.disqualified == (try ids([1])))
+        #expect(!run.participant(1).holdsPendingShare && run.participant(2).holdsPendingShare)
+        let (results, ended, refused) = run.confirmAll { _ in confirmations }
         #expect(results.keys.sorted() == (try ids([2, 3, 4])))
-        #expect(refused == [pid(1): .invalidParameters])
+        #expect(ended == [pid(1)])
+        #expect(refused.isEmpty)
         let result = try #require(results.values.first)
         #expect(result.publicResult.disqualified == (try ids([1])))
         #expect(result.groupPublicKey == Point.sum(run.packages.dropFirst().map(\.commitment.publicKey)))
@@ -336,9 +352,10 @@ func expectConsistentKey(_ results: [DKG.Result], threshold: Int) throws {
         #expect(complaints.isEmpty)
         complaints.append(try run.complaint(by: 2, about: 1, .invalidShare(evidence: madeUp)))
         let (confirmations, failures) = run.finishAll { _ in complaints }
-        #expect(failures == [accuser: .disqualified])
-        let (results, _) = run.confirmAll { _ in confirmations }
+        #expect(failures.isEmpty)
+        let (results, ended, _) = run.confirmAll { _ in confirmations }
         #expect(results.keys.sorted() == (try ids([1, 3])))
+        #expect(ended == [accuser])
         #expect(results.values.first?.qualified == (try ids([1, 3])))
         try expectConsistentKey(Array(results.values), threshold: 2)
     }
@@ -355,7 +372,7 @@ func expectConsistentKey(_ results: [DKG.Result], threshold: Int) throws {
             return
         }
         #expect(try DKG.resolveComplaint(complaint, round1: try run.outcome()) == .accusedAtFault)
-        #expect(confirmations.map(\.from) == (try ids([2, 3, 4])))
+        #expect(confirmations.map(\.from) == (try ids(1...4)))
         #expect(results.keys.sorted() == (try ids([2, 3, 4])))
         #expect(results.values.first?.publicResult.disqualified == (try ids([1])))
         try expectConsistentKey(Array(results.values), threshold: 3)

@@ -16,7 +16,7 @@ import Testing
             #expect(complaints.isEmpty)
         }
         let confirmations = try participants.map { try $0.finish(complaints: []) }
-        let results = try participants.map { try $0.confirm(confirmations: confirmations) }
+        let results = try participants.compactMap { try $0.confirm(confirmations: confirmations) }
         return (results.map(\.share), results[0].commitment)
     }
 
