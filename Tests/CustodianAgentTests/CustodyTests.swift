@@ -80,7 +80,7 @@ struct CustodyTests {
     @Test("a DKG relayed by the coordinator: every custodian checks its peers, the key decrypts, nothing leaks")
     func honestDKG() async throws {
         let ring = try await Ring.start(3)
-        defer { Task { await ring.stop() } }
+        defer { ring.stop() }
         let key = try KeyReference(keyID: "custody-dkg", version: 1)
         let (finished, packages) = try await Self.runDKG(ring, key: key, threshold: 2)
         let commitment = finished[0].commitment
@@ -110,13 +110,12 @@ struct CustodyTests {
             secrets += participants.map { package.commitment.publicShare(for: $0) }
         }
         #expect(ring.transcript.scalarsMatching(secrets).isEmpty)
-        await ring.stop()
     }
 
     @Test("a custodian disqualified by complaints still confirms; without its confirmation nobody keeps a share")
     func disqualifiedCustodianConfirms() async throws {
         let ring = try await Ring.start(3)
-        defer { Task { await ring.stop() } }
+        defer { ring.stop() }
         let one = try ParticipantID(1)
         let two = try ParticipantID(2)
         // The coordinator drops dealer 1's share to 2: 2 complains and 1 is disqualified.
@@ -182,24 +181,22 @@ struct CustodyTests {
         #expect(plaintext.withUnsafeBytes { Array($0) } == Array("qual".utf8))
         // Nothing the coordinator saw in either run is a share x_j, an f_i(j) or an a_{i,0}.
         #expect(ring.transcript.scalarsMatching(secrets).isEmpty)
-        await ring.stop()
     }
 
     @Test("no DKG below the pinned minimum threshold")
     func thresholdOneDKG() async throws {
         let ring = try await Ring.start(1)
-        defer { Task { await ring.stop() } }
+        defer { ring.stop() }
         let parameters = try DKG.Parameters(threshold: 1, participants: try Self.ids([1, 2]), context: [1])
         let request = try DKGRound1Request(
             key: try KeyReference(keyID: "k", version: 1), participant: try ParticipantID(1), parameters: parameters)
         #expect(await ring.refusal(0, .dkgRound1Request(request)) == .recipientRefused)
-        await ring.stop()
     }
 
     @Test("a foreign client's challenge cannot change the PCRs the coordinator's heartbeats quote")
     func foreignChallengeKeepsHeartbeats() async throws {
         let ring = try await Ring.start(1)
-        defer { Task { await ring.stop() } }
+        defer { ring.stop() }
         let foreign = try await ring.agents[0].connect()
         let other = try QuoteSelection(bank: 0x000B, indexes: [7])
         guard case .evidence = try await foreign.request(.challenge(Challenge(nonce: .random(), selection: other))) else {
@@ -209,7 +206,6 @@ struct CustodyTests {
         let health = await ring.attestor.reattest(
             ring.clients[0], state: CustodianState(ring.custodians[0]), expecting: [:])
         #expect(health.isHealthy, "\(String(describing: health.refusal))")
-        await ring.stop()
     }
 
     /// Imports a known 2-of-3 key into the ring: the test knows every old share.
@@ -230,7 +226,7 @@ struct CustodyTests {
     )
     func redistributionRefusals() async throws {
         let ring = try await Ring.start(3)
-        defer { Task { await ring.stop() } }
+        defer { ring.stop() }
         let key = try KeyReference(keyID: "custody-reshare", version: 1)
         let newKey = try KeyReference(keyID: key.keyID, version: 2)
         let (oldShares, commitment) = try await Self.importKey(ring, key: key)
@@ -389,6 +385,5 @@ struct CustodyTests {
             secrets += participants.map { dealing.dealing.commitment.publicShare(for: $0) }
         }
         #expect(ring.transcript.scalarsMatching(secrets).isEmpty)
-        await ring.stop()
     }
 }

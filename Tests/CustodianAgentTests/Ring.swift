@@ -128,8 +128,9 @@ final class Ring: @unchecked Sendable {
             clients[index], participant: participant, custodian: custodians[index], binding: binding)
     }
 
-    func stop() async {
-        for client in clients { try? await client.close() }
+    /// Kills every agent and its swtpm and removes the CA; synchronous, so a `defer` runs it even
+    /// when the test throws (the agents' connections die with them).
+    func stop() {
         for agent in agents { agent.stop() }
         try? FileManager.default.removeItem(at: certificateAuthority)
     }
