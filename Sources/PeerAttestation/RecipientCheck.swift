@@ -20,8 +20,8 @@ public struct RecipientAttestation: Sendable, Hashable {
     public let transportKey: [UInt8]
     /// The EK certificate, DER.
     public let endorsementCertificate: [UInt8]
-    /// Intermediate certificates and the root, DER, leaf-most first; the last one is the root
-    /// whose SHA-256 the dealer's boot pins.
+    /// Intermediate certificates and roots, DER, in any order; only those whose SHA-256 the
+    /// dealer's boot pins are trusted as roots.
     public let endorsementChain: [[UInt8]]
     /// The AK's TPM2B_PUBLIC.
     public let attestationKeyPublic: [UInt8]
@@ -226,23 +226,25 @@ public struct RecipientRule: Sendable {
     private func checkEndorsement(
         _ recipient: RecipientAttestation, at time: Date
     ) async throws(RecipientRefusal) -> (TPMPublic, [UInt8]) {
-        guard let rootDER = recipient.endorsementChain.last else {
-            throw RecipientRefusal(.endorsement, "no EK root certificate was sent")
-        }
-        guard endorsementRootDigests.contains(Array(SHA256.hash(data: rootDER))) else {
-            throw RecipientRefusal(.endorsement, "the EK chain ends in a root this custodian's boot does not pin")
+        // The chain may come in any order: the certificates whose digest this boot pins are the
+        // roots, the others only intermediates (a relay can add certificates, never trust).
+        let pinned = recipient.endorsementChain.filter { endorsementRootDigests.contains(Array(SHA256.hash(data: $0))) }
+        guard !pinned.isEmpty else {
+            throw RecipientRefusal(.endorsement, "the EK chain holds no root this custodian's boot pins")
         }
         let leaf: Certificate
-        let root: Certificate
+        let roots: [Certificate]
         let intermediates: [Certificate]
         do {
             leaf = try Certificate(derEncoded: recipient.endorsementCertificate)
-            root = try Certificate(derEncoded: rootDER)
-            intermediates = try recipient.endorsementChain.dropLast().map { try Certificate(derEncoded: $0) }
+            roots = try pinned.map { try Certificate(derEncoded: $0) }
+            intermediates = try recipient.endorsementChain
+                .filter { !endorsementRootDigests.contains(Array(SHA256.hash(data: $0))) }
+                .map { try Certificate(derEncoded: $0) }
         } catch {
             throw RecipientRefusal(.endorsement, "an EK certificate does not parse")
         }
-        var verifier = Verifier(rootCertificates: CertificateStore([root])) {
+        var verifier = Verifier(rootCertificates: CertificateStore(roots)) {
             RFC5280Policy(validationTime: time)
             EndorsementCertificatePolicy()
         }

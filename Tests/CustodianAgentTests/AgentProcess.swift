@@ -46,8 +46,11 @@ final class AgentProcess: @unchecked Sendable {
         let log = tpm.directory.appendingPathComponent("agent.log")
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let process = Process()
-        let caFile = (certificateAuthority ?? tpm.directory.appendingPathComponent("ca"))
-            .appendingPathComponent("issuercert.pem")
+        // swtpm_localca makes a self-signed root and an issuing CA under it (as in
+        // /var/lib/swtpm-localca); the agent pins the root, as a custodian's command line does.
+        let caDirectory = certificateAuthority ?? tpm.directory.appendingPathComponent("ca")
+        let caFile = [Ring.rootFile, "issuercert.pem"].map { caDirectory.appendingPathComponent($0) }
+            .first { FileManager.default.fileExists(atPath: $0.path) } ?? caDirectory.appendingPathComponent("issuercert.pem")
         // A cloned TPM has no CA of its own: it pins a digest nothing chains to (it never deals here).
         let root = try pinnedRoot.map { try rootDigest(pem: $0) }
             ?? (try? rootDigest(pem: Array(Data(contentsOf: caFile)))) ?? String(repeating: "00", count: 32)

@@ -295,12 +295,10 @@ struct CustodyTests {
             key: key, newKey: newKey, newThreshold: 2, recipients: participants)
         for (outsider, expected) in [(foreign, "recipient.endorsement"), (measured, "recipient.measurements")] {
             let client = try await outsider.connect()
-            let rootPEM = String(
-                decoding: try Data(contentsOf: outsider.certificateAuthority.appendingPathComponent("issuercert.pem")),
-                as: UTF8.self)
+            let outsiderChain = try Ring.chainPEM(outsider.certificateAuthority)
             let attestor = CustodianAttestor(
                 policy: Self.firmwareOnlyPolicy, identity: Coordinator.identity,
-                endorsementRootsPEM: [rootPEM, try Ring.rootPEM(ring.certificateAuthority)])
+                endorsementRootsPEM: outsiderChain + (try Ring.chainPEM(ring.certificateAuthority)))
             let custodian = try await attestor.attest(client)
             var withOutsider = honest
             withOutsider[2] = try await attestor.recipient(

@@ -67,9 +67,18 @@ final class Ring: @unchecked Sendable {
         self.attestor = attestor
     }
 
-    /// The CA's root certificate (PEM).
+    /// The self-signed root swtpm_localca makes beside the issuing CA (`issuercert.pem`).
+    static let rootFile = "swtpm-localca-rootca-cert.pem"
+
+    /// The CA's self-signed root certificate (PEM): what agents pin.
     static func rootPEM(_ ca: URL) throws -> String {
-        String(decoding: try Data(contentsOf: ca.appendingPathComponent("issuercert.pem")), as: UTF8.self)
+        String(decoding: try Data(contentsOf: ca.appendingPathComponent(rootFile)), as: UTF8.self)
+    }
+
+    /// The root and the issuing CA, root first, as the shipped policy's `ekRoots` lists them: the
+    /// coordinator relays both, and dealers must find the pinned root wherever it stands.
+    static func chainPEM(_ ca: URL) throws -> [String] {
+        [try rootPEM(ca), String(decoding: try Data(contentsOf: ca.appendingPathComponent("issuercert.pem")), as: UTF8.self)]
     }
 
     /// Starts `count` agents on one CA, attests each and opens its session.
@@ -80,7 +89,7 @@ final class Ring: @unchecked Sendable {
         do {
             for _ in 0..<count { agents.append(try AgentProcess.start(certificateAuthority: ca)) }
             let attestor = CustodianAttestor(
-                policy: Coordinator.policy, identity: Coordinator.identity, endorsementRootsPEM: [try rootPEM(ca)])
+                policy: Coordinator.policy, identity: Coordinator.identity, endorsementRootsPEM: try chainPEM(ca))
             var clients: [AgentClient] = []
             var custodians: [AttestedCustodian] = []
             for agent in agents {
