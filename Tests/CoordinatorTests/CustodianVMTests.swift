@@ -143,6 +143,77 @@ struct CustodianVMTests {
         #expect(try fixture.connection.domain(named: name) == nil)
     }
 
+    @Test("two custodian VMs re-share a key: each dealer attests both recipients itself, inside its own VM",
+          .timeLimit(.minutes(15)))
+    func custodiansAttestEachOtherInsideTheirVMs() async throws {
+        let fixture = try Fixture()
+        let epoch = UInt64(Date().timeIntervalSince1970)
+        let identities = try [1, 2].map { try CustodianIdentity(ring: "vmpeers", shareIndex: UInt16($0), epoch: epoch) }
+        defer { try? fixture.tearDown(identities.map(\.suggestedDomainName)) }
+        let launcher = fixture.launcher()
+        var custodians: [LaunchedCustodian] = []
+        for identity in identities { custodians.append(try await launcher.launch(identity)) }
+
+        // A 2-of-2 key imported into both, then re-shared to both as a new version.
+        let key = try KeyReference(keyID: "vmpeers", version: 1)
+        let newKey = try KeyReference(keyID: "vmpeers", version: 2)
+        let (shares, commitment) = try Shamir.split(secret: .random(), threshold: 2, participants: 2)
+        for (index, custodian) in custodians.enumerated() {
+            let delivery = try ShareDelivery(
+                key: key, participant: shares[index].id,
+                sealedShare: try ShareSealing.seal(share: shares[index], to: custodian.attested.transportKey, key: key),
+                commitment: commitment)
+            _ = try await custodian.client.request(.deliverShare(delivery))
+        }
+        let ids = shares.map(\.id)
+        let binding = RecipientBinding.redistribution(key: key, newKey: newKey, newThreshold: 2, recipients: ids)
+        var recipients: [RecipientKey] = []
+        for (index, custodian) in custodians.enumerated() {
+            recipients.append(
+                try await custodian.attestor.recipient(
+                    custodian.client, participant: ids[index], custodian: custodian.attested, binding: binding))
+        }
+        // Inside the VM, the dealer's own rule refuses a recipient whose transport key was substituted.
+        var substituted = recipients
+        substituted[1] = try RecipientKey(
+            participant: ids[1], transportKey: try TransportPublicKey(privateKey: .random()),
+            quote: recipients[1].quote, endorsementChain: recipients[1].endorsementChain)
+        let refusal = await #expect(throws: AgentProtocolError.self) {
+            try await custodians[0].client.request(
+                .redistributeDealRequest(
+                    try RedistributeDealRequest(key: key, newKey: newKey, newThreshold: 2, recipients: substituted)))
+        }
+        #expect(refusal?.remote?.code == .recipientRefused && refusal?.remote?.text.contains("recipient.binding") == true,
+                "\(String(describing: refusal?.remote))")
+
+        // The honest run: real PCR 4/9 equal across the two boots, EKs from the host's swtpm-localca.
+        var dealings: [RedistributeDealing] = []
+        for custodian in custodians {
+            guard case .redistributeDealing(let dealing) = try await custodian.client.request(
+                .redistributeDealRequest(
+                    try RedistributeDealRequest(key: key, newKey: newKey, newThreshold: 2, recipients: recipients)))
+            else {
+                Issue.record("no dealing")
+                return
+            }
+            dealings.append(dealing)
+        }
+        for (index, custodian) in custodians.enumerated() {
+            let mine = dealings.compactMap { $0.subShares.first { $0.to == ids[index] } }
+            guard case .redistributeAccepted(let accepted) = try await custodian.client.request(
+                .redistributeReceiveRequest(
+                    try RedistributeReceiveRequest(
+                        newKey: newKey, participant: ids[index], newThreshold: 2, oldCommitment: commitment,
+                        dealings: dealings.map(\.dealing), dealingProofs: dealings.map(\.proof), subShares: mine)))
+            else {
+                Issue.record("no acceptance")
+                return
+            }
+            #expect(accepted.commitment.publicKey == commitment.publicKey)
+        }
+        for custodian in custodians { try await custodian.retire() }
+    }
+
     @Test("an initrd with one file added boots but is refused at the quote, and its domain is destroyed",
           .timeLimit(.minutes(15)))
     func tamperedInitrdIsRefused() async throws {
