@@ -1,3 +1,4 @@
+import Crypto
 import ShardCrypto
 
 /// Step 1: the coordinator's fresh nonce, and the PCRs its policy wants quoted; the agent
@@ -157,24 +158,38 @@ extension ActivateCredential: WireCodable {
     }
 }
 
-/// Step 3: the credential ActivateCredential recovered, proving AK and EK share a TPM.
-/// The value is the coordinator's one-time secret: kept in wiped storage, never printed.
+/// Step 3: proof that the agent's TPM recovered the coordinator's credential, so AK and EK share
+/// a TPM. Not the credential itself: HMAC-SHA256 keyed with it over
+/// "keyshard/v1/credential-activated" ‖ the agent's transport key (``proof(of:transportKey:)``). The
+/// coordinator, which made the credential, checks it; anyone else who feeds the agent a MakeCredential
+/// blob (for example one wrapping a sub-share for this TPM) learns nothing that opens it, so
+/// ActivateCredential, an unauthenticated step, is no decryption oracle. Kept in wiped storage.
 public struct CredentialActivated: Sendable, CustomStringConvertible, CustomReflectable {
-    /// The longest credential (a TPM2B_DIGEST holds at most 64 bytes).
-    public static let maximumLength = 64
-    /// The recovered credential (certInfo).
-    public let credential: SecretBytes
+    /// The length of the proof.
+    public static let proofLength = 32
+    /// HMAC-SHA256(credential, label ‖ transport key).
+    public let proof: SecretBytes
 
-    /// Wraps the recovered credential.
-    /// - Throws: ``AgentProtocolError/Code/malformedMessage`` unless 1…64 bytes.
-    public init(credential: SecretBytes) throws {
-        guard credential.count >= 1, credential.count <= Self.maximumLength else {
-            throw AgentProtocolError.malformed("a credential is 1…\(Self.maximumLength) bytes, got \(credential.count)")
+    /// Wraps a proof.
+    /// - Throws: ``AgentProtocolError/Code/malformedMessage`` unless 32 bytes.
+    public init(proof: SecretBytes) throws {
+        guard proof.count == Self.proofLength else {
+            throw AgentProtocolError.malformed("a credential proof is \(Self.proofLength) bytes, got \(proof.count)")
         }
-        self.credential = credential
+        self.proof = proof
     }
 
-    public var description: String { "CredentialActivated(\(credential.count) bytes, redacted)" }
+    /// The proof for a recovered credential, as the agent computes it and the coordinator expects it.
+    public static func proof(of credential: SecretBytes, transportKey: TransportPublicKey) -> SecretBytes {
+        let tag = credential.withUnsafeBytes { key in
+            HMAC<SHA256>.authenticationCode(
+                for: Array("keyshard/v1/credential-activated".utf8) + transportKey.uncompressed,
+                using: SymmetricKey(data: key))
+        }
+        return SecretBytes(Array(tag))
+    }
+
+    public var description: String { "CredentialActivated(\(proof.count) bytes, redacted)" }
     public var customMirror: Mirror { Mirror(self, children: [:]) }
 }
 
@@ -182,12 +197,10 @@ extension CredentialActivated: WireCodable {
     static let messageType = MessageType.credentialActivated
 
     func encode(into writer: inout WireWriter) {
-        writer.write(UInt8(credential.count))
-        credential.withUnsafeBytes { writer.writeFixed(Array($0)) }
+        proof.withUnsafeBytes { writer.writeFixed(Array($0)) }
     }
 
     init(from reader: inout WireReader) throws {
-        let length = Int(try reader.readUInt8("credential length"))
-        try self.init(credential: SecretBytes(try reader.readFixed(length, "credential")))
+        try self.init(proof: SecretBytes(try reader.readFixed(Self.proofLength, "credential proof")))
     }
 }

@@ -56,7 +56,7 @@ public enum EKCertificate {
 
         var verifier = Verifier(rootCertificates: CertificateStore(roots)) {
             RFC5280Policy(validationTime: time)
-            TPMEndorsementPolicy()
+            EndorsementCertificatePolicy()
         }
         let result = await verifier.validate(leaf: leaf, intermediates: CertificateStore(intermediates))
         guard case .validCertificate = result else {
@@ -84,17 +84,6 @@ public enum EKCertificate {
         default:
             return nil
         }
-    }
-}
-
-/// TCG EK certificates carry a critical subjectAltName naming the TPM's manufacturer, model and
-/// version (TCG EK Credential Profile §3.2.9) and often an empty subject; the RFC 5280 policy
-/// checks the rest of the chain.
-struct TPMEndorsementPolicy: VerifierPolicy {
-    let verifyingCriticalExtensions: [ASN1ObjectIdentifier] = [.X509ExtensionID.subjectAlternativeName]
-
-    func chainMeetsPolicyRequirements(chain: UnverifiedCertificateChain) async -> PolicyEvaluationResult {
-        .meetsPolicy
     }
 }
 

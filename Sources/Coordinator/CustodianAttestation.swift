@@ -103,7 +103,8 @@ public struct CustodianAttestor: Sendable {
         } catch {
             throw CoordinatorError(.evidenceRefused, "the AK public area does not parse: \(error)")
         }
-        try await activate(client, akName: akName, endorsementKey: endorsement.key)
+        try await activate(
+            client, akName: akName, endorsementKey: endorsement.key, transportKey: agentEvidence.transportKey)
         do {
             try await client.openSession(identity: identity, transportKey: agentEvidence.transportKey)
         } catch let error as AgentProtocolError where error.code == .remoteError {
@@ -262,9 +263,9 @@ public struct CustodianAttestor: Sendable {
         }
     }
 
-    private func activate(_ client: AgentClient, akName: [UInt8], endorsementKey: TPMPublic)
-        async throws(CoordinatorError)
-    {
+    private func activate(
+        _ client: AgentClient, akName: [UInt8], endorsementKey: TPMPublic, transportKey: TransportPublicKey
+    ) async throws(CoordinatorError) {
         let credential = SecretBytes.random(count: 32)
         let request: ActivateCredential
         do {
@@ -280,7 +281,8 @@ public struct CustodianAttestor: Sendable {
         guard case .credentialActivated(let activated) = answer else {
             throw CoordinatorError(.agentFailed, "the agent answered ActivateCredential with \(answer.type)")
         }
-        guard activated.credential.constantTimeEquals(credential) else {
+        guard activated.proof.constantTimeEquals(CredentialActivated.proof(of: credential, transportKey: transportKey))
+        else {
             throw CoordinatorError(
                 .activationFailed,
                 "the agent's TPM returned another credential: its AK is not bound to the certified EK")
@@ -332,21 +334,20 @@ public struct CustodianAttestor: Sendable {
     /// - Throws: ``CoordinatorError/Code/endorsementRefused`` for a certificate that does not parse or
     ///   certifies a key that is neither P-256 nor RSA.
     public static func endorsementKey(certificateDER: [UInt8]) throws(CoordinatorError) -> (key: TPMPublic, pem: String) {
+        let certificate: Certificate
+        let pem: String
         do {
-            let certificate = try Certificate(derEncoded: certificateDER)
-            let pem = try certificate.serializeAsPEM().pemString
-            if let key = P256.Signing.PublicKey(certificate.publicKey) {
-                let point = [UInt8](key.x963Representation)
-                return (try TPMPublic.defaultECCEndorsementKey(x: Array(point[1..<33]), y: Array(point[33..<65])), pem)
-            }
-            if let key = _RSA.Signing.PublicKey(certificate.publicKey) {
-                let modulus = [UInt8](try key.getKeyPrimitives().modulus)
-                return (try TPMPublic.defaultRSAEndorsementKey(modulus: modulus), pem)
-            }
+            certificate = try Certificate(derEncoded: certificateDER)
+            pem = try certificate.serializeAsPEM().pemString
         } catch {
             throw CoordinatorError(.endorsementRefused, "the agent's EK certificate does not parse: \(error)")
         }
-        throw CoordinatorError(.endorsementRefused, "the agent's EK certificate certifies neither a P-256 nor an RSA key")
+        do {
+            // The same rebuild every dealing custodian does for its recipients (PeerAttestation).
+            return (try EndorsementKey.fromCertificate(certificate), pem)
+        } catch {
+            throw CoordinatorError(.endorsementRefused, "the agent's EK certificate cannot be used: \(error.reason)")
+        }
     }
 }
 

@@ -197,7 +197,8 @@ public actor Custodian: AgentRequestHandler {
         }
         activated = true
         logger.info("credential activated; share operations enabled")
-        return try CredentialActivated(credential: SecretBytes(credential))
+        return try CredentialActivated(
+            proof: CredentialActivated.proof(of: SecretBytes(credential), transportKey: transportKey))
     }
 
     private func quoteNow(
@@ -325,6 +326,13 @@ public actor Custodian: AgentRequestHandler {
         if let held = shares[delivery.key] {
             throw ErrorMessage(
                 code: .refused, text: "\(delivery.key) is already held as participant \(held.share.id)")
+        }
+        // Even an imported key is never held whole by one custodian.
+        guard delivery.commitment.threshold >= pins.minimumThreshold else {
+            throw ErrorMessage(
+                code: .recipientRefused,
+                text: "a share of threshold \(delivery.commitment.threshold) is below this custodian's minimum "
+                    + "\(pins.minimumThreshold)")
         }
         let share: SecretShare
         do {

@@ -48,7 +48,7 @@ struct MessageCodecTests {
             case (.redistributeDealing(let a), .redistributeDealing(let b)): #expect(a == b)
             case (.error(let a), .error(let b)): #expect(a == b)
             case (.credentialActivated(let a), .credentialActivated(let b)):
-                #expect(a.credential.constantTimeEquals(b.credential))
+                #expect(a.proof.constantTimeEquals(b.proof))
             default: break
             }
         }
@@ -309,7 +309,7 @@ struct MessageCodecTests {
                 _ = try RedistributeDealRequest(
                     key: MessageSamples.key(), newKey: MessageSamples.key(), newThreshold: 1, recipients: [])
             }),
-            ("empty credential", { _ = try CredentialActivated(credential: SecretBytes([])) }),
+            ("empty credential", { _ = try CredentialActivated(proof: SecretBytes([])) }),
             ("long destroy reason", { _ = try DestroyRequest(reason: String(repeating: "x", count: 1025)) }),
         ]
         for (name, attempt) in attempts {
@@ -321,13 +321,13 @@ struct MessageCodecTests {
     @Test("descriptions never show secret or payload bytes")
     func redaction() throws {
         let secret = [UInt8](repeating: 0x5A, count: 32)
-        let activated = AgentMessage.credentialActivated(try CredentialActivated(credential: SecretBytes(secret)))
+        let activated = AgentMessage.credentialActivated(try CredentialActivated(proof: SecretBytes(secret)))
         #expect(!"\(activated)".contains("5a5a"))
         #expect("\(activated)".contains("redacted"))
         #expect(String(reflecting: activated).contains("5a5a") == false)
         let frame = try activated.frame(requestID: 1)
         #expect(!"\(frame)".contains("5a5a"))
-        #expect("\(frame)".contains("33 payload bytes"))
+        #expect("\(frame)".contains("32 payload bytes"))
         for message in try MessageSamples.all() {
             // No sample prints a run of its filler bytes.
             #expect(!"\(message)".contains("7777777777"), "\(message.type)")

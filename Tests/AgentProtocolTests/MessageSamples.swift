@@ -101,7 +101,7 @@ enum MessageSamples {
             .activateCredential(
                 try ActivateCredential(
                     credentialBlob: [UInt8](repeating: 0x44, count: 68), encryptedSecret: [UInt8](repeating: 0x45, count: 256))),
-            .credentialActivated(try CredentialActivated(credential: SecretBytes([UInt8](repeating: 0x5A, count: 32)))),
+            .credentialActivated(try CredentialActivated(proof: SecretBytes([UInt8](repeating: 0x5A, count: 32)))),
             .deliverShare(
                 try ShareDelivery(
                     key: key(), participant: share.id, sealedShare: [UInt8](repeating: 0x77, count: 131),

@@ -183,7 +183,7 @@ struct CustodyTests {
         #expect(ring.transcript.scalarsMatching(secrets).isEmpty)
     }
 
-    @Test("no DKG below the pinned minimum threshold")
+    @Test("no DKG and no imported share below the pinned minimum threshold")
     func thresholdOneDKG() async throws {
         let ring = try await Ring.start(1)
         defer { ring.stop() }
@@ -191,6 +191,14 @@ struct CustodyTests {
         let request = try DKGRound1Request(
             key: try KeyReference(keyID: "k", version: 1), participant: try ParticipantID(1), parameters: parameters)
         #expect(await ring.refusal(0, .dkgRound1Request(request)) == .recipientRefused)
+        // A 1-of-2 split gives each holder the whole key: refused even as an import.
+        let (shares, commitment) = try Shamir.split(secret: .random(), threshold: 1, participants: 2)
+        let key = try KeyReference(keyID: "k", version: 2)
+        let delivery = try ShareDelivery(
+            key: key, participant: shares[0].id,
+            sealedShare: try ShareSealing.seal(share: shares[0], to: ring.custodians[0].transportKey, key: key),
+            commitment: commitment)
+        #expect(await ring.refusal(0, .deliverShare(delivery)) == .recipientRefused)
     }
 
     @Test("a foreign client's challenge cannot change the PCRs the coordinator's heartbeats quote")
@@ -329,6 +337,23 @@ struct CustodyTests {
             #expect(dealing.subShares.allSatisfy { $0.isCredentialWrapped })
             dealings.append(dealing)
         }
+        // ActivateCredential is an unauthenticated step, but it is no oracle: fed the wrapping of a
+        // sub-share for its own TPM, the agent answers a proof that does not open the box.
+        let wrapped = try #require(dealings[0].subShares.first { $0.to == participants[0] })
+        let foreignClient = try await ring.agents[0].connect()
+        guard case .credentialActivated(let activated) = try await foreignClient.request(
+            .activateCredential(
+                try ActivateCredential(credentialBlob: wrapped.credentialBlob, encryptedSecret: wrapped.encryptedSecret)))
+        else { throw CustodyFailure("no activation answer") }
+        try? await foreignClient.close()
+        #expect(throws: AttestationError.self) {
+            try CredentialWrap.open(
+                CredentialWrappedPayload(
+                    credentialBlob: wrapped.credentialBlob, encryptedSecret: wrapped.encryptedSecret, box: wrapped.ciphertext),
+                credential: activated.proof,
+                context: ShareSealing.wrappingContext(dkg: false, key: newKey, from: wrapped.from, to: wrapped.to))
+        }
+
         func receive(
             _ index: Int, commitment: FeldmanCommitment, subShares: [SealedPayload], threshold: UInt16 = 2
         ) async throws -> AgentErrorCode? {
