@@ -225,16 +225,21 @@ public struct CustodianAttestor: Sendable {
         return beat
     }
 
-    private func checkEndorsement(pem: String, key: TPMPublic) async throws(CoordinatorError) {
-        var roots = endorsementRootsPEM
-        if roots.isEmpty {
-            for path in policy.ekRoots {
-                guard let data = FileManager.default.contents(atPath: path), data.count <= 1 << 20 else {
-                    throw CoordinatorError(.endorsementRefused, "the policy's EK root \(path) cannot be read")
-                }
-                roots.append(String(decoding: data, as: UTF8.self))
+    /// The EK roots as PEM texts: the attestor's own, or else the policy's `ekRoots` files.
+    func endorsementRootTexts() throws(CoordinatorError) -> [String] {
+        guard endorsementRootsPEM.isEmpty else { return endorsementRootsPEM }
+        var roots: [String] = []
+        for path in policy.ekRoots {
+            guard let data = FileManager.default.contents(atPath: path), data.count <= 1 << 20 else {
+                throw CoordinatorError(.endorsementRefused, "the policy's EK root \(path) cannot be read")
             }
+            roots.append(String(decoding: data, as: UTF8.self))
         }
+        return roots
+    }
+
+    private func checkEndorsement(pem: String, key: TPMPublic) async throws(CoordinatorError) {
+        let roots = try endorsementRootTexts()
         guard !roots.isEmpty else {
             throw CoordinatorError(
                 .endorsementRefused,

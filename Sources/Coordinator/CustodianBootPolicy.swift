@@ -100,6 +100,7 @@ public struct CustodianPins: Sendable, Hashable {
 struct EndorsementAnchors {
     struct Entry {
         let pem: String
+        let der: [UInt8]
         let digest: [UInt8]
     }
 
@@ -125,7 +126,7 @@ struct EndorsementAnchors {
                 } catch {
                     throw CoordinatorError(.invalidConfiguration, "an EK root certificate does not parse: \(error)")
                 }
-                let entry = Entry(pem: block, digest: Array(SHA256.hash(data: der)))
+                let entry = Entry(pem: block, der: der, digest: Array(SHA256.hash(data: der)))
                 let selfSigned = certificate.issuer == certificate.subject
                     && certificate.publicKey.isValidSignature(certificate.signature, for: certificate)
                 if selfSigned {

@@ -1,7 +1,6 @@
 import AgentProtocol
 import Foundation
 import ShardCrypto
-import SwiftASN1
 
 extension CustodianAttestor {
     /// What a dealer needs to trust `custodian` as a recipient of one run: its quote over PCR 4
@@ -38,24 +37,11 @@ extension CustodianAttestor {
         }
     }
 
-    /// Every certificate of the configured EK roots (PEM, possibly with intermediates), as DER.
+    /// Every certificate of the configured EK roots (roots and issuing CAs), as DER: dealers trust
+    /// as roots only those whose digest their boot pins.
     func endorsementChainDER() throws(CoordinatorError) -> [[UInt8]] {
-        var texts = endorsementRootsPEM
-        if texts.isEmpty {
-            for path in policy.ekRoots {
-                guard let data = FileManager.default.contents(atPath: path), data.count <= 1 << 20 else {
-                    throw CoordinatorError(.endorsementRefused, "the policy's EK root \(path) cannot be read")
-                }
-                texts.append(String(decoding: data, as: UTF8.self))
-            }
-        }
-        var chain: [[UInt8]] = []
-        for text in texts {
-            guard let documents = try? PEMDocument.parseMultiple(pemString: text) else {
-                throw CoordinatorError(.endorsementRefused, "an EK root is not PEM")
-            }
-            chain += documents.filter { $0.discriminator == "CERTIFICATE" }.map(\.derBytes)
-        }
+        let anchors = try EndorsementAnchors(pemTexts: try endorsementRootTexts())
+        let chain = (anchors.roots + anchors.intermediates).map(\.der)
         guard !chain.isEmpty else {
             throw CoordinatorError(.endorsementRefused, "no EK root certificate is configured")
         }
