@@ -17,6 +17,7 @@ let package = Package(
         .executable(name: "keyshard", targets: ["keyshard"]),
         .executable(name: "keyshard-demo", targets: ["keyshard-demo"]),
         .executable(name: "keyshard-agent", targets: ["keyshard-agent"]),
+        .executable(name: "keyshardd", targets: ["keyshardd"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
@@ -27,6 +28,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.0.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
     ],
     targets: [
         // C libraries: module maps and tiny static-inline shims only.
@@ -142,6 +148,109 @@ let package = Package(
             ]
         ),
 
+
+        // ---- The daemon (keyshardd) and what it is made of. ----
+
+        // The API's Swift face: the service the engine implements and the server calls, its
+        // domain types and errors, and the Vault-transit wire bodies client and server share.
+        .target(
+            name: "KeyshardAPI",
+            dependencies: ["ShardCrypto"]
+        ),
+        // Where custodians run: the protocol both backends implement.
+        .target(
+            name: "CustodianBackend",
+            dependencies: ["AgentProtocol", "Attestation", "Coordinator"]
+        ),
+        // Custodians as local agent + swtpm processes (development and tests; isolates nothing).
+        .target(
+            name: "ProcessBackend",
+            dependencies: [
+                "CustodianBackend",
+                "Coordinator",
+                "Attestation",
+                "AgentProtocol",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The daemon's durable state: rings, keys, versions, commitments, custodians, epochs (SQLite).
+        .target(
+            name: "KeyStore",
+            dependencies: [
+                "KeyshardAPI",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
+        // Hash-chained JSON-lines audit log and its verifier.
+        .target(
+            name: "AuditLog",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")]
+        ),
+        // keyshard.yaml: parsing, validation with line numbers, defaults, dev mode.
+        .target(
+            name: "KeyshardConfig",
+            dependencies: ["KeyshardAPI", .product(name: "Yams", package: "Yams")]
+        ),
+        // The engine: fleet of custodians, threshold operations, epochs, heartbeats.
+        .target(
+            name: "Engine",
+            dependencies: [
+                "KeyshardAPI",
+                "CustodianBackend",
+                "KeyStore",
+                "AuditLog",
+                "Coordinator",
+                "AgentProtocol",
+                "Attestation",
+                "ShardCrypto",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // HTTP/1.1 on a Unix socket (and optional mutual-TLS TCP): Vault's transit API over the service.
+        .target(
+            name: "KeyshardServer",
+            dependencies: [
+                "KeyshardAPI",
+                "KeyshardConfig",
+                "AuditLog",
+                "ShardCrypto",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        // The CLI's side of the socket.
+        .target(
+            name: "KeyshardClient",
+            dependencies: [
+                "KeyshardAPI",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+        .executableTarget(
+            name: "keyshardd",
+            dependencies: [
+                "Engine",
+                "KeyshardServer",
+                "KeyshardConfig",
+                "KeyStore",
+                "AuditLog",
+                "ProcessBackend",
+                "CustodianBackend",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
         // Thin executables.
         .executableTarget(
             name: "keyshard-agent",
@@ -152,6 +261,9 @@ let package = Package(
             dependencies: [
                 "ShardCrypto",
                 "Attestation",
+                "KeyshardAPI",
+                "KeyshardClient",
+                "AuditLog",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -251,6 +363,34 @@ let package = Package(
             ]
         ),
 
+        .testTarget(
+            name: "KeyStoreTests",
+            dependencies: ["KeyStore", "KeyshardAPI"]
+        ),
+        .testTarget(
+            name: "AuditLogTests",
+            dependencies: ["AuditLog", "TestSupport"]
+        ),
+        .testTarget(
+            name: "KeyshardConfigTests",
+            dependencies: ["KeyshardConfig", "KeyshardAPI"]
+        ),
+        .testTarget(
+            name: "ProcessBackendTests",
+            dependencies: ["ProcessBackend", "CustodianBackend", "Coordinator", "AgentProtocol", "TestSupport"]
+        ),
+        .testTarget(
+            name: "EngineTests",
+            dependencies: [
+                "Engine", "ProcessBackend", "CustodianBackend", "KeyStore", "AuditLog", "KeyshardAPI", "Coordinator",
+                "AgentProtocol", "ShardCrypto", "TestSupport",
+            ]
+        ),
+        // keyshardd and the keyshard CLI, started for real, driven over the socket.
+        .testTarget(
+            name: "DaemonTests",
+            dependencies: ["KeyshardAPI", "KeyshardClient", "AuditLog", "ShardCrypto", "TestSupport"]
+        ),
         // Runs vm-images/test/ (image builder, PCR 4/9 prediction, a real OVMF boot).
         .testTarget(name: "VMImageTests", dependencies: ["TestSupport"]),
         .testTarget(

@@ -1,0 +1,1 @@
+// AuditLog: being written.

@@ -1,0 +1,1 @@
+// KeyStore: being written.

@@ -1,0 +1,1 @@
+// KeyshardClient: being written.

@@ -1,0 +1,1 @@
+// KeyshardConfig: being written.

@@ -1,0 +1,1 @@
+// KeyshardServer: being written.

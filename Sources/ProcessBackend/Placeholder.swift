@@ -1,0 +1,1 @@
+// ProcessBackend: being written.

@@ -1,0 +1,1 @@
+print("keyshardd: not built yet")

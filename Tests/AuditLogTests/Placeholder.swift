@@ -1,0 +1,1 @@
+// AuditLogTests: being written.

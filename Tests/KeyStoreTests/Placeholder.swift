@@ -1,0 +1,1 @@
+// KeyStoreTests: being written.

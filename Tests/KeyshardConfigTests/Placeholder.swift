@@ -1,0 +1,1 @@
+// KeyshardConfigTests: being written.

@@ -1,0 +1,1 @@
+// ProcessBackendTests: being written.
