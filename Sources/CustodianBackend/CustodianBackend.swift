@@ -38,6 +38,11 @@ public protocol CustodianBackend: Sendable {
     /// backend notices: the engine quarantines them without waiting for a missed heartbeat. One
     /// stream per backend, consumed by one task.
     var events: AsyncStream<BackendEvent> { get }
+
+    /// Watches the custodians (process exits, libvirt lifecycle events) and yields ``events``
+    /// until the calling task is cancelled. The engine runs it inside its service, so no
+    /// unstructured task exists; returns promptly on cancellation.
+    func monitor() async
 }
 
 /// What the engine asks a backend to start.

@@ -388,3 +388,56 @@ public struct KeyshardError: Error, Hashable, Sendable, CustomStringConvertible 
 
     public var description: String { "\(code.rawValue): \(message)" }
 }
+
+/// What a caller may do; each includes the ones below it.
+public enum Role: String, Codable, Sendable, Comparable, CaseIterable {
+    /// Encrypt, decrypt, datakey, rewrap, sign, verify, read keys.
+    case client
+    /// Also: create and rotate keys, change their configuration, rotate rings, reload policy,
+    /// list custodians.
+    case `operator`
+    /// Also: import, trim and delete keys.
+    case admin
+
+    private var rank: Int {
+        switch self {
+        case .client: 0
+        case .operator: 1
+        case .admin: 2
+        }
+    }
+
+    public static func < (lhs: Role, rhs: Role) -> Bool { lhs.rank < rhs.rank }
+}
+
+/// Who called: the Unix socket peer's credentials (SO_PEERCRED) or the TLS client certificate.
+public struct Caller: Sendable, Hashable, CustomStringConvertible {
+    /// The peer's uid (Unix socket).
+    public let uid: UInt32?
+    /// The peer's primary gid (Unix socket).
+    public let gid: UInt32?
+    /// The peer's pid (Unix socket), for the audit log.
+    public let pid: Int32?
+    /// The TLS client certificate's subject (RFC 4514 text), for TCP callers.
+    public let certificateSubject: String?
+
+    /// Creates a caller.
+    public init(uid: UInt32? = nil, gid: UInt32? = nil, pid: Int32? = nil, certificateSubject: String? = nil) {
+        self.uid = uid
+        self.gid = gid
+        self.pid = pid
+        self.certificateSubject = certificateSubject
+    }
+
+    public var description: String {
+        if let certificateSubject { return "certificate \"\(certificateSubject)\"" }
+        return "uid \(uid.map(String.init) ?? "?") gid \(gid.map(String.init) ?? "?") pid \(pid.map(String.init) ?? "?")"
+    }
+}
+
+/// Maps callers to roles (the configuration's `roles:` list implements it).
+public protocol RoleResolver: Sendable {
+    /// The highest role `caller` has for `key` (nil: an operation on no particular key), or nil
+    /// when the caller has none.
+    func role(of caller: Caller, forKey key: String?) -> Role?
+}
