@@ -66,7 +66,7 @@ public protocol KeyshardService: Sendable {
 
 /// A key's purpose and algorithm; keys of one type refuse the other type's operations.
 public enum KeyType: String, Codable, Sendable, CaseIterable {
-    /// RFC 9180 HPKE, DHKEM(P-256, HKDF-SHA256), HKDF-SHA256, AES-128-GCM: encrypt, decrypt,
+    /// RFC 9180 HPKE, DHKEM(P-256, HKDF-SHA256), HKDF-SHA256, AES-256-GCM: encrypt, decrypt,
     /// datakey, rewrap.
     case hpkeP256 = "hpke-p256"
     /// RFC 9591 FROST(P-256, SHA-256): sign, verify.
@@ -329,7 +329,9 @@ public enum KeyshardArmor {
     /// Splits and decodes the armour.
     /// - Throws: ``KeyshardError/Code/badRequest``.
     public static func parse(_ text: String, what: String) throws(KeyshardError) -> (Int, [UInt8]) {
-        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        // Tolerates the newline a file or `echo` leaves; FoundationEssentials has no trimming API.
+        let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\n" || $0 == "\r" || $0 == "\t" }
+        let trimmed = String(text.drop(while: isSpace).reversed().drop(while: isSpace).reversed())
         guard trimmed.utf8.count <= maximumLength else {
             throw KeyshardError(.badRequest, "the \(what) is longer than \(maximumLength) characters")
         }
