@@ -66,6 +66,10 @@ public enum AgentMessage: Sendable, CustomStringConvertible {
     case destroy(DestroyRequest)
     /// Destroy, response.
     case destroyed(Destroyed)
+    /// Zeroise some shares, request.
+    case forgetShares(ForgetSharesRequest)
+    /// Zeroise some shares, response.
+    case sharesForgotten(SharesForgotten)
     /// Recipient attestation, request.
     case recipientQuoteRequest(RecipientQuoteRequest)
     /// Recipient attestation, response.
@@ -117,6 +121,8 @@ public enum AgentMessage: Sendable, CustomStringConvertible {
         case .redistributeAccepted: .redistributeAccepted
         case .destroy: .destroy
         case .destroyed: .destroyed
+        case .forgetShares: .forgetShares
+        case .sharesForgotten: .sharesForgotten
         case .recipientQuoteRequest: .recipientQuoteRequest
         case .recipientQuote: .recipientQuote
         case .sessionHello: .sessionHello
@@ -166,6 +172,8 @@ public enum AgentMessage: Sendable, CustomStringConvertible {
             case .redistributeAccepted(let body): try body.encode(into: &writer)
             case .destroy(let body): body.encode(into: &writer)
             case .destroyed(let body): body.encode(into: &writer)
+            case .forgetShares(let body): try body.encode(into: &writer)
+            case .sharesForgotten(let body): body.encode(into: &writer)
             case .recipientQuoteRequest(let body): body.encode(into: &writer)
             case .recipientQuote(let body): body.encode(into: &writer)
             case .sessionHello(let body): body.encode(into: &writer)
@@ -227,6 +235,8 @@ public enum AgentMessage: Sendable, CustomStringConvertible {
         case .redistributeAccepted: self = .redistributeAccepted(try body(RedistributeAccepted.self))
         case .destroy: self = .destroy(try body(DestroyRequest.self))
         case .destroyed: self = .destroyed(try body(Destroyed.self))
+        case .forgetShares: self = .forgetShares(try body(ForgetSharesRequest.self))
+        case .sharesForgotten: self = .sharesForgotten(try body(SharesForgotten.self))
         case .recipientQuoteRequest: self = .recipientQuoteRequest(try body(RecipientQuoteRequest.self))
         case .recipientQuote: self = .recipientQuote(try body(RecipientQuote.self))
         case .sessionHello: self = .sessionHello(try body(SessionHello.self))
@@ -283,6 +293,8 @@ public enum AgentMessage: Sendable, CustomStringConvertible {
         case .redistributeAccepted(let body): "\(body)"
         case .destroy(let body): "\(body)"
         case .destroyed(let body): "\(body)"
+        case .forgetShares(let body): "\(body)"
+        case .sharesForgotten(let body): "\(body)"
         case .recipientQuoteRequest(let body): "\(body)"
         case .recipientQuote(let body): "\(body)"
         case .sessionHello(let body): "\(body)"

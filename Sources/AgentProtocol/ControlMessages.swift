@@ -137,3 +137,57 @@ extension Destroyed: WireCodable {
     func encode(into writer: inout WireWriter) { writer.write(zeroisedShares) }
     init(from reader: inout WireReader) throws { self.init(zeroisedShares: try reader.readUInt32("share count")) }
 }
+
+/// Zeroise the shares of the named key versions and keep the rest: the coordinator sends it
+/// after an epoch change committed (the previous epoch's shares are worthless and must go) and
+/// when a key version is trimmed or a key deleted. Forgetting a share the agent does not hold is
+/// not an error, so a retry after a lost answer is harmless.
+public struct ForgetSharesRequest: Sendable, Hashable, CustomStringConvertible {
+    /// The most key versions one request names.
+    public static let maximumKeys = 4096
+    /// The key versions whose shares go.
+    public let keys: [KeyReference]
+
+    /// Creates a request.
+    /// - Throws: ``AgentProtocolError/Code/malformedMessage`` for no key or more than ``maximumKeys``.
+    public init(keys: [KeyReference]) throws {
+        guard !keys.isEmpty, keys.count <= Self.maximumKeys else {
+            throw AgentProtocolError.malformed("a forget request names 1…\(Self.maximumKeys) key versions, got \(keys.count)")
+        }
+        self.keys = keys
+    }
+
+    public var description: String { "ForgetSharesRequest(\(keys.count) key versions)" }
+}
+
+extension ForgetSharesRequest: WireCodable {
+    static let messageType = MessageType.forgetShares
+    func encode(into writer: inout WireWriter) throws {
+        try writer.writeCount(keys.count)
+        for key in keys { writer.write(key) }
+    }
+    init(from reader: inout WireReader) throws {
+        let count = try reader.readCount("forgotten keys", minimumElementSize: 1 + 4)
+        var keys: [KeyReference] = []
+        keys.reserveCapacity(count)
+        for _ in 0..<count { keys.append(try reader.readKeyReference("forgotten key")) }
+        try self.init(keys: keys)
+    }
+}
+
+/// The named shares are zeroised.
+public struct SharesForgotten: Sendable, Hashable, CustomStringConvertible {
+    /// How many of the named key versions were held and are now wiped.
+    public let zeroisedShares: UInt32
+
+    /// Creates a response.
+    public init(zeroisedShares: UInt32) { self.zeroisedShares = zeroisedShares }
+
+    public var description: String { "SharesForgotten(\(zeroisedShares) shares zeroised)" }
+}
+
+extension SharesForgotten: WireCodable {
+    static let messageType = MessageType.sharesForgotten
+    func encode(into writer: inout WireWriter) { writer.write(zeroisedShares) }
+    init(from reader: inout WireReader) throws { self.init(zeroisedShares: try reader.readUInt32("share count")) }
+}

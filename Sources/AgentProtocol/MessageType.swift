@@ -74,6 +74,10 @@ public enum MessageType: UInt16, Sendable, CaseIterable, CustomStringConvertible
     case destroy = 0x0801
     /// Shares are zeroised; the agent is about to power off.
     case destroyed = 0x0802
+    /// Zeroise some shares, request.
+    case forgetShares = 0x0803
+    /// Zeroise some shares, response.
+    case sharesForgotten = 0x0804
 
     /// Recipient attestation: quote PCR 4 and 9 bound to a run, for the dealers of that run.
     case recipientQuoteRequest = 0x0A01
@@ -132,6 +136,8 @@ public enum MessageType: UInt16, Sendable, CaseIterable, CustomStringConvertible
         case .redistributeAccepted: "redistribute-accepted"
         case .destroy: "destroy"
         case .destroyed: "destroyed"
+        case .forgetShares: "forget-shares"
+        case .sharesForgotten: "shares-forgotten"
         case .recipientQuoteRequest: "recipient-quote-request"
         case .recipientQuote: "recipient-quote"
         case .sessionHello: "session-hello"

@@ -153,6 +153,7 @@ public actor Custodian: AgentRequestHandler {
         case .dkgReceiveRequest(let request): return .dkgComplaints(try dkgReceive(request))
         case .dkgFinishRequest(let request): return .dkgFinished(try dkgFinish(request))
         case .dkgConfirmRequest(let request): return .dkgConfirmed(try dkgConfirm(request))
+        case .forgetShares(let request): return .sharesForgotten(forget(request))
         default:
             throw ErrorMessage(code: .refused, text: "this agent does not serve \(request.type)")
         }
@@ -641,6 +642,17 @@ public actor Custodian: AgentRequestHandler {
     }
 
     // MARK: Destruction
+
+    /// Drops the named shares (and any signing session or DKG run of them); the rest stay.
+    private func forget(_ request: ForgetSharesRequest) -> SharesForgotten {
+        let names = Set(request.keys)
+        var count = 0
+        for key in names where shares.removeValue(forKey: key) != nil { count += 1 }
+        for key in names { dkgRuns.removeValue(forKey: key) }
+        signingSessions = signingSessions.filter { !names.contains($0.value.key) }
+        logger.info("forgot shares on request", metadata: ["named": "\(names.count)", "held": "\(count)"])
+        return SharesForgotten(zeroisedShares: UInt32(count))
+    }
 
     private func destroyAll(reason: String) -> Destroyed {
         let count = zeroise()

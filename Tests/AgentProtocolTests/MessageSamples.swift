@@ -155,6 +155,8 @@ enum MessageSamples {
                     newKey: key(4), participant: id(5), publicShare: share.publicShare, commitment: dealing.commitment)),
             .destroy(try DestroyRequest(reason: "heartbeat missed")),
             .destroyed(Destroyed(zeroisedShares: 2)),
+            .forgetShares(try ForgetSharesRequest(keys: [try KeyReference(keyID: "payments/e3", version: 2)])),
+            .sharesForgotten(SharesForgotten(zeroisedShares: 1)),
             .recipientQuoteRequest(try RecipientQuoteRequest(binding: [UInt8](repeating: 0xB1, count: 32))),
             .recipientQuote(recipientQuote),
             .sessionHello(SessionHello()),
