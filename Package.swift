@@ -365,7 +365,7 @@ let package = Package(
 
         .testTarget(
             name: "KeyStoreTests",
-            dependencies: ["KeyStore", "KeyshardAPI"]
+            dependencies: ["KeyStore", "KeyshardAPI", .product(name: "GRDB", package: "GRDB.swift")]
         ),
         .testTarget(
             name: "AuditLogTests",

@@ -1,1 +1,0 @@
-// AuditLog: being written.

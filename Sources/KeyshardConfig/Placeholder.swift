@@ -1,1 +1,0 @@
-// KeyshardConfig: being written.

@@ -1,1 +1,0 @@
-// AuditLogTests: being written.

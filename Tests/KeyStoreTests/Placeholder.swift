@@ -1,1 +1,0 @@
-// KeyStoreTests: being written.

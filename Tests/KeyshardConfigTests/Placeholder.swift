@@ -1,1 +1,0 @@
-// KeyshardConfigTests: being written.
