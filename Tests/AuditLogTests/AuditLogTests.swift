@@ -8,6 +8,7 @@ import Testing
 #endif
 
 /// A fresh directory under the system temp dir, removed when `body` returns.
+@discardableResult
 func withTemporaryDirectory<T>(_ body: (String) async throws -> T) async throws -> T {
     let path = FileManager.default.temporaryDirectory.appendingPathComponent("audit-\(UUID().uuidString)").path
     try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
@@ -127,9 +128,11 @@ struct AuditLogWriteTests {
             do {
                 try await log.append("key.create")
                 Issue.record("append to a removed log succeeded")
-            } catch {
+            } catch let error as AuditError {
                 #expect(error.code == .writeFailed)
                 #expect(error.reason.contains("removed"))
+            } catch {
+                Issue.record("unexpected \(error)")
             }
             try await log.reopen()
             try await log.append("key.create")
@@ -420,9 +423,11 @@ struct AuditDiskFullTests {
             do {
                 try await log.append("api.call", ["detail": big])
                 Issue.record("append on a full file system succeeded")
-            } catch {
+            } catch let error as AuditError {
                 #expect(error.code == .writeFailed)
                 #expect(error.reason.contains("No space left") || error.reason.contains("full"), "\(error)")
+            } catch {
+                Issue.record("unexpected \(error)")
             }
             #expect(await log.head == head)
             #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == before)

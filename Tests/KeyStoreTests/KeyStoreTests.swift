@@ -8,6 +8,7 @@ import Testing
 #endif
 
 /// A fresh directory under the system temp dir, removed when `body` returns.
+@discardableResult
 func withTemporaryDirectory<T>(_ body: (String) async throws -> T) async throws -> T {
     let path = FileManager.default.temporaryDirectory.appendingPathComponent("keystore-\(UUID().uuidString)").path
     try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
@@ -92,7 +93,7 @@ struct KeyStoreOpeningTests {
             #expect(mode(of: dir + "/state/nested") == 0o700)
             #expect(mode(of: path) == 0o600)
             #expect(mode(of: path + "-wal") == 0o600)
-            let journal = try DatabaseQueue(path: path).read { db in
+            let journal = try await DatabaseQueue(path: path).read { db in
                 try String.fetchOne(db, sql: "PRAGMA journal_mode")
             }
             #expect(journal == "wal")
@@ -142,7 +143,7 @@ struct KeyStoreOpeningTests {
         try await withTemporaryDirectory { dir in
             let path = dir + "/keyshard.sqlite"
             _ = try KeyStore(path: path)
-            try DatabaseQueue(path: path).write { db in
+            try await DatabaseQueue(path: path).write { db in
                 try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v2-from-the-future')")
             }
             let error = await expectStoreError(.unsupportedSchema) { _ = try KeyStore(path: path) }
@@ -406,8 +407,10 @@ struct KeyStoreEpochTests {
                         do {
                             try await store.beginEpochChange(Fixture.change())
                             return nil
-                        } catch {
+                        } catch let error as KeyStoreError {
                             return error.code
+                        } catch {
+                            return KeyStoreError.Code(rawValue: "\(error)")
                         }
                     }
                 }
