@@ -177,10 +177,7 @@ let package = Package(
         // The daemon's durable state: rings, keys, versions, commitments, custodians, epochs (SQLite).
         .target(
             name: "KeyStore",
-            dependencies: [
-                "KeyshardAPI",
-                .product(name: "GRDB", package: "GRDB.swift"),
-            ]
+            dependencies: [.product(name: "GRDB", package: "GRDB.swift")]
         ),
         // Hash-chained JSON-lines audit log and its verifier.
         .target(
@@ -365,7 +362,7 @@ let package = Package(
 
         .testTarget(
             name: "KeyStoreTests",
-            dependencies: ["KeyStore", "KeyshardAPI", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: ["KeyStore", .product(name: "GRDB", package: "GRDB.swift")]
         ),
         .testTarget(
             name: "AuditLogTests",

@@ -56,8 +56,9 @@ public struct AuditEntry: Sendable, Hashable {
     /// - Returns: nil when the bytes are not a record (not JSON, a key missing or of the wrong type).
     public init?(line: some Collection<UInt8>) {
         guard let decoded = try? JSONDecoder().decode(Wire.self, from: Data(line)) else { return nil }
-        self.init(seq: decoded.seq, time: decoded.time, event: decoded.event, fields: decoded.fields,
-                  prev: decoded.prev)
+        self.init(
+            seq: decoded.seq, time: decoded.time, event: decoded.event, fields: decoded.fields,
+            prev: decoded.prev)
     }
 
     /// The line's bytes, without the newline: the canonical form, the only one the verifier accepts.

@@ -136,7 +136,9 @@ final class AuditFile {
     func stillAtPath() throws(AuditError) -> Bool {
         var mine = stat()
         var atPath = stat()
-        guard fstat(fd, &mine) == 0 else { throw AuditError(.readFailed, "cannot stat the audit log: \(Paths.errnoText())") }
+        guard fstat(fd, &mine) == 0 else {
+            throw AuditError(.readFailed, "cannot stat the audit log: \(Paths.errnoText())")
+        }
         guard stat(path, &atPath) == 0 else { return false }
         return mine.st_dev == atPath.st_dev && mine.st_ino == atPath.st_ino && Int(atPath.st_size) == size
             && size > 0
@@ -182,7 +184,8 @@ final class AuditFile {
         var bytes = entry.line
         guard bytes.count <= AuditEntry.maximumLineLength else {
             throw AuditError(
-                .invalidRecord, "an audit record of \(bytes.count) bytes is over the \(AuditEntry.maximumLineLength)-byte limit")
+                .invalidRecord,
+                "an audit record of \(bytes.count) bytes is over the \(AuditEntry.maximumLineLength)-byte limit")
         }
         let lineHash = AuditEntry.hash(bytes)
         bytes.append(0x0A)

@@ -28,7 +28,8 @@ public enum AuditValue: Sendable, Hashable, Codable {
             self = .strings(value)
         } else {
             throw DecodingError.dataCorruptedError(
-                in: container, debugDescription: "an audit field is a string, integer, boolean, list of strings or null")
+                in: container, debugDescription: "an audit field is a string, integer, boolean, list of strings or null"
+            )
         }
     }
 

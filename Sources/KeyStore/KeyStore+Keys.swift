@@ -53,7 +53,8 @@ extension KeyStore {
             throw KeyStoreError(
                 .invalid,
                 "key \(key.name): the version (\(version.key) v\(version.version)) and commitment "
-                    + "(\(commitment.key) v\(commitment.version)) must be the key's latest version \(key.latestVersion)")
+                    + "(\(commitment.key) v\(commitment.version)) must be the key's latest version \(key.latestVersion)"
+            )
         }
         try Self.checkLimits(key)
         try await write("store key \(key.name)") { db in
@@ -93,7 +94,8 @@ extension KeyStore {
     ) async throws(KeyStoreError) {
         guard version.key == keyName, commitment.key == keyName, commitment.version == version.version else {
             throw KeyStoreError(
-                .invalid, "key \(keyName): the version and the commitment must both be of key \(keyName) v\(version.version)")
+                .invalid,
+                "key \(keyName): the version and the commitment must both be of key \(keyName) v\(version.version)")
         }
         try await write("add version \(version.version) to key \(keyName)") { db in
             let key = try Self.requireKey(db, keyName)
@@ -207,7 +209,8 @@ extension KeyStore {
     }
 
     /// The commitment of a key version at an epoch, or nil.
-    public func commitment(key: String, version: Int, epoch: Int) async throws(KeyStoreError) -> ShareCommitmentRecord? {
+    public func commitment(key: String, version: Int, epoch: Int) async throws(KeyStoreError) -> ShareCommitmentRecord?
+    {
         try await read("read a commitment of key \(key)") { db in
             try Row.fetchOne(
                 db, sql: "SELECT * FROM shareCommitments WHERE key = ? AND version = ? AND epoch = ?",

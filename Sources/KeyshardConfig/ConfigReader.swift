@@ -38,7 +38,8 @@ final class ConfigReader {
                 let hint = Suggestion.closest(to: name, among: known).map { " (did you mean \"\($0)\"?)" } ?? ""
                 problem(
                     key, path.isEmpty ? name : fieldPath,
-                    "unknown key\(hint); \(path.isEmpty ? "top-level" : path) keys are " + known.joined(separator: ", "))
+                    "unknown key\(hint); \(path.isEmpty ? "top-level" : path) keys are " + known.joined(separator: ", ")
+                )
                 continue
             }
             if Self.isNull(value) { continue }

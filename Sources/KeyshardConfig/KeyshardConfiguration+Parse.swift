@@ -44,7 +44,8 @@ extension KeyshardConfiguration {
     ///   - text: the YAML.
     ///   - file: its name, for messages.
     /// - Throws: ``ConfigError`` listing every problem with its line and column.
-    public static func parse(text: String, file: String = "keyshard.yaml") throws(ConfigError) -> KeyshardConfiguration {
+    public static func parse(text: String, file: String = "keyshard.yaml") throws(ConfigError) -> KeyshardConfiguration
+    {
         let reader = ConfigReader(file: file)
         let root: Node?
         do {
@@ -76,7 +77,8 @@ extension KeyshardConfiguration {
         switch error {
         case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _),
             .composer(_, let problem, let mark, _):
-            return ConfigProblem(file: file, line: mark.line, column: mark.column, path: "", message: "YAML syntax: \(problem)")
+            return ConfigProblem(
+                file: file, line: mark.line, column: mark.column, path: "", message: "YAML syntax: \(problem)")
         case .reader(let problem, _, _, _):
             return ConfigProblem(file: file, line: nil, column: nil, path: "", message: "YAML encoding: \(problem)")
         default:
@@ -158,7 +160,8 @@ struct ConfigParser {
         if let listen = fields["listen"], let text = reader.nonEmptyString(listen) {
             endpoint = Self.hostAndPort(text)
             if endpoint == nil {
-                reader.problem(listen.value, listen.path, "\"\(text)\" is not host:port (e.g. 127.0.0.1:8200, [::1]:8200)")
+                reader.problem(
+                    listen.value, listen.path, "\"\(text)\" is not host:port (e.g. 127.0.0.1:8200, [::1]:8200)")
             }
         }
         let certificate = reader.absolutePath(fields["certificate"])
@@ -268,7 +271,8 @@ struct ConfigParser {
             } else {
                 reader.problem(
                     nameField.value, nameField.path,
-                    "\"\(name)\" is not a ring name (1 to 63 letters, digits, '-' or '_', starting with a letter or digit)")
+                    "\"\(name)\" is not a ring name (1 to 63 letters, digits, '-' or '_', starting with a letter "
+                        + "or digit)")
             }
         }
         let shares = reader.int(fields["shares"], in: 2...KeyshardConfiguration.maximumShares)
@@ -297,7 +301,8 @@ struct ConfigParser {
     private func readRoles(_ field: Field?) -> RoleMap? {
         guard let field, let items = reader.items(field) else { return nil }
         guard !items.isEmpty else {
-            reader.problem(field.value, field.path, "is empty: no caller could use keyshardd (leave it out for root as admin)")
+            reader.problem(
+                field.value, field.path, "is empty: no caller could use keyshardd (leave it out for root as admin)")
             return nil
         }
         var entries: [RoleMap.Entry] = []
@@ -357,7 +362,8 @@ struct ConfigParser {
             keys = reader.strings(keysField)
             if keys?.isEmpty == true {
                 reader.problem(
-                    keysField.value, keysField.path, "is empty, so the entry grants nothing; list key globs or leave it out")
+                    keysField.value, keysField.path,
+                    "is empty, so the entry grants nothing; list key globs or leave it out")
                 keys = nil
                 return nil
             }

@@ -8,6 +8,7 @@ import Testing
 #endif
 
 /// A fresh directory under the system temp dir, removed when `body` returns.
+@discardableResult
 func withTemporaryDirectory<T>(_ body: (String) async throws -> T) async throws -> T {
     let path = FileManager.default.temporaryDirectory.appendingPathComponent("audit-\(UUID().uuidString)").path
     try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
@@ -51,10 +52,13 @@ struct AuditLogWriteTests {
             let written = try lines(of: path)
             #expect(written.count == 5)
             #expect(written[0].hasPrefix("{\"seq\":1,\"time\":\""))
-            #expect(written[0].hasSuffix(",\"event\":\"daemon.start\",\"fields\":{\"pid\":42,\"version\":\"1.0\"},\"prev\":\""
-                + String(repeating: "0", count: 64) + "\"}"))
-            #expect(written[3].contains(
-                "\"fields\":{\"epoch\":null,\"id\":\"ks-3\",\"reasons\":[\"quote\",\"pcr 9\"]}"))
+            #expect(
+                written[0].hasSuffix(
+                    ",\"event\":\"daemon.start\",\"fields\":{\"pid\":42,\"version\":\"1.0\"},\"prev\":\""
+                        + String(repeating: "0", count: 64) + "\"}"))
+            #expect(
+                written[3].contains(
+                    "\"fields\":{\"epoch\":null,\"id\":\"ks-3\",\"reasons\":[\"quote\",\"pcr 9\"]}"))
             let time = try #require(written[2].split(separator: "\"").dropFirst(5).first)
             #expect(time.count == 24 && time.hasSuffix("Z") && time.contains("T"))
             for index in 1..<5 {
@@ -127,9 +131,11 @@ struct AuditLogWriteTests {
             do {
                 try await log.append("key.create")
                 Issue.record("append to a removed log succeeded")
-            } catch {
+            } catch let error as AuditError {
                 #expect(error.code == .writeFailed)
                 #expect(error.reason.contains("removed"))
+            } catch {
+                Issue.record("unexpected \(error)")
             }
             try await log.reopen()
             try await log.append("key.create")
@@ -220,7 +226,9 @@ struct AuditTamperTests {
             try write(written, to: path)
             let report = try AuditVerifier.verify(path: path)
             #expect(!report.problems.isEmpty)
-            #expect(report.problems.contains { $0.line == 3 && $0.description.contains("out of order") }, "\(report.problems)")
+            #expect(
+                report.problems.contains { $0.line == 3 && $0.description.contains("out of order") },
+                "\(report.problems)")
             #expect(report.problems.allSatisfy { (2...3).contains($0.line) }, "\(report.problems)")
         }
     }
@@ -250,8 +258,10 @@ struct AuditTamperTests {
             try write(written, to: path)
             let report = try AuditVerifier.verify(path: path)
             #expect(report.lines == 6)
-            #expect(report.problems.contains { $0.line == 3 && $0.description.contains("over the") }, "\(report.problems)")
-            #expect(report.problems.contains { $0.line == 5 && $0.description.contains("edited") }, "\(report.problems)")
+            #expect(
+                report.problems.contains { $0.line == 3 && $0.description.contains("over the") }, "\(report.problems)")
+            #expect(
+                report.problems.contains { $0.line == 5 && $0.description.contains("edited") }, "\(report.problems)")
         }
     }
 }
@@ -379,7 +389,9 @@ let tmpfsMountAllowed: Bool = {
         return false
     }
     defer { try? FileManager.default.removeItem(atPath: probe) }
-    guard let mounted = try? ProcessRunner.run("/usr/bin/mount", ["-t", "tmpfs", "-o", "size=64k", "tmpfs", probe], timeout: 30),
+    guard
+        let mounted = try? ProcessRunner.run(
+            "/usr/bin/mount", ["-t", "tmpfs", "-o", "size=64k", "tmpfs", probe], timeout: 30),
         mounted.status == 0
     else { return false }
     _ = try? ProcessRunner.run("/usr/bin/umount", [probe], timeout: 30)
@@ -420,9 +432,11 @@ struct AuditDiskFullTests {
             do {
                 try await log.append("api.call", ["detail": big])
                 Issue.record("append on a full file system succeeded")
-            } catch {
+            } catch let error as AuditError {
                 #expect(error.code == .writeFailed)
                 #expect(error.reason.contains("No space left") || error.reason.contains("full"), "\(error)")
+            } catch {
+                Issue.record("unexpected \(error)")
             }
             #expect(await log.head == head)
             #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == before)

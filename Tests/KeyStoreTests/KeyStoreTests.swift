@@ -8,6 +8,7 @@ import Testing
 #endif
 
 /// A fresh directory under the system temp dir, removed when `body` returns.
+@discardableResult
 func withTemporaryDirectory<T>(_ body: (String) async throws -> T) async throws -> T {
     let path = FileManager.default.temporaryDirectory.appendingPathComponent("keystore-\(UUID().uuidString)").path
     try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
@@ -37,11 +38,13 @@ enum Fixture {
     }
 
     static func version(_ key: String, _ version: Int) -> KeyVersionRecord {
-        KeyVersionRecord(key: key, version: version, publicKey: publicKey(UInt8(version)), origin: "dkg", createdAt: now)
+        KeyVersionRecord(
+            key: key, version: version, publicKey: publicKey(UInt8(version)), origin: "dkg", createdAt: now)
     }
 
     static func commitment(_ key: String, _ version: Int, epoch: Int) -> ShareCommitmentRecord {
-        ShareCommitmentRecord(key: key, version: version, epoch: epoch, commitment: [UInt8(version), UInt8(epoch), 0xAA])
+        ShareCommitmentRecord(
+            key: key, version: version, epoch: epoch, commitment: [UInt8(version), UInt8(epoch), 0xAA])
     }
 
     /// A ring with members and the given keys at version 1.
@@ -53,11 +56,14 @@ enum Fixture {
         }
     }
 
-    static func change(to epoch: Int = 1, members: [Int: String] = [1: "ks-d", 2: "ks-e", 3: "ks-f"])
+    static func change(
+        to epoch: Int = 1, members: [Int: String] = [1: "ks-d", 2: "ks-e", 3: "ks-f"]
+    )
         -> EpochChangeRecord
     {
-        EpochChangeRecord(ring: "r1", fromEpoch: epoch - 1, toEpoch: epoch, kind: .rotation, startedAt: now,
-                          members: members)
+        EpochChangeRecord(
+            ring: "r1", fromEpoch: epoch - 1, toEpoch: epoch, kind: .rotation, startedAt: now,
+            members: members)
     }
 }
 
@@ -92,7 +98,7 @@ struct KeyStoreOpeningTests {
             #expect(mode(of: dir + "/state/nested") == 0o700)
             #expect(mode(of: path) == 0o600)
             #expect(mode(of: path + "-wal") == 0o600)
-            let journal = try DatabaseQueue(path: path).read { db in
+            let journal = try await DatabaseQueue(path: path).read { db in
                 try String.fetchOne(db, sql: "PRAGMA journal_mode")
             }
             #expect(journal == "wal")
@@ -128,7 +134,8 @@ struct KeyStoreOpeningTests {
             #expect(try await store.ring(named: "r1") == Fixture.ring())
             #expect(try await store.key(named: "k1") == Fixture.key("k1"))
             #expect(try await store.versions(of: "k1") == [Fixture.version("k1", 1)])
-            #expect(try await store.commitment(key: "k1", version: 1, epoch: 0) == Fixture.commitment("k1", 1, epoch: 0))
+            #expect(
+                try await store.commitment(key: "k1", version: 1, epoch: 0) == Fixture.commitment("k1", 1, epoch: 0))
             #expect(try await store.members(ring: "r1", epoch: 0) == Fixture.members)
             let custodian = try #require(try await store.custodian(id: "ks-a"))
             #expect(custodian.generation == 7)
@@ -142,7 +149,7 @@ struct KeyStoreOpeningTests {
         try await withTemporaryDirectory { dir in
             let path = dir + "/keyshard.sqlite"
             _ = try KeyStore(path: path)
-            try DatabaseQueue(path: path).write { db in
+            try await DatabaseQueue(path: path).write { db in
                 try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v2-from-the-future')")
             }
             let error = await expectStoreError(.unsupportedSchema) { _ = try KeyStore(path: path) }
@@ -162,7 +169,8 @@ struct KeyStoreOpeningTests {
             #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == text)
 
             let random = dir + "/random.sqlite"
-            try Data((0..<8192).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }).write(to: URL(fileURLWithPath: random))
+            try Data((0..<8192).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }).write(
+                to: URL(fileURLWithPath: random))
             await expectStoreError(.notADatabase) { _ = try KeyStore(path: random) }
         }
     }
@@ -212,11 +220,13 @@ struct KeyStoreKeyTests {
             try await Fixture.populate(store)
             await expectStoreError(.exists) { try await store.insertRing(Fixture.ring()) }
             await expectStoreError(.invalid) {
-                try await store.insertRing(RingRecord(name: "bad", threshold: 4, shares: 3, epoch: 0, createdAt: Fixture.now))
+                try await store.insertRing(
+                    RingRecord(name: "bad", threshold: 4, shares: 3, epoch: 0, createdAt: Fixture.now))
             }
             await expectStoreError(.exists) {
                 try await store.insertKey(
-                    Fixture.key("k1"), version: Fixture.version("k1", 1), commitment: Fixture.commitment("k1", 1, epoch: 0))
+                    Fixture.key("k1"), version: Fixture.version("k1", 1),
+                    commitment: Fixture.commitment("k1", 1, epoch: 0))
             }
             await expectStoreError(.notFound) {
                 try await store.insertKey(
@@ -225,7 +235,8 @@ struct KeyStoreKeyTests {
             }
             await expectStoreError(.invalid) {
                 try await store.insertKey(
-                    Fixture.key("k2"), version: Fixture.version("k2", 1), commitment: Fixture.commitment("k2", 1, epoch: 5))
+                    Fixture.key("k2"), version: Fixture.version("k2", 1),
+                    commitment: Fixture.commitment("k2", 1, epoch: 5))
             }
             #expect(try await store.keys().map(\.name) == ["k1"])
             #expect(try await store.versions(of: "k2").isEmpty)
@@ -238,15 +249,19 @@ struct KeyStoreKeyTests {
             let store = try KeyStore(path: dir + "/s.sqlite")
             try await Fixture.populate(store)
             await expectStoreError(.invalid) {
-                try await store.addVersion("k1", version: Fixture.version("k1", 3), commitment: Fixture.commitment("k1", 3, epoch: 0))
+                try await store.addVersion(
+                    "k1", version: Fixture.version("k1", 3), commitment: Fixture.commitment("k1", 3, epoch: 0))
             }
             await expectStoreError(.invalid) {
-                try await store.addVersion("k1", version: Fixture.version("k1", 1), commitment: Fixture.commitment("k1", 1, epoch: 0))
+                try await store.addVersion(
+                    "k1", version: Fixture.version("k1", 1), commitment: Fixture.commitment("k1", 1, epoch: 0))
             }
             await expectStoreError(.notFound) {
-                try await store.addVersion("nope", version: Fixture.version("nope", 2), commitment: Fixture.commitment("nope", 2, epoch: 0))
+                try await store.addVersion(
+                    "nope", version: Fixture.version("nope", 2), commitment: Fixture.commitment("nope", 2, epoch: 0))
             }
-            try await store.addVersion("k1", version: Fixture.version("k1", 2), commitment: Fixture.commitment("k1", 2, epoch: 0))
+            try await store.addVersion(
+                "k1", version: Fixture.version("k1", 2), commitment: Fixture.commitment("k1", 2, epoch: 0))
             #expect(try await store.key(named: "k1")?.latestVersion == 2)
             #expect(try await store.versions(of: "k1").map(\.version) == [1, 2])
             #expect(try await store.commitments(ring: "r1", epoch: 0).map(\.version) == [1, 2])
@@ -258,8 +273,11 @@ struct KeyStoreKeyTests {
         try await withTemporaryDirectory { dir in
             let store = try KeyStore(path: dir + "/s.sqlite")
             try await Fixture.populate(store)
-            try await store.addVersion("k1", version: Fixture.version("k1", 2), commitment: Fixture.commitment("k1", 2, epoch: 0))
-            let error = await expectStoreError(.invalid) { try await store.updateKeyConfig("k1", minDecryptionVersion: 3) }
+            try await store.addVersion(
+                "k1", version: Fixture.version("k1", 2), commitment: Fixture.commitment("k1", 2, epoch: 0))
+            let error = await expectStoreError(.invalid) {
+                try await store.updateKeyConfig("k1", minDecryptionVersion: 3)
+            }
             #expect(error?.reason.contains("latest version 2") == true)
             await expectStoreError(.invalid) { try await store.updateKeyConfig("k1", minDecryptionVersion: 0) }
             await expectStoreError(.invalid) { try await store.updateKeyConfig("k1", minEncryptionVersion: 3) }
@@ -279,7 +297,8 @@ struct KeyStoreKeyTests {
             try await Fixture.populate(store)
             for version in 2...3 {
                 try await store.addVersion(
-                    "k1", version: Fixture.version("k1", version), commitment: Fixture.commitment("k1", version, epoch: 0))
+                    "k1", version: Fixture.version("k1", version),
+                    commitment: Fixture.commitment("k1", version, epoch: 0))
             }
             // Versions still decryptable cannot lose their shares.
             await expectStoreError(.invalid) { try await store.trim("k1", minAvailableVersion: 2) }
@@ -302,7 +321,8 @@ struct KeyStoreKeyTests {
             try await Fixture.populate(store, keys: ["a", "b"])
             try await store.insertRing(Fixture.ring("r2"))
             try await store.insertKey(
-                Fixture.key("c", ring: "r2"), version: Fixture.version("c", 1), commitment: Fixture.commitment("c", 1, epoch: 0))
+                Fixture.key("c", ring: "r2"), version: Fixture.version("c", 1),
+                commitment: Fixture.commitment("c", 1, epoch: 0))
             #expect(try await store.keys(ring: "r1").map(\.name) == ["a", "b"])
             #expect(try await store.keys().map(\.name) == ["a", "b", "c"])
             try await store.deleteKey("a")
@@ -359,9 +379,13 @@ struct KeyStoreCustodianTests {
                 try await store.initialMembers(ring: "r1", epoch: 0, members: [1: "x", 2: "x"])
             }
             await expectStoreError(.invalid) { try await store.initialMembers(ring: "r1", epoch: 1, members: [1: "x"]) }
-            await expectStoreError(.notFound) { try await store.initialMembers(ring: "r9", epoch: 0, members: [1: "x"]) }
+            await expectStoreError(.notFound) {
+                try await store.initialMembers(ring: "r9", epoch: 0, members: [1: "x"])
+            }
             try await store.initialMembers(ring: "r1", epoch: 0, members: Fixture.members)
-            await expectStoreError(.invalid) { try await store.initialMembers(ring: "r1", epoch: 0, members: Fixture.members) }
+            await expectStoreError(.invalid) {
+                try await store.initialMembers(ring: "r1", epoch: 0, members: Fixture.members)
+            }
             #expect(try await store.members(ring: "r1", epoch: 0) == Fixture.members)
         }
     }
@@ -387,7 +411,8 @@ struct KeyStoreEpochTests {
             }
             await expectStoreError(.busy) {
                 try await other.insertKey(
-                    Fixture.key("k2"), version: Fixture.version("k2", 1), commitment: Fixture.commitment("k2", 1, epoch: 0))
+                    Fixture.key("k2"), version: Fixture.version("k2", 1),
+                    commitment: Fixture.commitment("k2", 1, epoch: 0))
             }
         }
     }
@@ -406,8 +431,10 @@ struct KeyStoreEpochTests {
                         do {
                             try await store.beginEpochChange(Fixture.change())
                             return nil
-                        } catch {
+                        } catch let error as KeyStoreError {
                             return error.code
+                        } catch {
+                            return KeyStoreError.Code(rawValue: "\(error)")
                         }
                     }
                 }
@@ -429,7 +456,9 @@ struct KeyStoreEpochTests {
             change = Fixture.change()
             change.toEpoch = 0
             await expectStoreError(.invalid) { try await store.beginEpochChange(change) }
-            await expectStoreError(.invalid) { try await store.beginEpochChange(Fixture.change(members: [1: "d", 5: "e"])) }
+            await expectStoreError(.invalid) {
+                try await store.beginEpochChange(Fixture.change(members: [1: "d", 5: "e"]))
+            }
             change = Fixture.change()
             change.ring = "nope"
             await expectStoreError(.notFound) { try await store.beginEpochChange(change) }
@@ -458,13 +487,15 @@ struct KeyStoreEpochTests {
             #expect(try await store.members(ring: "r1", epoch: 1) == change.members)
             #expect(try await store.members(ring: "r1", epoch: 0).isEmpty)
             #expect(try await store.commitments(ring: "r1", epoch: 0).isEmpty)
-            #expect(try await store.commitments(ring: "r1", epoch: 1) == [
-                Fixture.commitment("a", 1, epoch: 1), Fixture.commitment("b", 1, epoch: 1),
-            ])
+            #expect(
+                try await store.commitments(ring: "r1", epoch: 1) == [
+                    Fixture.commitment("a", 1, epoch: 1), Fixture.commitment("b", 1, epoch: 1),
+                ])
             #expect(try await store.pendingEpochChange(ring: "r1") == nil)
             await expectStoreError(.notFound) { try await store.commitEpochChange(ring: "r1") }
             // The ring takes new keys again, at the new epoch.
-            try await store.addVersion("a", version: Fixture.version("a", 2), commitment: Fixture.commitment("a", 2, epoch: 1))
+            try await store.addVersion(
+                "a", version: Fixture.version("a", 2), commitment: Fixture.commitment("a", 2, epoch: 1))
         }
     }
 
@@ -491,10 +522,16 @@ struct KeyStoreEpochTests {
         try await withTemporaryDirectory { dir in
             let store = try KeyStore(path: dir + "/s.sqlite")
             try await Fixture.populate(store)
-            await expectStoreError(.notFound) { try await store.recordPendingCommitment(Fixture.commitment("k1", 1, epoch: 1)) }
+            await expectStoreError(.notFound) {
+                try await store.recordPendingCommitment(Fixture.commitment("k1", 1, epoch: 1))
+            }
             try await store.beginEpochChange(Fixture.change())
-            await expectStoreError(.invalid) { try await store.recordPendingCommitment(Fixture.commitment("k1", 1, epoch: 2)) }
-            await expectStoreError(.notFound) { try await store.recordPendingCommitment(Fixture.commitment("k1", 2, epoch: 1)) }
+            await expectStoreError(.invalid) {
+                try await store.recordPendingCommitment(Fixture.commitment("k1", 1, epoch: 2))
+            }
+            await expectStoreError(.notFound) {
+                try await store.recordPendingCommitment(Fixture.commitment("k1", 2, epoch: 1))
+            }
             // A retried redistribution replaces its earlier result.
             try await store.recordPendingCommitment(Fixture.commitment("k1", 1, epoch: 1))
             var again = Fixture.commitment("k1", 1, epoch: 1)
@@ -514,7 +551,8 @@ struct KeyStoreEpochTests {
             #expect(try await store.abortEpochChange(ring: "r1") == Fixture.change())
             #expect(try await store.ring(named: "r1")?.epoch == 0)
             #expect(try await store.members(ring: "r1", epoch: 0) == Fixture.members)
-            #expect(try await store.commitment(key: "k1", version: 1, epoch: 0) == Fixture.commitment("k1", 1, epoch: 0))
+            #expect(
+                try await store.commitment(key: "k1", version: 1, epoch: 0) == Fixture.commitment("k1", 1, epoch: 0))
             #expect(try await store.commitment(key: "k1", version: 1, epoch: 1) == nil)
             #expect(try await store.pendingEpochChange(ring: "r1") == nil)
             await expectStoreError(.notFound) { try await store.abortEpochChange(ring: "r1") }

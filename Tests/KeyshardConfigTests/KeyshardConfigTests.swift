@@ -40,7 +40,11 @@ struct ConfigParsingTests {
         let text = """
             state_dir: /srv/keyshard
             socket: { path: /run/ks/ks.sock, mode: "0640", group: root }
-            tcp: { listen: "[::1]:8443", certificate: /etc/ks/server.pem, key: /etc/ks/server.key, client_ca: /etc/ks/ca.pem }
+            tcp:
+              listen: "[::1]:8443"
+              certificate: /etc/ks/server.pem
+              key: /etc/ks/server.key
+              client_ca: /etc/ks/ca.pem
             backend:
               kind: process
               libvirt:
@@ -67,24 +71,34 @@ struct ConfigParsingTests {
         #expect(config.stateDirectory == "/srv/keyshard")
         #expect(config.storePath == "/srv/keyshard/keyshard.sqlite")
         #expect(config.socket == .init(path: "/run/ks/ks.sock", mode: 0o640, group: .init(name: "root", gid: 0)))
-        #expect(config.tcp == .init(
-            host: "::1", port: 8443, certificate: "/etc/ks/server.pem", key: "/etc/ks/server.key",
-            clientCA: "/etc/ks/ca.pem"))
+        #expect(
+            config.tcp
+                == .init(
+                    host: "::1", port: 8443, certificate: "/etc/ks/server.pem", key: "/etc/ks/server.key",
+                    clientCA: "/etc/ks/ca.pem"))
         #expect(config.backend.kind == .process)
-        #expect(config.backend.libvirt == .init(
-            hosts: ["qemu:///system", "qemu+ssh://host2/system"], imageDirectory: "/srv/image",
-            policy: "/etc/ks/policy.yaml", memoryMiB: 512, vcpus: 2, virtualization: .qemu))
-        #expect(config.backend.process == .init(agent: "/usr/libexec/keyshard-agent", policy: "/etc/ks/process-policy.yaml"))
-        #expect(config.heartbeat == .init(
-            interval: .milliseconds(500), freshnessWindow: .seconds(5), missedBeforeQuarantine: 3))
+        #expect(
+            config.backend.libvirt
+                == .init(
+                    hosts: ["qemu:///system", "qemu+ssh://host2/system"], imageDirectory: "/srv/image",
+                    policy: "/etc/ks/policy.yaml", memoryMiB: 512, vcpus: 2, virtualization: .qemu))
+        #expect(
+            config.backend.process == .init(agent: "/usr/libexec/keyshard-agent", policy: "/etc/ks/process-policy.yaml")
+        )
+        #expect(
+            config.heartbeat
+                == .init(
+                    interval: .milliseconds(500), freshnessWindow: .seconds(5), missedBeforeQuarantine: 3))
         #expect(config.custodianMaximumAge == .seconds(1800))
         #expect(config.defaultRing == .init(name: "main", threshold: 3, shares: 5))
         #expect(config.auditPath == "/srv/audit/audit.log")
         #expect(config.newKeyVersionOn == [.quarantine, .policyChange])
         #expect(config.logLevel == .debug)
         #expect(config.roles.entries.count == 4)
-        #expect(config.roles.entries[1] == .init(
-            identity: .user(name: "daemon", uid: 1), role: .client, keys: ["payments-*", "k?"]))
+        #expect(
+            config.roles.entries[1]
+                == .init(
+                    identity: .user(name: "daemon", uid: 1), role: .client, keys: ["payments-*", "k?"]))
         #expect(config.roles.entries[3].identity == .certificateSubject("CN=app1,O=Example"))
     }
 
@@ -105,7 +119,8 @@ struct ConfigParsingTests {
         #expect(config.backend.libvirt.memoryMiB == nil && config.backend.libvirt.vcpus == 1)
         #expect(config.backend.libvirt.virtualization == .auto)
         #expect(config.backend.process == .init(agent: nil, policy: nil))
-        #expect(config.heartbeat == .init(interval: .seconds(2), freshnessWindow: .seconds(10), missedBeforeQuarantine: 1))
+        #expect(
+            config.heartbeat == .init(interval: .seconds(2), freshnessWindow: .seconds(10), missedBeforeQuarantine: 1))
         #expect(config.custodianMaximumAge == .seconds(3600))
         #expect(config.defaultRing == .init(name: "default", threshold: 2, shares: 3))
         #expect(config.auditPath == "/var/log/keyshard/audit.log")
@@ -128,7 +143,9 @@ struct ConfigParsingTests {
             _ = try KeyshardConfiguration.load(path: path)
             Issue.record("accepted a bad duration")
         } catch {
-            #expect(error.description == "\(path):3:13: heartbeat.interval: \"2x\" is not a duration (use e.g. 500ms, 2s, 5m, 1h)")
+            #expect(
+                error.description
+                    == "\(path):3:13: heartbeat.interval: \"2x\" is not a duration (use e.g. 500ms, 2s, 5m, 1h)")
         }
         try Data("log_level: warning\n".utf8).write(to: URL(fileURLWithPath: path))
         #expect(try KeyshardConfiguration.load(path: path).logLevel == .warning)
@@ -151,10 +168,13 @@ struct ConfigProblemTests {
         let problem = expectProblem(
             "log_level: info\nheartbeat:\n  freshness_window: 10s\n  interval: 2x\n", line: 4, column: 13,
             path: "heartbeat.interval", containing: "is not a duration")
-        #expect(problem?.description
-            == "keyshard.yaml:4:13: heartbeat.interval: \"2x\" is not a duration (use e.g. 500ms, 2s, 5m, 1h)")
-        expectProblem("heartbeat: { interval: 0s }", line: 1, column: 24, path: "heartbeat.interval", containing: "longer than 0")
-        expectProblem("heartbeat: { interval: 2 }", line: 1, column: 24, path: "heartbeat.interval", containing: "not a duration")
+        #expect(
+            problem?.description
+                == "keyshard.yaml:4:13: heartbeat.interval: \"2x\" is not a duration (use e.g. 500ms, 2s, 5m, 1h)")
+        expectProblem(
+            "heartbeat: { interval: 0s }", line: 1, column: 24, path: "heartbeat.interval", containing: "longer than 0")
+        expectProblem(
+            "heartbeat: { interval: 2 }", line: 1, column: 24, path: "heartbeat.interval", containing: "not a duration")
     }
 
     @Test("unknown keys, with a suggestion for near misses")
@@ -162,17 +182,22 @@ struct ConfigProblemTests {
         let problem = expectProblem(
             "heartbeat:\n  intervall: 2s\n", line: 2, column: 3, path: "heartbeat.intervall",
             containing: "did you mean \"interval\"?")
-        #expect(problem?.message.contains("heartbeat keys are interval, freshness_window, missed_before_quarantine") == true)
+        #expect(
+            problem?.message.contains("heartbeat keys are interval, freshness_window, missed_before_quarantine") == true
+        )
         expectProblem("log_levl: info", line: 1, column: 1, path: "log_levl", containing: "did you mean \"log_level\"?")
         expectProblem(
             "heartbeat: { freshnessWindow: 5s }", line: 1, column: 14, path: "heartbeat.freshnessWindow",
             containing: "did you mean \"freshness_window\"?")
         let far = expectProblem("colour: blue", line: 1, column: 1, path: "colour", containing: "unknown key")
         #expect(far?.message.contains("did you mean") == false)
-        expectProblem("log_level: verbose", line: 1, column: 12, path: "log_level", containing: "is not one of trace, debug")
         expectProblem(
-            "backend: { kind: libvrt }", line: 1, column: 18, path: "backend.kind", containing: "did you mean \"libvirt\"?")
-        expectProblem("socket: { path: /a, path: /b }", line: 1, column: 21, path: "socket.path", containing: "appears twice")
+            "log_level: verbose", line: 1, column: 12, path: "log_level", containing: "is not one of trace, debug")
+        expectProblem(
+            "backend: { kind: libvrt }", line: 1, column: 18, path: "backend.kind",
+            containing: "did you mean \"libvirt\"?")
+        expectProblem(
+            "socket: { path: /a, path: /b }", line: 1, column: 21, path: "socket.path", containing: "appears twice")
     }
 
     @Test("ring sizes: threshold 2…n, n ≤ 64")
@@ -196,9 +221,12 @@ struct ConfigProblemTests {
 
     @Test("modes, paths, intervals and ages")
     func values() {
-        expectProblem("socket: { mode: \"0999\" }", line: 1, column: 17, path: "socket.mode", containing: "not a file mode")
-        expectProblem("socket: { mode: \"01777\" }", line: 1, column: 17, path: "socket.mode", containing: "not a file mode")
-        expectProblem("state_dir: var/lib/ks", line: 1, column: 12, path: "state_dir", containing: "not an absolute path")
+        expectProblem(
+            "socket: { mode: \"0999\" }", line: 1, column: 17, path: "socket.mode", containing: "not a file mode")
+        expectProblem(
+            "socket: { mode: \"01777\" }", line: 1, column: 17, path: "socket.mode", containing: "not a file mode")
+        expectProblem(
+            "state_dir: var/lib/ks", line: 1, column: 12, path: "state_dir", containing: "not an absolute path")
         expectProblem(
             "heartbeat:\n  interval: 10s\n", line: 2, column: 13, path: "heartbeat.interval",
             containing: "must be shorter than the freshness window (10s)")
@@ -242,7 +270,8 @@ struct ConfigProblemTests {
             "roles:\n  - { group: no-such-group-ks, role: client }\n", line: 2, column: 14, path: "roles[0].group",
             containing: "no group named")
         expectProblem(
-            "socket: { group: no-such-group-ks }", line: 1, column: 18, path: "socket.group", containing: "no group named")
+            "socket: { group: no-such-group-ks }", line: 1, column: 18, path: "socket.group",
+            containing: "no group named")
         expectProblem(
             "roles:\n  - { uid: 0, role: superuser }\n", line: 2, column: 21, path: "roles[0].role",
             containing: "not one of client, operator, admin")
