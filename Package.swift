@@ -33,6 +33,9 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        // Already in the graph through hummingbird and async-http-client; named here because
+        // KeyshardServer reads the TLS client certificate from NIOSSL's handler.
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.2"),
     ],
     targets: [
         // C libraries: module maps and tiny static-inline shims only.
@@ -211,16 +214,18 @@ let package = Package(
             name: "KeyshardServer",
             dependencies: [
                 "KeyshardAPI",
-                "KeyshardConfig",
-                "AuditLog",
                 "ShardCrypto",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
-                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // The CLI's side of the socket.
@@ -228,8 +233,10 @@ let package = Package(
             name: "KeyshardClient",
             dependencies: [
                 "KeyshardAPI",
+                "ShardCrypto",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
         .executableTarget(
@@ -335,6 +342,8 @@ let package = Package(
             dependencies: [
                 "keyshard",
                 "TestSupport",
+                "ServerTestSupport",
+                "KeyshardAPI",
                 "ShardCrypto",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
@@ -382,6 +391,24 @@ let package = Package(
                 "Engine", "ProcessBackend", "CustodianBackend", "KeyStore", "AuditLog", "KeyshardAPI", "Coordinator",
                 "AgentProtocol", "ShardCrypto", "TestSupport",
             ]
+        ),
+        // The HTTP layer on a real Unix socket, driven by KeyshardClient and curl.
+        .testTarget(
+            name: "KeyshardServerTests",
+            dependencies: [
+                "KeyshardServer", "KeyshardAPI", "KeyshardClient", "AuditLog", "ShardCrypto", "TestSupport",
+                "ServerTestSupport",
+            ]
+        ),
+        // A real KeyshardServer on a temporary socket in front of an in-memory service, shared by
+        // the server's and the CLI's tests.
+        .target(
+            name: "ServerTestSupport",
+            dependencies: [
+                "KeyshardServer", "KeyshardAPI", "ShardCrypto", "TestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/ServerTestSupport"
         ),
         // keyshardd and the keyshard CLI, started for real, driven over the socket.
         .testTarget(

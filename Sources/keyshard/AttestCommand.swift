@@ -11,7 +11,7 @@ struct AttestCommand: ParsableCommand {
     )
 
     /// `keyshard attest verify --policy P --evidence E --nonce HEX`.
-    struct Verify: ParsableCommand {
+    struct Verify: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Verify keyshard-evidence/v1 JSON against an attestation policy.",
             discussion: """
@@ -51,7 +51,7 @@ struct AttestCommand: ParsableCommand {
 
         @OptionGroup var freshness: FreshnessOptions
 
-        func run() throws {
+        func run() async throws {
             let verdict: Verdict
             let policyName: String
             do {
@@ -61,9 +61,8 @@ struct AttestCommand: ParsableCommand {
                 let context = try freshness.context(for: loadedEvidence)
                 policyName = loadedPolicy.name
                 let verifier = QuoteVerifier(policy: loadedPolicy)
-                verdict = CLIInput.waitFor {
-                    await verifier.verifyIncludingEndorsement(loadedEvidence, nonce: nonceBytes, freshness: context)
-                }
+                verdict = await verifier.verifyIncludingEndorsement(
+                    loadedEvidence, nonce: nonceBytes, freshness: context)
             } catch {
                 CLIOutput.error("\(error)")
                 throw ExitCode(2)

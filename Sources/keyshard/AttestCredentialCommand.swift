@@ -4,7 +4,7 @@ import Foundation
 
 extension AttestCommand {
     /// `keyshard attest credential --evidence E --ek-public F|--ek-certificate F --ek-root R --out-dir D`.
-    struct Credential: ParsableCommand {
+    struct Credential: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Make a credential that only the evidence's AK, in the TPM of a trusted EK, can open.",
             discussion: """
@@ -77,7 +77,7 @@ extension AttestCommand {
             }
         }
 
-        func run() throws {
+        func run() async throws {
             let loaded: Evidence
             let trusted: CredentialChallenge.TrustedEndorsementKey
             do {
@@ -97,14 +97,11 @@ extension AttestCommand {
 
             var generator = SystemRandomNumberGenerator()
             let secret = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
-            let evidenceForTask = loaded
-            let outcome: Result<MadeCredential, AttestationError> = CLIInput.waitFor {
-                do throws(AttestationError) {
-                    return .success(try await CredentialChallenge.make(
-                        forAKOf: evidenceForTask, trusting: trusted, secret: secret))
-                } catch {
-                    return .failure(error)
-                }
+            let outcome: Result<MadeCredential, AttestationError>
+            do throws(AttestationError) {
+                outcome = .success(try await CredentialChallenge.make(forAKOf: loaded, trusting: trusted, secret: secret))
+            } catch {
+                outcome = .failure(error)
             }
             let made: MadeCredential
             switch outcome {

@@ -48,30 +48,6 @@ enum CLIInput {
     }
 }
 
-extension CLIInput {
-    /// Runs async library work from a synchronous command and waits for it.
-    ///
-    /// The root command is a synchronous `ParsableCommand`; when it becomes an `AsyncParsableCommand`,
-    /// commands can `await` directly and this goes away. Blocking the main thread is safe here: the
-    /// work runs on the concurrency pool, never on the main thread.
-    static func waitFor<T: Sendable>(_ work: @escaping @Sendable () async -> T) -> T {
-        let box = ResultBox<T>()
-        let done = DispatchSemaphore(value: 0)
-        Task.detached {
-            box.value = await work()
-            done.signal()
-        }
-        done.wait()
-        return box.value!
-    }
-}
-
-/// The result of ``CLIInput/waitFor(_:)``: written once before the semaphore is signalled and read
-/// once after it, so the semaphore orders the accesses.
-private final class ResultBox<T>: @unchecked Sendable {
-    var value: T?
-}
-
 /// Writing diagnostics.
 enum CLIOutput {
     /// A line on standard error, prefixed with the program's name.

@@ -3,18 +3,27 @@ import ArgumentParser
 /// `keyshard`: the command-line front end. Each subcommand lives in its own file;
 /// the logic lives in the libraries.
 @main
-struct Keyshard: ParsableCommand {
+struct Keyshard: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "keyshard",
-        abstract: "Keep a master key alive only as Shamir shares in attested custodian VMs.",
+        abstract: "Keep keys alive only as Shamir shares in attested custodians.",
         discussion: """
-            Commands that need no daemon work offline on files and standard input:
-              encrypt   seal data to a key's public key (RFC 9180 HPKE)
-              verify    check a FROST threshold signature (RFC 9591)
+            Most commands talk to keyshardd over its Unix socket (--socket, else
+            $KEYSHARD_SOCKET, else /run/keyshard/keyshard.sock). encrypt --public-key,
+            verify --public-key, attest and policy lint/learn/explain work offline.
 
-            Exit codes: 0 success; 1 a negative answer (an invalid signature);
-            2 input that cannot be used (unreadable file, malformed key or signature);
-            3 a cryptographic refusal; 64 wrong usage (unknown option, missing argument).
+            Exit codes:
+              0   success
+              1   the operation failed, or the signature is invalid
+              2   status: a ring is below its threshold
+                  (attest, policy lint/learn/explain: input that cannot be used)
+              64  wrong usage (unknown option, missing argument)
+              65  bad input data (not a ciphertext, bad hex, unreadable key file)
+              69  keyshardd unreachable, or too few healthy custodians
+              75  busy: an epoch change (e.g. a rotation) is under way; try again
+              77  the caller lacks the role
+            A refused operation prints 'keyshard: <reason>' on standard error and
+            nothing on standard output.
             """,
         version: "0.1.0",
         subcommands: Keyshard.allSubcommands

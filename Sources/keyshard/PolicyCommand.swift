@@ -6,8 +6,8 @@ import Foundation
 struct PolicyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "policy",
-        abstract: "Check and write attestation policies.",
-        subcommands: [Lint.self, Learn.self, Explain.self]
+        abstract: "Check and write attestation policies; make keyshardd re-read its policy.",
+        subcommands: [Lint.self, Learn.self, Explain.self, Reload.self]
     )
 
     /// `keyshard policy lint FILE...`.

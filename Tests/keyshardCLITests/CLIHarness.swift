@@ -1,4 +1,5 @@
 import Foundation
+import ServerTestSupport
 import TestSupport
 import Testing
 
@@ -16,10 +17,20 @@ enum CLI {
         URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("keyshard")
     }
 
-    static func run(_ arguments: [String], input: [UInt8] = []) throws -> CLIResult {
-        let result = try ProcessRunner.run(executable.path, arguments, input: input, timeout: 120)
+    static func run(_ arguments: [String], input: [UInt8] = [], environment: [String: String]? = nil) throws
+        -> CLIResult
+    {
+        let result = try ProcessRunner.run(executable.path, arguments, input: input, environment: environment, timeout: 120)
         return CLIResult(
             status: result.status, standardOutput: result.standardOutput, standardError: result.standardError)
+    }
+
+    /// Runs the CLI on its own thread, so a server running in this test process keeps the
+    /// concurrency threads it needs while the test waits.
+    static func run(
+        _ arguments: [String], input: [UInt8] = [], environment: [String: String]? = nil
+    ) async throws -> CLIResult {
+        try await runOffPool { try run(arguments, input: input, environment: environment) }
     }
 }
 

@@ -48,22 +48,22 @@ import Testing
         #expect(first.standardOutput != second.standardOutput)
     }
 
-    @Test func unreadableOrInvalidKeysExitTwoWithAReason() throws {
+    @Test func unreadableOrInvalidKeysExitSixtyFiveWithAReason() throws {
         let scratch = try ScratchDirectory()
         let missing = try CLI.run(["encrypt", "--public-key", scratch.url.appendingPathComponent("absent.pem").path])
-        #expect(missing.status == 2)
+        #expect(missing.status == 65)
         #expect(missing.standardError.contains("absent.pem"))
         #expect(missing.standardOutput.isEmpty)
 
         let garbage = try CLI.run(["encrypt", "--public-key", try scratch.write("bad.pem", "hello")])
-        #expect(garbage.status == 2)
+        #expect(garbage.status == 65)
         #expect(garbage.standardError.contains("not a usable P-256 public key"))
 
         let offCurve = try CLI.run(["encrypt", "--public-key", try scratch.write("off.hex", "02" + String(repeating: "ff", count: 32))])
-        #expect(offCurve.status == 2)
+        #expect(offCurve.status == 65)
 
         let p384 = try CLI.run(["encrypt", "--public-key", try scratch.write("p384.pem", P384.Signing.PrivateKey().publicKey.pemRepresentation)])
-        #expect(p384.status == 2)
+        #expect(p384.status == 65)
     }
 
     @Test func missingOptionIsAUsageError() throws {

@@ -53,20 +53,20 @@ import Testing
         ("z not below the order", String(rfcSignature.prefix(66)) + String(repeating: "ff", count: 32)),
         ("empty", ""),
     ])
-    func malformedSignaturesExitTwoWithoutACrash(label: String, signature: String) throws {
+    func malformedSignaturesExitSixtyFiveWithoutACrash(label: String, signature: String) throws {
         let scratch = try ScratchDirectory()
         let key = try scratch.write("group.hex", Self.rfcPublicKey)
         let result = try CLI.run(["verify", "--public-key", key, "--signature", signature], input: Self.rfcMessage)
-        #expect(result.status == 2, "\(label): \(result.standardError)")
+        #expect(result.status == 65, "\(label): \(result.standardError)")
         #expect(result.standardOutput.isEmpty, "\(label)")
         #expect(result.standardError.hasPrefix("keyshard: "), "\(label)")
     }
 
-    @Test func malformedKeyExitsTwo() throws {
+    @Test func malformedKeyExitsSixtyFive() throws {
         let scratch = try ScratchDirectory()
         let key = try scratch.write("group.hex", "04" + String(repeating: "00", count: 64))
         let result = try CLI.run(["verify", "--public-key", key, "--signature", Self.rfcSignature], input: Self.rfcMessage)
-        #expect(result.status == 2)
+        #expect(result.status == 65)
         #expect(result.standardError.contains("group.hex"))
     }
 }

@@ -1,1 +1,0 @@
-// KeyshardClient: being written.

@@ -1,0 +1,145 @@
+import Foundation
+import Hummingbird
+import KeyshardAPI
+import ShardCrypto
+
+/// `/v1/transit/keys…`: creating, importing, reading, listing, rotating, configuring, trimming
+/// and deleting keys.
+struct KeyHandlers: Sendable {
+    let service: any KeyshardService
+    let limits: ServerConfiguration
+
+    func create(_ request: Request, _ context: KeyshardRequestContext) async throws -> Response {
+        let name = try Names.key(context)
+        let body = try await RequestBodies.decode(
+            VaultWire.CreateKeyRequest.self, from: request, limit: limits.maximumBodySize)
+        for (field, value) in [
+            ("derived", body.derived), ("convergent_encryption", body.convergentEncryption),
+            ("exportable", body.exportable), ("allow_plaintext_backup", body.allowPlaintextBackup),
+        ] where value == true {
+            throw KeyshardError(
+                .unsupported, "\(field) is not supported: keyshard keys are never derived, exported or backed up whole")
+        }
+        let type = try Self.keyType(body.type)
+        if let ring = body.ring { try Names.validate(ring, what: "ring") }
+        let key = try await service.createKey(
+            name, type: type, ring: body.ring, threshold: body.threshold, shares: body.shares)
+        return try APIResponses.envelope(VaultWire.KeyBody(key), context: context)
+    }
+
+    func importKey(_ request: Request, _ context: KeyshardRequestContext) async throws -> Response {
+        let name = try Names.key(context)
+        let body = try await RequestBodies.decode(
+            VaultWire.ImportKeyRequest.self, from: request, limit: limits.maximumBodySize)
+        let type = try Self.keyType(body.type)
+        if let ring = body.ring { try Names.validate(ring, what: "ring") }
+        let scalar = try Self.scalar(body.key)
+        let key = try await service.importKey(
+            name, type: type, scalar: scalar, ring: body.ring, threshold: body.threshold, shares: body.shares)
+        return try APIResponses.envelope(VaultWire.KeyBody(key), context: context)
+    }
+
+    func read(_ request: Request, _ context: KeyshardRequestContext) async throws -> Response {
+        let key = try await service.key(try Names.key(context))
+        return try APIResponses.envelope(VaultWire.KeyBody(key), context: context)
+    }
+
+    func list(_ request: Request, _ context: KeyshardRequestContext) async throws -> Response {
+        let names = try await service.keyNames()
+        return try APIResponses.envelope(VaultWire.KeyListBody(keys: names), context: context)
+    }
+
+    func delete(_ request: Request, _ context: KeyshardRequestContext) async throws -> Response {
+        try await service.deleteKey(try Names.key(context))
+        return APIResponses.noContent()
+    }
+
+    func rotate(_ request: Request, _ context: KeyshardRequestContext) async throws -> Response {
+        let key = try await service.rotateKey(try Names.key(context))
+        return try APIResponses.envelope(VaultWire.KeyBody(key), context: context)
+    }
+
+    func configure(_ request: Request, _ context: KeyshardRequestContext) async throws -> Response {
+        let name = try Names.key(context)
+        let body = try await RequestBodies.decode(
+            VaultWire.KeyConfigRequest.self, from: request, limit: limits.maximumBodySize)
+        for (field, value) in [
+            ("min_decryption_version", body.minDecryptionVersion),
+            ("min_encryption_version", body.minEncryptionVersion),
+        ] {
+            if let value, value < 0 { throw KeyshardError(.badRequest, "\(field) must not be negative") }
+        }
+        let key = try await service.configureKey(name, body.change)
+        return try APIResponses.envelope(VaultWire.KeyBody(key), context: context)
+    }
+
+    func trim(_ request: Request, _ context: KeyshardRequestContext) async throws -> Response {
+        let name = try Names.key(context)
+        let body = try await RequestBodies.decode(
+            VaultWire.TrimRequest.self, from: request, limit: limits.maximumBodySize)
+        guard let minimum = body.minAvailableVersion else {
+            throw KeyshardError(.badRequest, "min_available_version is required")
+        }
+        guard minimum >= 1 else { throw KeyshardError(.badRequest, "min_available_version must be at least 1") }
+        let key = try await service.trimKey(name, minimumVersion: minimum)
+        return try APIResponses.envelope(VaultWire.KeyBody(key), context: context)
+    }
+
+    /// `type`: absent means `hpke-p256`, as Vault's absent type means its default.
+    static func keyType(_ text: String?) throws(KeyshardError) -> KeyType {
+        guard let text, !text.isEmpty else { return .hpkeP256 }
+        guard let type = KeyType(rawValue: text) else {
+            let known = KeyType.allCases.map(\.rawValue).joined(separator: ", ")
+            throw KeyshardError(.unsupported, "key type \"\(text.prefix(40))\" is not supported; keyshard has \(known)")
+        }
+        return type
+    }
+
+    /// The imported scalar: 32 bytes as 64 hex digits or as base64. Scratch copies are wiped.
+    static func scalar(_ text: String) throws(KeyshardError) -> SecretBytes {
+        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        var bytes: [UInt8]
+        if trimmed.utf8.count == 2 * Scalar.byteCount, let hex = [UInt8](hexString: trimmed) {
+            bytes = hex
+        } else if let decoded = try? VaultWire.decodeBase64(trimmed, field: "key") {
+            bytes = decoded
+        } else {
+            throw KeyshardError(.badRequest, "key must be the 32-byte scalar as 64 hex digits or as base64")
+        }
+        defer { Base64Field.wipe(&bytes) }
+        guard bytes.count == Scalar.byteCount else {
+            throw KeyshardError(.badRequest, "key must be exactly 32 bytes, not \(bytes.count)")
+        }
+        return SecretBytes(bytes)
+    }
+}
+
+/// Checks for names in paths: keys and rings.
+enum Names {
+    /// The longest key or ring name.
+    static let maximumLength = 128
+
+    /// The `:name` path parameter, checked.
+    static func key(_ context: KeyshardRequestContext) throws(KeyshardError) -> String {
+        guard let name = context.parameters.get("name") else {
+            throw KeyshardError(.badRequest, "the path names no key")
+        }
+        try validate(name, what: "key")
+        return name
+    }
+
+    /// Names are 1–128 of `A–Z a–z 0–9 . _ -`, not starting with `.` or `-`, so they are safe in
+    /// paths, logs, audit records and file names.
+    static func validate(_ name: String, what: String) throws(KeyshardError) {
+        let allowed = name.utf8.allSatisfy { byte in
+            (0x30...0x39).contains(byte) || (0x41...0x5A).contains(byte) || (0x61...0x7A).contains(byte)
+                || byte == 0x2E || byte == 0x5F || byte == 0x2D
+        }
+        guard !name.isEmpty, name.utf8.count <= maximumLength, allowed, name.first != ".", name.first != "-" else {
+            throw KeyshardError(
+                .badRequest,
+                "a \(what) name is 1 to \(maximumLength) letters, digits, '.', '_' or '-', not starting with '.' or '-'"
+            )
+        }
+    }
+}

@@ -1,1 +1,0 @@
-// KeyshardServer: being written.

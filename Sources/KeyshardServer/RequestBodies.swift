@@ -1,0 +1,116 @@
+import Foundation
+import Hummingbird
+import KeyshardAPI
+import NIOCore
+import ShardCrypto
+
+/// Reading request bodies: size-limited, strict JSON with errors that say where, strict base64.
+enum RequestBodies {
+    /// Decodes the JSON body as `T`; an empty body reads as `{}` (Vault's POSTs without a body).
+    /// - Throws: ``HTTPRefusal`` 413 over `limit`; ``KeyshardError/Code/badRequest`` naming the
+    ///   position of a syntax error or the field of a type error.
+    static func decode<T: Decodable>(_ type: T.Type, from request: Request, limit: Int) async throws -> T {
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
+            throw tooLarge(limit)
+        }
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.body.collect(upTo: limit)
+        } catch is NIOTooManyBytesError {
+            throw tooLarge(limit)
+        }
+        var bytes = Data(buffer.readableBytesView)
+        if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) { bytes = Data("{}".utf8) }
+        do {
+            return try JSONDecoder().decode(T.self, from: bytes)
+        } catch let error as DecodingError {
+            throw KeyshardError(.badRequest, describe(error))
+        }
+    }
+
+    private static func tooLarge(_ limit: Int) -> HTTPRefusal {
+        HTTPRefusal(
+            status: .contentTooLarge,
+            error: KeyshardError(.badRequest, "the request body is larger than \(limit) bytes"))
+    }
+
+    /// A sentence for a decoding error: where in the document, and what was expected. Values are
+    /// never quoted (they may be secrets).
+    static func describe(_ error: DecodingError) -> String {
+        switch error {
+        case .dataCorrupted(let context):
+            if context.codingPath.isEmpty {
+                return "the body is not valid JSON: " + syntaxDetail(context)
+            }
+            return "\(path(context.codingPath)): \(context.debugDescription)"
+        case .keyNotFound(let key, let context):
+            return "\(path(context.codingPath + [key])) is required"
+        case .typeMismatch(let type, let context):
+            return "\(path(context.codingPath)): expected \(name(of: type))"
+        case .valueNotFound(let type, let context):
+            return "\(path(context.codingPath)): expected \(name(of: type)), found null"
+        @unknown default:
+            return "the body does not decode"
+        }
+    }
+
+    /// Foundation's parser names the line and column in its underlying error.
+    private static func syntaxDetail(_ context: DecodingError.Context) -> String {
+        guard let underlying = context.underlyingError else { return context.debugDescription }
+        if let detail = (underlying as NSError).userInfo[NSDebugDescriptionErrorKey] as? String { return detail }
+        return "\(underlying)"
+    }
+
+    private static func path(_ codingPath: [any CodingKey]) -> String {
+        guard !codingPath.isEmpty else { return "the body" }
+        var text = ""
+        for key in codingPath {
+            if let index = key.intValue {
+                text += "[\(index)]"
+            } else {
+                text += text.isEmpty ? key.stringValue : ".\(key.stringValue)"
+            }
+        }
+        return text
+    }
+
+    private static func name(of type: Any.Type) -> String {
+        switch type {
+        case is String.Type: "a string"
+        case is Int.Type: "an integer"
+        case is Bool.Type: "true or false"
+        case is [Any].Type: "an array"
+        default: "an object"
+        }
+    }
+}
+
+/// Decoding the base64 fields of a request.
+enum Base64Field {
+    /// Bytes of a base64 field; absent or empty reads as no bytes.
+    static func bytes(_ text: String?, field: String) throws(KeyshardError) -> [UInt8] {
+        guard let text, !text.isEmpty else { return [] }
+        return try VaultWire.decodeBase64(text, field: field)
+    }
+
+    /// A secret base64 field (a plaintext) straight into ``SecretBytes``; the decoded scratch
+    /// copy is overwritten before it is released.
+    static func secret(_ text: String, field: String) throws(KeyshardError) -> SecretBytes {
+        var bytes = try VaultWire.decodeBase64(text, field: field)
+        defer { wipe(&bytes) }
+        return SecretBytes(bytes)
+    }
+
+    /// Overwrites a scratch copy of secret bytes.
+    static func wipe(_ bytes: inout [UInt8]) {
+        bytes.withUnsafeMutableBytes { buffer in
+            guard let base = buffer.baseAddress else { return }
+            memset(base, 0, buffer.count)
+        }
+    }
+}
+
+extension SecretBytes {
+    /// Standard base64 of the secret, for the one place it leaves: the response body.
+    var base64: String { withUnsafeBytes { Data($0).base64EncodedString() } }
+}
