@@ -173,7 +173,7 @@ let package = Package(
                 "Coordinator",
                 "Attestation",
                 "AgentProtocol",
-                .product(name: "Crypto", package: "swift-crypto"),
+                "TPM2",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -249,8 +249,10 @@ let package = Package(
                 "AuditLog",
                 "ProcessBackend",
                 "CustodianBackend",
+                "Attestation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -1,1 +1,0 @@
-print("keyshardd: not built yet")

@@ -1,1 +1,0 @@
-// DaemonTests: being written.
