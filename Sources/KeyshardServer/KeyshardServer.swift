@@ -77,7 +77,7 @@ public struct KeyshardServer: Service {
         let socket = SocketState()
         let path = configuration.socketPath
         let unixApplication = Application(
-            responder: responder, server: .http1(configuration: http1),
+            responder: responder, server: .vaultHTTP1(configuration: http1, maximumLine: limits.maximumHeaderSize),
             configuration: ApplicationConfiguration(address: .unixDomainSocket(path: path)),
             onServerRunning: { [configuration, logger] channel in
                 socket.bound(UnixSocketFile.identity(path))
@@ -104,7 +104,10 @@ public struct KeyshardServer: Service {
             }
             if let tlsConfiguration, let listener = configuration.tls {
                 let tlsApplication = Application(
-                    responder: responder, server: try .tls(.http1(configuration: http1), tlsConfiguration: tlsConfiguration),
+                    responder: responder,
+                    server: try .tls(
+                        .vaultHTTP1(configuration: http1, maximumLine: limits.maximumHeaderSize),
+                        tlsConfiguration: tlsConfiguration),
                     configuration: ApplicationConfiguration(address: .hostname(listener.host, port: listener.port)),
                     onServerRunning: { [logger] channel in
                         logger.info(

@@ -90,7 +90,7 @@ struct AuditMiddleware: RouterMiddleware {
         var fields: [String: String] = [
             "request_id": context.requestID,
             "operation": operation.rawValue,
-            "method": request.method.rawValue,
+            "method": ListMethod.method(of: request),
             // The path only: query values are not recorded (none is a secret today, but a client
             // may add its own).
             "path": request.uri.path,
@@ -174,5 +174,25 @@ struct APIMetrics: Sendable {
             labels: [("operation", operation.rawValue)],
             buckets: Self.buckets
         ).record(duration)
+    }
+}
+
+/// Refuses Vault's LIST on a path that only reads (LIST arrives as GET with a marker, see
+/// ``ListMethod``).
+struct RefuseListMiddleware: RouterMiddleware {
+    typealias Context = KeyshardRequestContext
+
+    let path: String
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
+        guard !ListMethod.isList(request) else {
+            throw HTTPRefusal(
+                status: .methodNotAllowed,
+                error: KeyshardError(.badRequest, "LIST is not allowed on \(path); use GET"),
+                headers: [.allow: "GET"])
+        }
+        return try await next(request, context)
     }
 }

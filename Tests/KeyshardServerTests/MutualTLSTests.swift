@@ -41,7 +41,7 @@ import Testing
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         try Self.makeCertificates(in: directory)
-        let file = { (name: String) in directory.appendingPathComponent(name).path }
+        let file: @Sendable (String) -> String = { directory.appendingPathComponent($0).path }
         let port = Int.random(in: 20_000...60_000)
         let resolver = CapturingResolver(answer: .client)
 
