@@ -91,7 +91,8 @@ public struct KeyshardServer: Service {
                     return
                 }
                 logger.info(
-                    "listening", metadata: ["socket": .string(path), "mode": .string(String(configuration.socketMode, radix: 8))])
+                    "listening",
+                    metadata: ["socket": .string(path), "mode": .string(String(configuration.socketMode, radix: 8))])
                 await readiness.oneListening()
             },
             logger: logger)
@@ -123,11 +124,15 @@ public struct KeyshardServer: Service {
 
     /// Server certificate and key from the listener's files; clients must present a
     /// certificate that chains to the client CA (no certificate, no connection).
-    private static func tlsConfiguration(_ listener: ServerConfiguration.TLSListener) throws(KeyshardServerError)
+    private static func tlsConfiguration(
+        _ listener: ServerConfiguration.TLSListener
+    ) throws(KeyshardServerError)
         -> TLSConfiguration
     {
         do {
-            let chain = try NIOSSLCertificate.fromPEMFile(listener.certificatePath).map { NIOSSLCertificateSource.certificate($0) }
+            let chain = try NIOSSLCertificate.fromPEMFile(listener.certificatePath).map {
+                NIOSSLCertificateSource.certificate($0)
+            }
             let key = try NIOSSLPrivateKey(file: listener.privateKeyPath, format: .pem)
             let clientCAs = try NIOSSLCertificate.fromPEMFile(listener.clientCAPath)
             guard !chain.isEmpty else { throw KeyshardServerError("\(listener.certificatePath) holds no certificate") }

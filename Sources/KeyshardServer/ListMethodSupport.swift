@@ -125,7 +125,8 @@ extension HTTPServerBuilder {
     /// HTTP/1.1 with Vault's LIST verb understood.
     static func vaultHTTP1(configuration: HTTP1Channel.Configuration, maximumLine: Int) -> HTTPServerBuilder {
         HTTPServerBuilder { responder in
-            VaultHTTP1Channel(base: HTTP1Channel(responder: responder, configuration: configuration), maximumLine: maximumLine)
+            VaultHTTP1Channel(
+                base: HTTP1Channel(responder: responder, configuration: configuration), maximumLine: maximumLine)
         }
     }
 }

@@ -14,7 +14,9 @@ struct MetricsMiddleware: RouterMiddleware {
     let operation: APIOperation
     let metrics: APIMetrics
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+    func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    ) async throws
         -> Response
     {
         let start = ContinuousClock.now
@@ -34,7 +36,9 @@ struct MetricsMiddleware: RouterMiddleware {
 struct CallerMiddleware: RouterMiddleware {
     typealias Context = KeyshardRequestContext
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+    func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    ) async throws
         -> Response
     {
         var context = context
@@ -56,7 +60,9 @@ struct AuditMiddleware: RouterMiddleware {
     let operation: APIOperation
     let sink: any AuditSink
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+    func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    ) async throws
         -> Response
     {
         guard operation.isAudited else { return try await next(request, context) }
@@ -128,7 +134,9 @@ struct AuthorizationMiddleware: RouterMiddleware {
     let operation: APIOperation
     let roles: any RoleResolver
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+    func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    ) async throws
         -> Response
     {
         guard let needed = operation.requiredRole else { return try await next(request, context) }
@@ -184,7 +192,9 @@ struct RefuseListMiddleware: RouterMiddleware {
 
     let path: String
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+    func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    ) async throws
         -> Response
     {
         guard !ListMethod.isList(request) else {

@@ -76,7 +76,8 @@ public struct TestServer: Sendable {
         configure: @Sendable (inout ServerConfiguration) -> Void = { _ in },
         _ body: @Sendable (TestServer) async throws -> T
     ) async throws -> T {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ks-\(UUID().uuidString.prefix(8))")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "ks-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let server = TestServer(
@@ -99,7 +100,8 @@ public struct TestServer: Sendable {
             service: service, roles: roles, audit: audit, configuration: configuration, logger: logger,
             onListening: { readyContinuation.yield() })
         // A ServiceGroup, as in keyshardd, so the test ends with a graceful shutdown.
-        let services = ServiceGroup(services: [server], gracefulShutdownSignals: [], cancellationSignals: [], logger: logger)
+        let services = ServiceGroup(
+            services: [server], gracefulShutdownSignals: [], cancellationSignals: [], logger: logger)
         return try await withThrowingTaskGroup(of: T?.self) { group in
             group.addTask {
                 defer { readyContinuation.finish() }
@@ -161,7 +163,9 @@ public enum Curl {
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: scratch) }
         let headerFile = scratch.appendingPathComponent("headers").path
-        var arguments = ["--silent", "--show-error", "--unix-socket", socket, "--request", method, "--dump-header", headerFile]
+        var arguments = [
+            "--silent", "--show-error", "--unix-socket", socket, "--request", method, "--dump-header", headerFile,
+        ]
         for header in headers { arguments += ["--header", header] }
         var input: [UInt8] = []
         if let body {
