@@ -34,8 +34,10 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         // Already in the graph through hummingbird and async-http-client; named here because
-        // KeyshardServer reads the TLS client certificate from NIOSSL's handler.
+        // KeyshardServer reads the TLS client certificate from NIOSSL's handler and puts a
+        // handler of its own among Hummingbird's HTTP parts (NIOHTTPTypes).
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.2"),
+        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.34.1"),
     ],
     targets: [
         // C libraries: module maps and tiny static-inline shims only.
@@ -223,6 +225,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -409,6 +412,7 @@ let package = Package(
             dependencies: [
                 "KeyshardServer", "KeyshardAPI", "ShardCrypto", "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "Tests/ServerTestSupport"
         ),

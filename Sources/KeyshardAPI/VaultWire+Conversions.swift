@@ -1,9 +1,10 @@
+import ShardCrypto
+
 #if canImport(FoundationEssentials)
     import FoundationEssentials
 #else
     import Foundation
 #endif
-import ShardCrypto
 
 // Between the wire bodies and the API's domain types, in one place so that server and client
 // cannot drift apart.

@@ -61,7 +61,9 @@ extension VaultWire {
             try container.encode(0, forKey: .leaseDuration)
             if let data { try container.encode(data, forKey: .data) } else { try container.encodeNil(forKey: .data) }
             try container.encodeNil(forKey: .wrapInfo)
-            if let warnings { try container.encode(warnings, forKey: .warnings) } else {
+            if let warnings {
+                try container.encode(warnings, forKey: .warnings)
+            } else {
                 try container.encodeNil(forKey: .warnings)
             }
             try container.encodeNil(forKey: .auth)
@@ -919,7 +921,9 @@ extension VaultWire {
             try container.encode(healthy, forKey: .healthy)
             try container.encode(state, forKey: .state)
             // Written as null rather than left out, so scripts can test it.
-            if let changing { try container.encode(changing, forKey: .changing) } else {
+            if let changing {
+                try container.encode(changing, forKey: .changing)
+            } else {
                 try container.encodeNil(forKey: .changing)
             }
             try container.encode(keys, forKey: .keys)
@@ -968,7 +972,9 @@ extension VaultWire {
             try container.encode(backendID, forKey: .backendID)
             try container.encode(host, forKey: .host)
             try container.encode(state, forKey: .state)
-            if let lastAttested { try container.encode(lastAttested, forKey: .lastAttested) } else {
+            if let lastAttested {
+                try container.encode(lastAttested, forKey: .lastAttested)
+            } else {
                 try container.encodeNil(forKey: .lastAttested)
             }
             try container.encode(epoch, forKey: .epoch)

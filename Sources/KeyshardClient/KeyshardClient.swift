@@ -140,7 +140,9 @@ public final class KeyshardClient: Sendable {
     // MARK: - Encryption
 
     /// Seals `plaintext` to a key version (the latest when nil) on the daemon.
-    public func encrypt(_ name: String, plaintext: SecretBytes, context: [UInt8] = [], version: Int? = nil)
+    public func encrypt(
+        _ name: String, plaintext: SecretBytes, context: [UInt8] = [], version: Int? = nil
+    )
         async throws -> KeyshardCiphertext
     {
         let item = VaultWire.EncryptItem(
@@ -152,7 +154,9 @@ public final class KeyshardClient: Sendable {
     }
 
     /// Threshold-decrypts a ciphertext.
-    public func decrypt(_ name: String, ciphertext: KeyshardCiphertext, context: [UInt8] = []) async throws
+    public func decrypt(
+        _ name: String, ciphertext: KeyshardCiphertext, context: [UInt8] = []
+    ) async throws
         -> SecretBytes
     {
         let item = VaultWire.CiphertextItem(ciphertext: ciphertext.description, context: Self.context(context))
@@ -163,7 +167,9 @@ public final class KeyshardClient: Sendable {
 
     /// Decrypts and seals again under the latest (or given) version, without the plaintext
     /// leaving the daemon.
-    public func rewrap(_ name: String, ciphertext: KeyshardCiphertext, context: [UInt8] = [], version: Int? = nil)
+    public func rewrap(
+        _ name: String, ciphertext: KeyshardCiphertext, context: [UInt8] = [], version: Int? = nil
+    )
         async throws -> KeyshardCiphertext
     {
         let item = VaultWire.CiphertextItem(
@@ -174,7 +180,9 @@ public final class KeyshardClient: Sendable {
     }
 
     /// A fresh data key and its ciphertext (`POST /v1/transit/datakey/plaintext/:name`).
-    public func dataKey(_ name: String, bits: Int = 256, context: [UInt8] = []) async throws
+    public func dataKey(
+        _ name: String, bits: Int = 256, context: [UInt8] = []
+    ) async throws
         -> (plaintext: SecretBytes, ciphertext: KeyshardCiphertext)
     {
         let result: VaultWire.DataKeyResponse = try await data(
@@ -249,7 +257,9 @@ public final class KeyshardClient: Sendable {
     // MARK: - Transport
 
     /// Calls the API without a body and decodes `data` from Vault's envelope.
-    private func data<Payload: Codable & Sendable>(_ method: HTTPMethod, _ path: String, timeout: Duration? = nil)
+    private func data<Payload: Codable & Sendable>(
+        _ method: HTTPMethod, _ path: String, timeout: Duration? = nil
+    )
         async throws -> Payload
     {
         try await data(method, path, body: VaultWire.Empty?.none, timeout: timeout)
@@ -297,7 +307,8 @@ public final class KeyshardClient: Sendable {
         let data = Data(bytes.readableBytesView)
         if (200..<300).contains(status) || accepting.contains(status) { return (status, data) }
         guard let errorBody = try? JSONDecoder().decode(VaultWire.ErrorBody.self, from: data) else {
-            throw Self.violation("keyshardd answered HTTP \(status) to \(method.rawValue) \(path) without an error body")
+            throw Self.violation(
+                "keyshardd answered HTTP \(status) to \(method.rawValue) \(path) without an error body")
         }
         throw errorBody.error(fallback: Self.code(forStatus: status))
     }

@@ -22,5 +22,6 @@ public struct KeyshardClientError: Error, Hashable, Sendable, CustomStringConver
         self.message = message
     }
 
+    /// The message.
     public var description: String { message }
 }

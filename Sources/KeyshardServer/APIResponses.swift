@@ -51,7 +51,9 @@ enum APIResponses {
     }
 
     /// Any encodable body as JSON.
-    static func json(_ body: some Encodable, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) throws
+    static func json(
+        _ body: some Encodable, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]
+    ) throws
         -> Response
     {
         var fields = headers
@@ -76,7 +78,9 @@ enum APIResponses {
     }
 
     /// The status, error and extra headers for `error`.
-    static func describe(_ error: any Error, requestID: String, logger: Logger) -> (
+    static func describe(
+        _ error: any Error, requestID: String, logger: Logger
+    ) -> (
         HTTPResponse.Status, KeyshardError, HTTPFields
     ) {
         switch error {
@@ -109,7 +113,9 @@ enum APIResponses {
 struct ErrorBodyMiddleware: RouterMiddleware {
     typealias Context = KeyshardRequestContext
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async
+    func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    ) async
         -> Response
     {
         do {

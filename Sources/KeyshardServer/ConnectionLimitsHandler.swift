@@ -1,6 +1,7 @@
 import Hummingbird
 import NIOCore
 import NIOHTTP1
+import NIOHTTPTypes
 
 /// Per-connection limits Hummingbird does not apply itself, between the HTTP codec and the
 /// request handling:
@@ -10,12 +11,13 @@ import NIOHTTP1
 ///   (slowloris) or holds an idle connection open is disconnected when it passes. The deadline
 ///   stops once the request is read, so long operations (a ring rotation) are not cut.
 /// - a request head over the configured size is answered 431, not Hummingbird's bare 400.
+/// - the end of each response is announced to ``ListMethodRewriter``, which then looks at the
+///   next request line.
 final class ConnectionLimitsHandler: ChannelDuplexHandler, RemovableChannelHandler {
-    // NIOHTTPTypes' HTTPRequestPart and HTTPResponsePart, spelled out.
-    typealias InboundIn = HTTPPart<HTTPRequest, ByteBuffer>
-    typealias InboundOut = HTTPPart<HTTPRequest, ByteBuffer>
-    typealias OutboundIn = HTTPPart<HTTPResponse, ByteBuffer>
-    typealias OutboundOut = HTTPPart<HTTPResponse, ByteBuffer>
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
 
     private let readTimeout: TimeAmount
     private var deadline: Scheduled<Void>?
@@ -49,7 +51,10 @@ final class ConnectionLimitsHandler: ChannelDuplexHandler, RemovableChannelHandl
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        if case .end = unwrapOutboundIn(data) { startDeadline(context) }
+        if case .end = unwrapOutboundIn(data) {
+            startDeadline(context)
+            context.triggerUserOutboundEvent(ListMethod.ResponseComplete(), promise: nil)
+        }
         context.write(data, promise: promise)
     }
 

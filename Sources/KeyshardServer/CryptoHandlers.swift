@@ -36,7 +36,9 @@ struct CryptoHandlers: Sendable {
             status: outcome.status(partialFailureCode: body.partialFailureResponseCode))
     }
 
-    private func encryptItem(_ name: String, _ item: VaultWire.EncryptItem) async throws(KeyshardError)
+    private func encryptItem(
+        _ name: String, _ item: VaultWire.EncryptItem
+    ) async throws(KeyshardError)
         -> VaultWire.CiphertextResult
     {
         try Self.refuseVaultOnly(associatedData: item.associatedData, nonce: item.nonce)
@@ -68,7 +70,9 @@ struct CryptoHandlers: Sendable {
             status: outcome.status(partialFailureCode: body.partialFailureResponseCode))
     }
 
-    private func decryptItem(_ name: String, _ item: VaultWire.CiphertextItem) async throws(KeyshardError)
+    private func decryptItem(
+        _ name: String, _ item: VaultWire.CiphertextItem
+    ) async throws(KeyshardError)
         -> VaultWire.PlaintextResult
     {
         try Self.refuseVaultOnly(associatedData: item.associatedData, nonce: item.nonce)
@@ -99,7 +103,9 @@ struct CryptoHandlers: Sendable {
             status: outcome.status(partialFailureCode: body.partialFailureResponseCode))
     }
 
-    private func rewrapItem(_ name: String, _ item: VaultWire.CiphertextItem) async throws(KeyshardError)
+    private func rewrapItem(
+        _ name: String, _ item: VaultWire.CiphertextItem
+    ) async throws(KeyshardError)
         -> VaultWire.CiphertextResult
     {
         try Self.refuseVaultOnly(associatedData: item.associatedData, nonce: item.nonce)
@@ -154,7 +160,9 @@ struct CryptoHandlers: Sendable {
             status: outcome.status(partialFailureCode: body.partialFailureResponseCode))
     }
 
-    private func signItem(_ name: String, _ item: VaultWire.SignatureItem) async throws(KeyshardError)
+    private func signItem(
+        _ name: String, _ item: VaultWire.SignatureItem
+    ) async throws(KeyshardError)
         -> VaultWire.SignatureResult
     {
         try Self.refuseDerivation(item.context)
@@ -185,7 +193,9 @@ struct CryptoHandlers: Sendable {
             status: outcome.status(partialFailureCode: body.partialFailureResponseCode))
     }
 
-    private func verifyItem(_ name: String, _ item: VaultWire.SignatureItem) async throws(KeyshardError)
+    private func verifyItem(
+        _ name: String, _ item: VaultWire.SignatureItem
+    ) async throws(KeyshardError)
         -> VaultWire.SignatureResult
     {
         try Self.refuseDerivation(item.context)
@@ -228,8 +238,7 @@ struct CryptoHandlers: Sendable {
 
     /// FROST(P-256, SHA-256) has exactly one way to sign: options other than Vault's defaults
     /// (or absent) would silently mean something else, so they are refused.
-    static func checkSigningOptions(_ options: VaultWire.SigningOptions, pathAlgorithm: String?) throws(KeyshardError)
-    {
+    static func checkSigningOptions(_ options: VaultWire.SigningOptions, pathAlgorithm: String?) throws(KeyshardError) {
         let checks: [(String, String?, String)] = [
             ("hash_algorithm", pathAlgorithm, "sha2-256"),
             ("hash_algorithm", options.hashAlgorithm, "sha2-256"),

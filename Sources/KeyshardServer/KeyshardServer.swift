@@ -77,7 +77,7 @@ public struct KeyshardServer: Service {
         let socket = SocketState()
         let path = configuration.socketPath
         let unixApplication = Application(
-            responder: responder, server: .http1(configuration: http1),
+            responder: responder, server: .vaultHTTP1(configuration: http1, maximumLine: limits.maximumHeaderSize),
             configuration: ApplicationConfiguration(address: .unixDomainSocket(path: path)),
             onServerRunning: { [configuration, logger] channel in
                 socket.bound(UnixSocketFile.identity(path))
@@ -91,7 +91,8 @@ public struct KeyshardServer: Service {
                     return
                 }
                 logger.info(
-                    "listening", metadata: ["socket": .string(path), "mode": .string(String(configuration.socketMode, radix: 8))])
+                    "listening",
+                    metadata: ["socket": .string(path), "mode": .string(String(configuration.socketMode, radix: 8))])
                 await readiness.oneListening()
             },
             logger: logger)
@@ -104,7 +105,10 @@ public struct KeyshardServer: Service {
             }
             if let tlsConfiguration, let listener = configuration.tls {
                 let tlsApplication = Application(
-                    responder: responder, server: try .tls(.http1(configuration: http1), tlsConfiguration: tlsConfiguration),
+                    responder: responder,
+                    server: try .tls(
+                        .vaultHTTP1(configuration: http1, maximumLine: limits.maximumHeaderSize),
+                        tlsConfiguration: tlsConfiguration),
                     configuration: ApplicationConfiguration(address: .hostname(listener.host, port: listener.port)),
                     onServerRunning: { [logger] channel in
                         logger.info(
@@ -120,11 +124,15 @@ public struct KeyshardServer: Service {
 
     /// Server certificate and key from the listener's files; clients must present a
     /// certificate that chains to the client CA (no certificate, no connection).
-    private static func tlsConfiguration(_ listener: ServerConfiguration.TLSListener) throws(KeyshardServerError)
+    private static func tlsConfiguration(
+        _ listener: ServerConfiguration.TLSListener
+    ) throws(KeyshardServerError)
         -> TLSConfiguration
     {
         do {
-            let chain = try NIOSSLCertificate.fromPEMFile(listener.certificatePath).map { NIOSSLCertificateSource.certificate($0) }
+            let chain = try NIOSSLCertificate.fromPEMFile(listener.certificatePath).map {
+                NIOSSLCertificateSource.certificate($0)
+            }
             let key = try NIOSSLPrivateKey(file: listener.privateKeyPath, format: .pem)
             let clientCAs = try NIOSSLCertificate.fromPEMFile(listener.clientCAPath)
             guard !chain.isEmpty else { throw KeyshardServerError("\(listener.certificatePath) holds no certificate") }

@@ -14,7 +14,9 @@ struct MetricsMiddleware: RouterMiddleware {
     let operation: APIOperation
     let metrics: APIMetrics
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+    func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    ) async throws
         -> Response
     {
         let start = ContinuousClock.now
@@ -34,7 +36,9 @@ struct MetricsMiddleware: RouterMiddleware {
 struct CallerMiddleware: RouterMiddleware {
     typealias Context = KeyshardRequestContext
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+    func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    ) async throws
         -> Response
     {
         var context = context
@@ -56,7 +60,9 @@ struct AuditMiddleware: RouterMiddleware {
     let operation: APIOperation
     let sink: any AuditSink
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+    func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    ) async throws
         -> Response
     {
         guard operation.isAudited else { return try await next(request, context) }
@@ -90,7 +96,7 @@ struct AuditMiddleware: RouterMiddleware {
         var fields: [String: String] = [
             "request_id": context.requestID,
             "operation": operation.rawValue,
-            "method": request.method.rawValue,
+            "method": ListMethod.method(of: request),
             // The path only: query values are not recorded (none is a secret today, but a client
             // may add its own).
             "path": request.uri.path,
@@ -128,7 +134,9 @@ struct AuthorizationMiddleware: RouterMiddleware {
     let operation: APIOperation
     let roles: any RoleResolver
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+    func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    ) async throws
         -> Response
     {
         guard let needed = operation.requiredRole else { return try await next(request, context) }
@@ -174,5 +182,27 @@ struct APIMetrics: Sendable {
             labels: [("operation", operation.rawValue)],
             buckets: Self.buckets
         ).record(duration)
+    }
+}
+
+/// Refuses Vault's LIST on a path that only reads (LIST arrives as GET with a marker, see
+/// ``ListMethod``).
+struct RefuseListMiddleware: RouterMiddleware {
+    typealias Context = KeyshardRequestContext
+
+    let path: String
+
+    func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    ) async throws
+        -> Response
+    {
+        guard !ListMethod.isList(request) else {
+            throw HTTPRefusal(
+                status: .methodNotAllowed,
+                error: KeyshardError(.badRequest, "LIST is not allowed on \(path); use GET"),
+                headers: [.allow: "GET"])
+        }
+        return try await next(request, context)
     }
 }

@@ -24,7 +24,29 @@ enum RequestBodies {
         do {
             return try JSONDecoder().decode(T.self, from: bytes)
         } catch let error as DecodingError {
+            if case .dataCorrupted(let context) = error, context.codingPath.isEmpty {
+                throw KeyshardError(.badRequest, "the body is not valid JSON: " + syntaxError(in: bytes))
+            }
             throw KeyshardError(.badRequest, describe(error))
+        }
+    }
+
+    /// Where the JSON is broken. JSONDecoder does not say; JSONSerialization names the byte
+    /// offset ("around character 16"), which becomes a line and column.
+    static func syntaxError(in bytes: Data) -> String {
+        do {
+            _ = try JSONSerialization.jsonObject(with: bytes, options: [.fragmentsAllowed])
+            return "the document is not a JSON object"
+        } catch {
+            let detail = ((error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String) ?? "\(error)"
+            guard let range = detail.range(of: "character "),
+                let offset = Int(detail[range.upperBound...].prefix(while: \.isNumber)), offset <= bytes.count
+            else { return detail }
+            let before = bytes.prefix(offset)
+            let line = before.count(where: { $0 == 0x0A }) + 1
+            let column = offset - (before.lastIndex(of: 0x0A).map { $0 + 1 } ?? 0) + 1
+            let reason = detail[..<range.lowerBound].replacingOccurrences(of: " around ", with: "")
+            return "\(reason.isEmpty ? "unexpected input" : reason.lowercased()) at line \(line), column \(column)"
         }
     }
 
@@ -39,9 +61,6 @@ enum RequestBodies {
     static func describe(_ error: DecodingError) -> String {
         switch error {
         case .dataCorrupted(let context):
-            if context.codingPath.isEmpty {
-                return "the body is not valid JSON: " + syntaxDetail(context)
-            }
             return "\(path(context.codingPath)): \(context.debugDescription)"
         case .keyNotFound(let key, let context):
             return "\(path(context.codingPath + [key])) is required"
@@ -52,13 +71,6 @@ enum RequestBodies {
         @unknown default:
             return "the body does not decode"
         }
-    }
-
-    /// Foundation's parser names the line and column in its underlying error.
-    private static func syntaxDetail(_ context: DecodingError.Context) -> String {
-        guard let underlying = context.underlyingError else { return context.debugDescription }
-        if let detail = (underlying as NSError).userInfo[NSDebugDescriptionErrorKey] as? String { return detail }
-        return "\(underlying)"
     }
 
     private static func path(_ codingPath: [any CodingKey]) -> String {

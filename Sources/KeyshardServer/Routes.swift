@@ -13,10 +13,9 @@ struct Routes {
         let handler: Handler
     }
 
-    /// Vault's LIST verb (hvac and `vault list` send it).
-    static let list = HTTPRequest.Method("LIST")!
-    /// Methods answered 405 (with `Allow`) on a known path that does not take them.
-    static let knownMethods: [HTTPRequest.Method] = [.get, .post, .put, .delete, .patch, .head, list]
+    /// Methods answered 405 (with `Allow`) on a known path that does not take them. Vault's LIST
+    /// arrives as GET (see ``ListMethod``).
+    static let knownMethods: [HTTPRequest.Method] = [.get, .post, .put, .delete, .patch, .head]
 
     let routes: [Route]
 
@@ -34,8 +33,7 @@ struct Routes {
         var routes: [Route] = [
             Route(method: .get, path: "/v1/transit/keys/:name", operation: .readKey, handler: keys.read),
             Route(method: .delete, path: "/v1/transit/keys/:name", operation: .deleteKey, handler: keys.delete),
-            // LIST, and GET with or without ?list=true, as Vault's HTTP layer maps them.
-            Route(method: Self.list, path: "/v1/transit/keys", operation: .listKeys, handler: keys.list),
+            // LIST (rewritten to GET), and GET with or without ?list=true, as Vault maps them.
             Route(method: .get, path: "/v1/transit/keys", operation: .listKeys, handler: keys.list),
             Route(method: .get, path: "/v1/sys/health", operation: .health, handler: system.health),
             Route(method: .get, path: "/v1/keyshard/custodians", operation: .custodians, handler: system.custodians),
@@ -70,6 +68,9 @@ struct Routes {
         for route in routes {
             let group = router.group()
             group.add(middleware: MetricsMiddleware(operation: route.operation, metrics: metrics))
+            if route.method == .get, route.operation != .listKeys {
+                group.add(middleware: RefuseListMiddleware(path: route.path))
+            }
             if route.operation.requiredRole != nil {
                 group.add(middleware: CallerMiddleware())
                 group.add(middleware: AuditMiddleware(operation: route.operation, sink: audit))
@@ -80,12 +81,14 @@ struct Routes {
         var methodsByPath: [String: [HTTPRequest.Method]] = [:]
         for route in routes { methodsByPath[route.path, default: []].append(route.method) }
         for (path, methods) in methodsByPath {
-            let allow = methods.map(\.rawValue).joined(separator: ", ")
+            let lists = routes.contains { $0.path == path && $0.operation == .listKeys }
+            let allow = (methods.map(\.rawValue) + (lists ? ["LIST"] : [])).joined(separator: ", ")
             for method in Self.knownMethods where !methods.contains(method) {
                 router.on(RouterPath(path), method: method) { request, _ -> Response in
                     throw HTTPRefusal(
                         status: .methodNotAllowed,
-                        error: KeyshardError(.badRequest, "\(request.method.rawValue) is not allowed on \(path); use \(allow)"),
+                        error: KeyshardError(
+                            .badRequest, "\(ListMethod.method(of: request)) is not allowed on \(path); use \(allow)"),
                         headers: [.allow: allow])
                 }
             }

@@ -27,11 +27,14 @@ struct SystemHandlers: Sendable {
 
     func rings(_ request: Request, _ context: KeyshardRequestContext) async throws -> Response {
         let rings = try await service.rings()
-        return try APIResponses.envelope(VaultWire.RingsBody(rings: rings.map(VaultWire.RingBody.init)), context: context)
+        return try APIResponses.envelope(
+            VaultWire.RingsBody(rings: rings.map(VaultWire.RingBody.init)), context: context)
     }
 
     func rotateRing(_ request: Request, _ context: KeyshardRequestContext) async throws -> Response {
-        guard let ring = context.parameters.get("ring") else { throw KeyshardError(.badRequest, "the path names no ring") }
+        guard let ring = context.parameters.get("ring") else {
+            throw KeyshardError(.badRequest, "the path names no ring")
+        }
         try Names.validate(ring, what: "ring")
         let rotated = try await service.rotateRing(ring)
         return try APIResponses.envelope(VaultWire.RingBody(rotated), context: context)

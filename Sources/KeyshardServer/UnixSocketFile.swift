@@ -35,7 +35,8 @@ enum UnixSocketFile {
             throw Failure(description: "another process (another keyshardd?) is listening on \(path); stop it first")
         case .refused:
             guard unlink(path) == 0 || errno == ENOENT else {
-                throw Failure(description: "cannot remove the stale socket \(path): \(String(cString: strerror(errno)))")
+                throw Failure(
+                    description: "cannot remove the stale socket \(path): \(String(cString: strerror(errno)))")
             }
         case .failed(let reason):
             throw Failure(description: "cannot tell whether \(path) is in use: \(reason)")
@@ -53,7 +54,8 @@ enum UnixSocketFile {
         }
         guard chmod(path, mode_t(mode)) == 0 else {
             throw Failure(
-                description: "cannot set mode \(String(mode, radix: 8)) on \(path): \(String(cString: strerror(errno)))")
+                description: "cannot set mode \(String(mode, radix: 8)) on \(path): \(String(cString: strerror(errno)))"
+            )
         }
     }
 

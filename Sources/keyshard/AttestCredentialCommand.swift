@@ -99,7 +99,8 @@ extension AttestCommand {
             let secret = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
             let outcome: Result<MadeCredential, AttestationError>
             do throws(AttestationError) {
-                outcome = .success(try await CredentialChallenge.make(forAKOf: loaded, trusting: trusted, secret: secret))
+                outcome = .success(
+                    try await CredentialChallenge.make(forAKOf: loaded, trusting: trusted, secret: secret))
             } catch {
                 outcome = .failure(error)
             }

@@ -28,7 +28,8 @@ struct AuditCommand: AsyncParsableCommand {
                   keyshard audit verify --head 1042:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
                 """)
 
-        @Argument(help: ArgumentHelp("The audit log (default: \(AuditLogVerification.defaultPath)).", valueName: "file"))
+        @Argument(
+            help: ArgumentHelp("The audit log (default: \(AuditLogVerification.defaultPath)).", valueName: "file"))
         var file: String?
 
         @Option(

@@ -56,7 +56,8 @@ func readStandardInput(limit: Int = maximumInputBytes, hint: String? = nil) thro
             let size = limit >= 1 << 20 ? "\(limit >> 20) MiB" : "\(limit) bytes"
             throw fail(
                 "standard input is larger than \(size); "
-                    + (hint ?? "keyshard seals whole messages only (seal a data key instead and encrypt bulk data with it)"),
+                    + (hint ?? "keyshard seals whole messages only "
+                        + "(seal a data key instead and encrypt bulk data with it)"),
                 exit: KeyshardExit.badInput)
         }
     }
@@ -79,7 +80,8 @@ func writeStandardOutput(_ secret: SecretBytes) throws {
             let written = write(STDOUT_FILENO, buffer.baseAddress! + offset, buffer.count - offset)
             if written < 0 {
                 if errno == EINTR { continue }
-                throw fail("cannot write standard output: \(String(cString: strerror(errno)))", exit: KeyshardExit.failed)
+                throw fail(
+                    "cannot write standard output: \(String(cString: strerror(errno)))", exit: KeyshardExit.failed)
             }
             offset += written
         }
@@ -172,7 +174,8 @@ struct Table {
         let widths = header.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
         return all.map { row in
             row.indices.map { column in
-                column == row.count - 1 ? row[column] : row[column].padding(toLength: widths[column], withPad: " ", startingAt: 0)
+                column == row.count - 1
+                    ? row[column] : row[column].padding(toLength: widths[column], withPad: " ", startingAt: 0)
             }.joined(separator: "  ")
         }.joined(separator: "\n")
     }

@@ -128,7 +128,8 @@ struct SignCommand: AsyncParsableCommand {
 
     func run() async throws {
         let message = try readStandardInput(
-            limit: EncryptCommand.daemonInputLimit, hint: "keyshardd signs messages of at most 1 MiB (sign a digest file)")
+            limit: EncryptCommand.daemonInputLimit,
+            hint: "keyshardd signs messages of at most 1 MiB (sign a digest file)")
         let signature = try await daemon.withClient { client in try await client.sign(name, message: message) }
         print(signature.bytes.hexString)
     }

@@ -58,7 +58,8 @@ struct EncryptCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard (key == nil) != (publicKey == nil) else {
-            throw ValidationError("give --key NAME (keyshardd seals) or --public-key FILE (offline), not both or neither")
+            throw ValidationError(
+                "give --key NAME (keyshardd seals) or --public-key FILE (offline), not both or neither")
         }
         guard keyVersion >= 1 else { throw ValidationError("--key-version must be at least 1") }
     }
@@ -79,7 +80,8 @@ struct EncryptCommand: AsyncParsableCommand {
         guard let key else { return }
         var bytes = try readStandardInput(
             limit: Self.daemonInputLimit,
-            hint: "keyshardd seals at most 1 MiB (seal a data key with 'keyshard datakey' and encrypt bulk data with it)")
+            hint:
+                "keyshardd seals at most 1 MiB (seal a data key with 'keyshard datakey' and encrypt bulk data with it)")
         let plaintext = SecretBytes(bytes)
         bytes.withUnsafeMutableBytes { buffer in
             if let base = buffer.baseAddress { memset(base, 0, buffer.count) }

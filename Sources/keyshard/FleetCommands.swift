@@ -28,7 +28,8 @@ struct StatusCommand: AsyncParsableCommand {
         if output.json {
             try JSONOutput.print(VaultWire.HealthBody(health, now: Date()))
         } else {
-            print("keyshardd \(health.version), \(health.backend) backend: \(health.serving ? "serving" : "NOT SERVING")")
+            print(
+                "keyshardd \(health.version), \(health.backend) backend: \(health.serving ? "serving" : "NOT SERVING")")
             var table = Table("RING", "T/N", "HEALTHY", "EPOCH", "STATE", "CHANGING", "KEYS")
             for ring in health.rings {
                 table.add(
@@ -138,7 +139,8 @@ struct RotateCommand: AsyncParsableCommand {
                 }
                 guard let result else { continue }
                 if onTerminal {
-                    print("ring \(name): epoch \(result.epoch), \(result.healthy)/\(result.shares) healthy, \(result.state)")
+                    let health = "\(result.healthy)/\(result.shares) healthy"
+                    print("ring \(name): epoch \(result.epoch), \(health), \(result.state)")
                 }
                 results.append(result)
             }

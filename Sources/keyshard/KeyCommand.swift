@@ -25,10 +25,14 @@ struct KeyCommand: AsyncParsableCommand {
         Swift.print(
             "latest version \(key.latestVersion); min decryption \(key.minDecryptionVersion), "
                 + "min encryption \(key.minEncryptionVersion == 0 ? "latest" : String(key.minEncryptionVersion)), "
-                + "min available \(key.minAvailableVersion); deletion \(key.deletionAllowed ? "allowed" : "not allowed")")
+                + "min available \(key.minAvailableVersion); "
+                + "deletion \(key.deletionAllowed ? "allowed" : "not allowed")"
+        )
         var table = Table("VERSION", "ORIGIN", "CREATED", "PUBLIC KEY (SEC1)")
         for version in key.versions {
-            table.add(String(version.version), version.origin, VaultWire.timestamp(version.createdAt), version.publicKey.hexString)
+            table.add(
+                String(version.version), version.origin, VaultWire.timestamp(version.createdAt),
+                version.publicKey.hexString)
         }
         Swift.print(table.render())
     }
@@ -56,7 +60,9 @@ struct KeyCommand: AsyncParsableCommand {
         @OptionGroup var daemon: DaemonOptions
 
         func validate() throws {
-            guard KeyType(rawValue: type) != nil else { throw ValidationError("--type must be hpke-p256 or frost-p256") }
+            guard KeyType(rawValue: type) != nil else {
+                throw ValidationError("--type must be hpke-p256 or frost-p256")
+            }
             try KeyCommand.validateThreshold(threshold, shares)
         }
 
@@ -91,7 +97,9 @@ struct KeyCommand: AsyncParsableCommand {
         @OptionGroup var daemon: DaemonOptions
 
         func validate() throws {
-            guard KeyType(rawValue: type) != nil else { throw ValidationError("--type must be hpke-p256 or frost-p256") }
+            guard KeyType(rawValue: type) != nil else {
+                throw ValidationError("--type must be hpke-p256 or frost-p256")
+            }
             try KeyCommand.validateThreshold(threshold, shares)
         }
 
@@ -99,7 +107,8 @@ struct KeyCommand: AsyncParsableCommand {
             var input = try readStandardInput(limit: 1024, hint: "a key is 64 hex digits")
             defer { input.withUnsafeMutableBytes { if let base = $0.baseAddress { memset(base, 0, $0.count) } } }
             let digits = input.filter { !(0x09...0x0D).contains($0) && $0 != 0x20 }
-            guard digits.count == 2 * Scalar.byteCount, var bytes = [UInt8](hexString: String(decoding: digits, as: UTF8.self))
+            guard digits.count == 2 * Scalar.byteCount,
+                var bytes = [UInt8](hexString: String(decoding: digits, as: UTF8.self))
             else {
                 throw fail("standard input must be the 32-byte scalar as 64 hex digits", exit: KeyshardExit.badInput)
             }
@@ -107,7 +116,8 @@ struct KeyCommand: AsyncParsableCommand {
             bytes.withUnsafeMutableBytes { if let base = $0.baseAddress { memset(base, 0, $0.count) } }
             let key = try await daemon.withClient { client in
                 try await client.importKey(
-                    name, type: KeyType(rawValue: type)!, scalar: scalar, ring: ring, threshold: threshold, shares: shares)
+                    name, type: KeyType(rawValue: type)!, scalar: scalar, ring: ring, threshold: threshold,
+                    shares: shares)
             }
             try KeyCommand.show(key, json: output.json)
         }
@@ -158,8 +168,10 @@ struct KeyCommand: AsyncParsableCommand {
             }
             let wanted = keyVersion ?? key.latestVersion
             guard let version = key.versions.first(where: { $0.version == wanted }) else {
-                throw fail("key \(name) has no version \(wanted) (available: "
-                    + key.versions.map { String($0.version) }.joined(separator: ", ") + ")", exit: KeyshardExit.failed)
+                throw fail(
+                    "key \(name) has no version \(wanted) (available: "
+                        + key.versions.map { String($0.version) }.joined(separator: ", ") + ")",
+                    exit: KeyshardExit.failed)
             }
             do {
                 print(try Point(sec1: version.publicKey).pemRepresentation(), terminator: "")
@@ -256,7 +268,8 @@ struct KeyCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let key = try await daemon.withClient { client in try await client.trimKey(name, minimumVersion: minVersion) }
+            let key = try await daemon.withClient { client in try await client.trimKey(name, minimumVersion: minVersion)
+            }
             try KeyCommand.show(key, json: output.json)
         }
     }

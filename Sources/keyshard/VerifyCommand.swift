@@ -48,7 +48,8 @@ struct VerifyCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard (key == nil) != (publicKey == nil) else {
-            throw ValidationError("give --key NAME (public keys from keyshardd) or --public-key FILE, not both or neither")
+            throw ValidationError(
+                "give --key NAME (public keys from keyshardd) or --public-key FILE, not both or neither")
         }
     }
 

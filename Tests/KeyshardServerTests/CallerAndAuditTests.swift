@@ -106,7 +106,8 @@ final class CapturingResolver: RoleResolver {
             _ = try await Curl.request("GET", "/v1/transit/keys/absent", socket: server.socketPath)
 
             let records = await server.audit.records
-            #expect(records.map(\.event) == ["api.call", "api.result", "api.call", "api.result", "api.call", "api.result"])
+            #expect(
+                records.map(\.event) == ["api.call", "api.result", "api.call", "api.result", "api.call", "api.result"])
             let call = records[2].fields
             #expect(call["operation"] == "encrypt")
             #expect(call["method"] == "POST")
@@ -116,6 +117,7 @@ final class CapturingResolver: RoleResolver {
             #expect(call["caller_gid"] == String(getgid()))
             #expect(call["caller_pid"] != nil)
             #expect(records[3].fields["request_id"] == call["request_id"])
+            #expect(encrypted.json["request_id"] as? String == call["request_id"])
             #expect(records[3].fields["status"] == "200")
             #expect(records[5].fields["status"] == "404")
             #expect(records[5].fields["code"] == "not-found")

@@ -20,11 +20,13 @@ import Testing
             printf 'subjectAltName=IP:127.0.0.1\\nextendedKeyUsage=serverAuth\\n' > server.ext
             printf 'extendedKeyUsage=clientAuth\\n' > client.ext
             openssl req -new -key server.key -subj "/CN=localhost" -out server.csr
-            openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 -extfile server.ext -out server.pem 2>/dev/null
+            sign() { openssl x509 -req -in "$1.csr" -CA "$2.pem" -CAkey "$2.key" -CAcreateserial -days 1 \\
+                -extfile "$3" -out "$1.pem" 2>/dev/null; }
+            sign server ca server.ext
             openssl req -new -key client.key -subj "/O=payments/CN=app-1" -out client.csr
-            openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 -extfile client.ext -out client.pem 2>/dev/null
+            sign client ca client.ext
             openssl req -new -key stranger.key -subj "/CN=stranger" -out stranger.csr
-            openssl x509 -req -in stranger.csr -CA other-ca.pem -CAkey other-ca.key -CAcreateserial -days 1 -extfile client.ext -out stranger.pem 2>/dev/null
+            sign stranger other-ca client.ext
             """
         let result = try ProcessRunner.run("/bin/sh", ["-c", script], timeout: 60)
         try #require(result.status == 0, "\(result.combinedOutput)")
@@ -32,16 +34,18 @@ import Testing
 
     static func curl(_ arguments: [String]) async throws -> ProcessResult {
         try await runOffPool {
-            try ProcessRunner.run("/usr/bin/curl", ["--silent", "--show-error", "--max-time", "20"] + arguments, timeout: 60)
+            try ProcessRunner.run(
+                "/usr/bin/curl", ["--silent", "--show-error", "--max-time", "20"] + arguments, timeout: 60)
         }
     }
 
     @Test func onlyClientsWithACertificateFromTheClientCAAreServed() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ks-tls-\(UUID().uuidString.prefix(8))")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "ks-tls-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         try Self.makeCertificates(in: directory)
-        let file = { (name: String) in directory.appendingPathComponent(name).path }
+        let file: @Sendable (String) -> String = { directory.appendingPathComponent($0).path }
         let port = Int.random(in: 20_000...60_000)
         let resolver = CapturingResolver(answer: .client)
 
@@ -49,7 +53,8 @@ import Testing
             roles: resolver,
             configure: {
                 $0.tls = .init(
-                    host: "127.0.0.1", port: port, certificatePath: file("server.pem"), privateKeyPath: file("server.key"),
+                    host: "127.0.0.1", port: port, certificatePath: file("server.pem"),
+                    privateKeyPath: file("server.key"),
                     clientCAPath: file("ca.pem"))
             }
         ) { server in

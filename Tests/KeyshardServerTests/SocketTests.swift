@@ -36,7 +36,8 @@ import Testing
     }
 
     @Test func aStaleSocketIsReplacedAndTheModeAndGroupApplied() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ks-\(UUID().uuidString.prefix(8))")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "ks-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("keyshard.sock").path
@@ -46,7 +47,8 @@ import Testing
         let server = TestServer(
             directory: directory, socketPath: path, service: RecordingService(), audit: MemoryAuditSink())
         let configuration = ServerConfiguration(socketPath: path, socketMode: 0o640, socketGroup: String(getgid()))
-        try await server.run(configuration: configuration, roles: TableRoleResolver(uids: [getuid(): .admin])) { server in
+        try await server.run(configuration: configuration, roles: TableRoleResolver(uids: [getuid(): .admin])) {
+            server in
             let status = try #require(Self.mode(path))
             #expect(status & 0o777 == 0o640)
             var info = stat()
@@ -76,7 +78,8 @@ import Testing
     }
 
     @Test func aFileThatIsNotASocketIsLeftAlone() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ks-\(UUID().uuidString.prefix(8))")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "ks-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("keyshard.sock").path

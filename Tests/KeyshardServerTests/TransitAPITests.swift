@@ -16,7 +16,9 @@ import Testing
         _ body: @Sendable (TestServer, KeyshardClient) async throws -> T
     ) async throws -> T {
         try await TestServer.with(roles: roles, service: service) { server in
-            try await KeyshardClient.withClient(socketPath: server.socketPath) { client in try await body(server, client) }
+            try await KeyshardClient.withClient(socketPath: server.socketPath) { client in
+                try await body(server, client)
+            }
         }
     }
 
@@ -143,7 +145,9 @@ import Testing
             let signature = try await client.sign("release", message: message)
             #expect(signature.version == 1 && signature.bytes.count == 65)
             let decoded = try FROST.Signature(serialized: signature.bytes)
-            #expect(FROST.verify(signature: decoded, message: message, publicKey: try Point(sec1: key.versions[0].publicKey)))
+            #expect(
+                FROST.verify(
+                    signature: decoded, message: message, publicKey: try Point(sec1: key.versions[0].publicKey)))
             #expect(try await client.verify("release", message: message, signature: signature))
             #expect(try await client.verify("release", message: message + [0], signature: signature) == false)
 
@@ -162,12 +166,14 @@ import Testing
             // Vault's defaults, spelled out, are accepted (older hvac sends them).
             let defaults = try await Curl.request(
                 "POST", "/v1/transit/sign/release/sha2-256", socket: server.socketPath,
-                body: #"{"input":"\#(input)","hash_algorithm":"sha2-256","marshaling_algorithm":"asn1","prehashed":false}"#)
+                body: #"{"input":"\#(input)","hash_algorithm":"sha2-256","#
+                    + #""marshaling_algorithm":"asn1","prehashed":false}"#)
             #expect(defaults.status == 200, "\(defaults.body)")
 
             let batch = try await Curl.request(
                 "POST", "/v1/transit/verify/release", socket: server.socketPath,
-                body: #"{"batch_input":[{"input":"\#(input)","signature":"\#(signature)"},{"input":"eA==","signature":"\#(signature)"},{"input":"eA==","signature":"garbage"}]}"#)
+                body: #"{"batch_input":[{"input":"\#(input)","signature":"\#(signature)"},"#
+                    + #"{"input":"eA==","signature":"\#(signature)"},{"input":"eA==","signature":"garbage"}]}"#)
             let results = (batch.json["data"] as? [String: Any])?["batch_results"] as? [[String: Any]]
             #expect(results?[0]["valid"] as? Bool == true)
             #expect(results?[1]["valid"] as? Bool == false)
@@ -184,7 +190,9 @@ import Testing
             #expect(rotated.latestVersion == 2 && rotated.versions.map(\.version) == [1, 2])
             let rewrapped = try await client.rewrap("cycle", ciphertext: old)
             #expect(rewrapped.version == 2)
-            try await client.decrypt("cycle", ciphertext: rewrapped).withUnsafeBytes { #expect(Array($0) == [1, 2, 3]) }
+            try await client.decrypt("cycle", ciphertext: rewrapped).withUnsafeBytes {
+                #expect(Array($0) == [1, 2, 3])
+            }
 
             let (plaintext, ciphertext) = try await client.dataKey("cycle", bits: 512)
             #expect(plaintext.count == 64)
@@ -204,7 +212,8 @@ import Testing
             await expectRefusal(.unsupported) { try await client.deleteKey("cycle") }
             // `vault write` sends booleans as strings.
             let allow = try await Curl.request(
-                "POST", "/v1/transit/keys/cycle/config", socket: server.socketPath, body: #"{"deletion_allowed":"true"}"#)
+                "POST", "/v1/transit/keys/cycle/config", socket: server.socketPath,
+                body: #"{"deletion_allowed":"true"}"#)
             #expect(allow.status == 200)
             let deleted = try await Curl.request("DELETE", "/v1/transit/keys/cycle", socket: server.socketPath)
             #expect(deleted.status == 204 && deleted.body.isEmpty)
@@ -217,11 +226,24 @@ import Testing
             _ = try await client.createKey("b")
             _ = try await client.createKey("a")
             #expect(try await client.keyNames() == ["a", "b"])
+            // Twice on one connection: the LIST rewrite applies to every request, not only the first.
+            #expect(try await client.keyNames() == ["a", "b"])
             for (method, path) in [("LIST", "/v1/transit/keys"), ("GET", "/v1/transit/keys?list=true")] {
                 let listed = try await Curl.request(method, path, socket: server.socketPath)
                 #expect(listed.status == 200, "\(method)")
                 #expect((listed.json["data"] as? [String: Any])?["keys"] as? [String] == ["a", "b"], "\(method)")
             }
+            let listKey = try await Curl.request("LIST", "/v1/transit/keys/a", socket: server.socketPath)
+            #expect(listKey.status == 405)
+            #expect((listKey.json["errors"] as? [String])?.first?.hasPrefix("LIST is not allowed") == true)
+            let listEncrypt = try await Curl.request("LIST", "/v1/transit/encrypt/a", socket: server.socketPath)
+            #expect(listEncrypt.status == 405)
+            let post = try await Curl.request("POST", "/v1/transit/keys", socket: server.socketPath)
+            #expect(post.status == 405 && post.headers["allow"] == "GET, LIST")
+            let records = await server.audit.records.filter {
+                $0.fields["operation"] == "key.list" && $0.event == "api.call"
+            }
+            #expect(records.map { $0.fields["method"] } == ["LIST", "LIST", "LIST", "GET"])
         }
     }
 
@@ -258,7 +280,8 @@ import Testing
         try await TestServer.with { server in
             _ = try await Curl.request("POST", "/v1/transit/keys/k", socket: server.socketPath)
             let broken = try await Curl.request(
-                "POST", "/v1/transit/encrypt/k", socket: server.socketPath, body: "{\n  \"plaintext\": \"aGk=\",\n  oops\n}")
+                "POST", "/v1/transit/encrypt/k", socket: server.socketPath,
+                body: "{\n  \"plaintext\": \"aGk=\",\n  oops\n}")
             #expect(broken.status == 400)
             let message = (broken.json["errors"] as? [String])?.first ?? ""
             #expect(message.contains("not valid JSON"), "\(message)")
@@ -277,7 +300,9 @@ import Testing
     }
 
     @Test func oversizedBodiesAndHeadsAreRefused() async throws {
-        try await TestServer.with(configure: { $0.maximumBodySize = 1024; $0.maximumHeaderSize = 2048 }) { server in
+        try await TestServer.with(configure: {
+            $0.maximumBodySize = 1024; $0.maximumHeaderSize = 2048
+        }) { server in
             _ = try await Curl.request("POST", "/v1/transit/keys/k", socket: server.socketPath)
             let big = Data(repeating: 0x41, count: 4096).base64EncodedString()
             let tooLarge = try await Curl.request(

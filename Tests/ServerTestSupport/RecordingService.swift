@@ -40,7 +40,9 @@ public actor RecordingService: KeyshardService {
 
     // MARK: keys
 
-    public func createKey(_ name: String, type: KeyType, ring: String?, threshold: Int?, shares: Int?)
+    public func createKey(
+        _ name: String, type: KeyType, ring: String?, threshold: Int?, shares: Int?
+    )
         async throws(KeyshardError) -> KeyInfo
     {
         try await addKey(name, type: type, scalar: .random(), origin: "dkg", threshold: threshold, shares: shares)
@@ -96,7 +98,8 @@ public actor RecordingService: KeyshardService {
         let scalar = Scalar.random()
         key.scalars[version] = scalar
         key.info = Self.updating(
-            key.info, latestVersion: version, versions: key.info.versions + [try Self.version(version, scalar, origin: "dkg")])
+            key.info, latestVersion: version,
+            versions: key.info.versions + [try Self.version(version, scalar, origin: "dkg")])
         keys[name] = key
         return key.info
     }
@@ -119,14 +122,17 @@ public actor RecordingService: KeyshardService {
         }
         key.scalars = key.scalars.filter { $0.key >= minimumVersion }
         key.info = Self.updating(
-            key.info, minAvailableVersion: minimumVersion, versions: key.info.versions.filter { $0.version >= minimumVersion })
+            key.info, minAvailableVersion: minimumVersion,
+            versions: key.info.versions.filter { $0.version >= minimumVersion })
         keys[name] = key
         return key.info
     }
 
     // MARK: crypto
 
-    public func encrypt(_ name: String, plaintext: SecretBytes, context: [UInt8], version: Int?)
+    public func encrypt(
+        _ name: String, plaintext: SecretBytes, context: [UInt8], version: Int?
+    )
         async throws(KeyshardError) -> KeyshardCiphertext
     {
         calls.append("encrypt")
@@ -139,7 +145,9 @@ public actor RecordingService: KeyshardService {
         }
     }
 
-    public func decrypt(_ name: String, ciphertext: KeyshardCiphertext, context: [UInt8])
+    public func decrypt(
+        _ name: String, ciphertext: KeyshardCiphertext, context: [UInt8]
+    )
         async throws(KeyshardError) -> SecretBytes
     {
         calls.append("decrypt")
@@ -151,7 +159,9 @@ public actor RecordingService: KeyshardService {
         }
     }
 
-    public func rewrap(_ name: String, ciphertext: KeyshardCiphertext, context: [UInt8], version: Int?)
+    public func rewrap(
+        _ name: String, ciphertext: KeyshardCiphertext, context: [UInt8], version: Int?
+    )
         async throws(KeyshardError) -> KeyshardCiphertext
     {
         let plaintext = try await decrypt(name, ciphertext: ciphertext, context: context)
@@ -160,7 +170,9 @@ public actor RecordingService: KeyshardService {
         return sealed
     }
 
-    public func dataKey(_ name: String, bits: Int, context: [UInt8]) async throws(KeyshardError)
+    public func dataKey(
+        _ name: String, bits: Int, context: [UInt8]
+    ) async throws(KeyshardError)
         -> (plaintext: SecretBytes, ciphertext: KeyshardCiphertext)
     {
         let plaintext = SecretBytes.random(count: bits / 8)
@@ -189,7 +201,9 @@ public actor RecordingService: KeyshardService {
         }
     }
 
-    public func verify(_ name: String, message: [UInt8], signature: KeyshardSignature) async throws(KeyshardError)
+    public func verify(
+        _ name: String, message: [UInt8], signature: KeyshardSignature
+    ) async throws(KeyshardError)
         -> Bool
     {
         calls.append("verify")
@@ -260,7 +274,9 @@ public actor RecordingService: KeyshardService {
             throw KeyshardError(.unsupported, "key \"\(name)\" is \(key.info.type.rawValue), not \(type.rawValue)")
         }
         let number = version ?? key.info.latestVersion
-        guard let scalar = key.scalars[number] else { throw KeyshardError(.notFound, "no version \(number) of \"\(name)\"") }
+        guard let scalar = key.scalars[number] else {
+            throw KeyshardError(.notFound, "no version \(number) of \"\(name)\"")
+        }
         return (number, scalar)
     }
 
@@ -269,11 +285,14 @@ public actor RecordingService: KeyshardService {
         guard version >= key.info.minDecryptionVersion else {
             throw KeyshardError(.unsupported, "version \(version) of \"\(name)\" is retired")
         }
-        guard let scalar = key.scalars[version] else { throw KeyshardError(.notFound, "no version \(version) of \"\(name)\"") }
+        guard let scalar = key.scalars[version] else {
+            throw KeyshardError(.notFound, "no version \(version) of \"\(name)\"")
+        }
         return scalar
     }
 
-    private static func version(_ number: Int, _ scalar: Scalar, origin: String) throws(KeyshardError) -> KeyVersionInfo {
+    private static func version(_ number: Int, _ scalar: Scalar, origin: String) throws(KeyshardError) -> KeyVersionInfo
+    {
         do {
             return KeyVersionInfo(
                 version: number, publicKey: try Point.generatorMultiple(scalar).compressed(),

@@ -2,6 +2,7 @@ import Foundation
 import KeyshardAPI
 import KeyshardServer
 import Logging
+import ServiceLifecycle
 import TestSupport
 
 #if canImport(Glibc)
@@ -75,7 +76,8 @@ public struct TestServer: Sendable {
         configure: @Sendable (inout ServerConfiguration) -> Void = { _ in },
         _ body: @Sendable (TestServer) async throws -> T
     ) async throws -> T {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ks-\(UUID().uuidString.prefix(8))")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "ks-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let server = TestServer(
@@ -97,10 +99,13 @@ public struct TestServer: Sendable {
         let server = KeyshardServer(
             service: service, roles: roles, audit: audit, configuration: configuration, logger: logger,
             onListening: { readyContinuation.yield() })
+        // A ServiceGroup, as in keyshardd, so the test ends with a graceful shutdown.
+        let services = ServiceGroup(
+            services: [server], gracefulShutdownSignals: [], cancellationSignals: [], logger: logger)
         return try await withThrowingTaskGroup(of: T?.self) { group in
             group.addTask {
                 defer { readyContinuation.finish() }
-                try await server.run()
+                try await services.run()
                 return nil
             }
             var iterator = ready.makeAsyncIterator()
@@ -109,10 +114,15 @@ public struct TestServer: Sendable {
                 while let _ = try await group.next() {}
                 throw TestServerError.stoppedBeforeListening
             }
-            let result = try await body(self)
-            group.cancelAll()
-            while let _ = try await group.next() {}
-            return result
+            do {
+                let result = try await body(self)
+                await services.triggerGracefulShutdown()
+                while let _ = try await group.next() {}
+                return result
+            } catch {
+                await services.triggerGracefulShutdown()
+                throw error
+            }
         }
     }
 }
@@ -153,7 +163,9 @@ public enum Curl {
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: scratch) }
         let headerFile = scratch.appendingPathComponent("headers").path
-        var arguments = ["--silent", "--show-error", "--unix-socket", socket, "--request", method, "--dump-header", headerFile]
+        var arguments = [
+            "--silent", "--show-error", "--unix-socket", socket, "--request", method, "--dump-header", headerFile,
+        ]
         for header in headers { arguments += ["--header", header] }
         var input: [UInt8] = []
         if let body {
@@ -163,8 +175,9 @@ public enum Curl {
         arguments += extraArguments
         arguments.append("http://localhost\(path)")
         let finalArguments = arguments
+        let finalInput = input
         let result = try await runOffPool {
-            try ProcessRunner.run("/usr/bin/curl", finalArguments, input: input, timeout: 60)
+            try ProcessRunner.run("/usr/bin/curl", finalArguments, input: finalInput, timeout: 60)
         }
         let headerText = (try? String(contentsOfFile: headerFile, encoding: .utf8)) ?? ""
         var status = 0

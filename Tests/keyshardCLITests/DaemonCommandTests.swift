@@ -3,6 +3,7 @@ import Foundation
 import KeyshardAPI
 import ServerTestSupport
 import ShardCrypto
+import TestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -15,17 +16,20 @@ import Testing
     @Test func aKeysLifeThroughTheCLI() async throws {
         try await TestServer.with { server in
             let socket = ["--socket", server.socketPath]
-            let created = try await CLI.run(["key", "create", "payments", "--threshold", "2", "--shares", "3"] + socket)
+            let created = try await CLI.run(
+                ["key", "create", "payments", "--threshold", "2", "--shares", "3"] + socket)
             #expect(created.status == 0, "\(created.standardError)")
             #expect(created.standardOutput.contains("key payments: hpke-p256, ring default, 2-of-3"))
 
             let message = Array("the payroll database password".utf8)
-            let encrypted = try await CLI.run(["encrypt", "--key", "payments", "--info", "db"] + socket, input: message)
+            let encrypted = try await CLI.run(
+                ["encrypt", "--key", "payments", "--info", "db"] + socket, input: message)
             #expect(encrypted.status == 0, "\(encrypted.standardError)")
             let line = encrypted.standardOutput.trimmingCharacters(in: .newlines)
             #expect(line.hasPrefix("keyshard:v1:"))
 
-            let decrypted = try await CLI.run(["decrypt", "payments", "--info", "db"] + socket, input: Array(line.utf8))
+            let decrypted = try await CLI.run(
+                ["decrypt", "payments", "--info", "db"] + socket, input: Array(line.utf8))
             #expect(decrypted.status == 0, "\(decrypted.standardError)")
             #expect(Array(decrypted.standardOutput.utf8) == message)
 
@@ -35,7 +39,8 @@ import Testing
             let scratch = try ScratchDirectory()
             let keyFile = try scratch.write("payments.pem", pem.standardOutput)
             let offline = try await CLI.run(["encrypt", "--public-key", keyFile], input: [9, 8, 7])
-            let reopened = try await CLI.run(["decrypt", "payments"] + socket, input: Array(offline.standardOutput.utf8))
+            let reopened = try await CLI.run(
+                ["decrypt", "payments"] + socket, input: Array(offline.standardOutput.utf8))
             #expect(Array(reopened.standardOutput.utf8) == [9, 8, 7])
 
             let datakey = try await CLI.run(["datakey", "payments", "--bits", "128"] + socket)
@@ -66,13 +71,15 @@ import Testing
 
             let valid = try await CLI.run(["verify", "--key", "release", "--signature", hex] + socket, input: message)
             #expect(valid.status == 0 && valid.standardOutput == "valid (version 1)\n", "\(valid.standardError)")
-            let invalid = try await CLI.run(["verify", "--key", "release", "--signature", hex] + socket, input: message + [1])
+            let invalid = try await CLI.run(
+                ["verify", "--key", "release", "--signature", hex] + socket, input: message + [1])
             #expect(invalid.status == 1 && invalid.standardOutput == "invalid\n")
             // After a rotation the old signature still verifies, by the version that made it.
             #expect(try await CLI.run(["key", "rotate", "release"] + socket).status == 0)
             let old = try await CLI.run(["verify", "--key", "release", "--signature", hex] + socket, input: message)
             #expect(old.standardOutput == "valid (version 1)\n")
-            let badHex = try await CLI.run(["verify", "--key", "release", "--signature", "xyz"] + socket, input: message)
+            let badHex = try await CLI.run(
+                ["verify", "--key", "release", "--signature", "xyz"] + socket, input: message)
             #expect(badHex.status == 65 && badHex.standardOutput.isEmpty)
         }
     }
@@ -116,6 +123,25 @@ import Testing
         }
     }
 
+    @Test func rotateShowsProgressOnATerminal() async throws {
+        let service = RecordingService()
+        await service.setRotationDelay(.milliseconds(2500))
+        try await TestServer.with(service: service) { server in
+            // script(1) gives the CLI a pseudo-terminal as standard output.
+            let command = "\(CLI.executable.path) rotate --ring default --socket \(server.socketPath)"
+            let result = try await runOffPool {
+                try ProcessRunner.run(
+                    "/usr/bin/script", ["--quiet", "--return", "--command", command, "/dev/null"], timeout: 60)
+            }
+            #expect(result.status == 0, "\(result.combinedOutput)")
+            #expect(result.standardOutput.contains("rotating ring default"), "\(result.standardOutput)")
+            // Polled while the rotation ran.
+            #expect(result.standardOutput.contains("  epoch 1, 3/3 healthy, ok"), "\(result.standardOutput)")
+            #expect(
+                result.standardOutput.contains("ring default: epoch 2, 3/3 healthy, ok"), "\(result.standardOutput)")
+        }
+    }
+
     @Test func refusalsHaveTheirExitCodes() async throws {
         try await TestServer.with(roles: TableRoleResolver()) { server in
             let socket = ["--socket", server.socketPath]
@@ -133,7 +159,8 @@ import Testing
         #expect(unreachable.status == 69)
         #expect(unreachable.standardError.contains("cannot reach keyshardd at \(missing)"))
         let fromEnvironment = try await CLI.run(
-            ["key", "list"], environment: ProcessInfo.processInfo.environment.merging(["KEYSHARD_SOCKET": missing]) { $1 })
+            ["key", "list"],
+            environment: ProcessInfo.processInfo.environment.merging(["KEYSHARD_SOCKET": missing]) { $1 })
         #expect(fromEnvironment.status == 69 && fromEnvironment.standardError.contains(missing))
 
         let usage = try await CLI.run(["key", "config", "k", "--socket", missing])
