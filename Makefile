@@ -1,7 +1,8 @@
 # keyshard — build, test, benchmark and demo entry points.
 #
 #   make test    install what is missing, build, run every test (what CI runs)
-#   make demo    the main job end to end: a key made by DKG, sealed, decrypted and signed by a threshold
+#   make demo    the main job against keyshardd: a 3-of-5 key by DKG, decrypt, sign, a custodian killed and
+#                replaced, the ring rotated, the audit chain verified
 #   make bench   threshold costs next to OpenSSL's single-key operations; quotes verified per second
 #   make fuzz    libFuzzer over the decoders of untrusted input (FUZZ_SECONDS each)
 #   make image   the custodian VM image (kernel, initramfs with keyshard-agent, predicted PCRs)
@@ -14,7 +15,7 @@ SWIFT        ?= swift
 SWIFT_FLAGS  ?=
 CONFIG       ?= debug
 
-.PHONY: all deps build test demo bench fuzz image clean help
+.PHONY: all deps build test demo demo-protocols bench fuzz image clean help
 
 all: build
 
@@ -47,9 +48,16 @@ test: deps image
 	timeout --kill-after=30 $(TEST_TIMEOUT) stdbuf -oL -eL $(SWIFT) test --skip-build --no-parallel $(SWIFT_FLAGS) </dev/null
 
 demo: deps
+	$(SWIFT) build -c $(CONFIG) --product keyshardd $(SWIFT_FLAGS)
+	$(SWIFT) build -c $(CONFIG) --product keyshard $(SWIFT_FLAGS)
+	$(SWIFT) build -c $(CONFIG) --product keyshard-agent $(SWIFT_FLAGS)
+	@scripts/demo "$$($(SWIFT) build -c $(CONFIG) --show-bin-path)"
+
+# The threshold protocols alone, in one process with simulated custodians (no daemon).
+demo-protocols: deps
 	$(SWIFT) build -c $(CONFIG) --product keyshard $(SWIFT_FLAGS)
 	$(SWIFT) build -c $(CONFIG) --product keyshard-demo $(SWIFT_FLAGS)
-	@scripts/demo "$$($(SWIFT) build -c $(CONFIG) --show-bin-path)"
+	"$$($(SWIFT) build -c $(CONFIG) --show-bin-path)/keyshard-demo" "$$($(SWIFT) build -c $(CONFIG) --show-bin-path)/keyshard"
 
 bench: deps
 	cd Benchmarks && set -o pipefail && $(SWIFT) package --disable-sandbox benchmark --format markdown --no-progress \

@@ -1,4 +1,5 @@
 import ArgumentParser
+import AuditLog
 import Foundation
 
 /// `keyshard audit …`: offline checks of keyshardd's audit log.
@@ -14,11 +15,13 @@ struct AuditCommand: AsyncParsableCommand {
             abstract: "Verify the audit log's hash chain; find any edited, dropped or reordered line.",
             discussion: """
                 Every line of the log carries its sequence number and the hash of the line
-                before it; this recomputes the chain from the first line and names the first
-                line that does not fit. A chain can be cut short without a trace, so compare
-                its end with a head recorded elsewhere (keyshardd logs it; monitoring can
-                store it): --head SEQ:HASH must match the line with that sequence number.
-                Reads the file only; needs no daemon.
+                before it; this recomputes the chain from the first line and names every
+                line that does not fit. A chain can be cut short at its end without a trace,
+                so compare its end with a head recorded elsewhere (monitoring can store the
+                head this command prints): with --head SEQ:HASH the file must end at exactly
+                that line. A file that starts with "audit.continued" (after logrotate moved
+                the previous one) names the hash it continues from. Reads the file only;
+                needs no daemon.
 
                 Exit codes: 0 the chain is intact (and matches --head); 1 it is broken or the
                 head does not match; 65 the file cannot be read.
@@ -61,12 +64,9 @@ struct AuditCommand: AsyncParsableCommand {
 
 /// The bridge from `keyshard audit verify` to the AuditLog module's verifier.
 ///
-/// TODO(integrator): AuditLog's verifier does not exist in this branch. Implement
-/// ``verify(path:head:)`` with it (read the file, check the chain, compare `head`) and map its
-/// errors to the three failures below; the command, its options and exit codes stay as they are.
 enum AuditLogVerification {
-    /// The log keyshardd writes unless configured otherwise.
-    static let defaultPath = "/var/lib/keyshard/audit.log"
+    /// The log keyshardd writes unless configured otherwise (keyshard.yaml `audit.path`).
+    static let defaultPath = "/var/log/keyshard/audit.log"
 
     /// `SEQ:HASH`.
     struct Head: Equatable {
@@ -103,6 +103,19 @@ enum AuditLogVerification {
         guard FileManager.default.isReadableFile(atPath: path) else {
             throw .unreadable("cannot read the audit log \(path)")
         }
-        throw .unavailable("this build of keyshard has no audit log verifier yet (AuditLog is being written)")
+        let report: AuditReport
+        do {
+            report = try AuditVerifier.verify(
+                path: path, expectedHead: head.map { AuditHead(seq: $0.sequence, hash: $0.hash) })
+        } catch {
+            throw .unreadable("\(path): \(error)")
+        }
+        guard report.isIntact else {
+            let shown = report.problems.prefix(20).map { "line \($0.line): \($0.description)" }
+            let more = report.problems.count > 20 ? ["… and \(report.problems.count - 20) more"] : []
+            throw .broken("\(path) is not intact:\n  " + (shown + more).joined(separator: "\n  "))
+        }
+        guard let last = report.head else { throw .broken("\(path) holds no record") }
+        return Report(records: report.lines, lastSequence: last.seq, lastHash: last.hash)
     }
 }

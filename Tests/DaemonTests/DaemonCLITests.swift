@@ -62,8 +62,11 @@ struct DaemonCLITests {
             let plaintext = try #require(datakey["plaintext"] as? String)
             let wrapped = try #require(datakey["ciphertext"] as? String)
             #expect(Data(base64Encoded: plaintext)?.count == 32)
-            #expect(try daemon.ok(["decrypt", "payments"], input: Array(wrapped.utf8)) == String(decoding: Data(base64Encoded: plaintext)!, as: UTF8.self)
-                || Data(try daemon.ok(["decrypt", "payments"], input: Array(wrapped.utf8)).utf8) == Data(base64Encoded: plaintext))
+            // The CLI prints raw bytes; the API answers base64, which compares exactly.
+            let opened = try daemon.http("POST", "/v1/transit/decrypt/payments", body: "{\"ciphertext\": \"\(wrapped)\"}")
+            #expect(opened.status == 200)
+            let openedData = try #require(try Self.json(opened.body)["data"] as? [String: Any])
+            #expect(openedData["plaintext"] as? String == plaintext)
 
             // Versions: rotate, rewrap, retire, trim.
             _ = try daemon.ok(["key", "rotate", "payments"])
@@ -223,7 +226,9 @@ struct DaemonCLITests {
 
     static func custodianIDs(_ daemon: DaemonHarness) throws -> [String] {
         let text = try daemon.ok(["custodians", "--json"])
-        guard let array = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [[String: Any]] else {
+        guard let object = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
+            let array = object["custodians"] as? [[String: Any]]
+        else {
             throw DaemonHarness.Failure(description: "custodians --json is not a list: \(text)")
         }
         return array.compactMap { ($0["backend_id"] ?? $0["backendID"]) as? String }
