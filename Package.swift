@@ -170,7 +170,7 @@ let package = Package(
                 "Coordinator",
                 "Attestation",
                 "AgentProtocol",
-                .product(name: "Crypto", package: "swift-crypto"),
+                "TPM2",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -377,7 +377,10 @@ let package = Package(
         ),
         .testTarget(
             name: "ProcessBackendTests",
-            dependencies: ["ProcessBackend", "CustodianBackend", "Coordinator", "AgentProtocol", "TestSupport"]
+            dependencies: [
+                "ProcessBackend", "CustodianBackend", "Coordinator", "AgentProtocol",
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .testTarget(
             name: "EngineTests",
