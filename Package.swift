@@ -388,7 +388,10 @@ let package = Package(
         ),
         .testTarget(
             name: "ProcessBackendTests",
-            dependencies: ["ProcessBackend", "CustodianBackend", "Coordinator", "AgentProtocol", "TestSupport"]
+            dependencies: [
+                "ProcessBackend", "CustodianBackend", "Coordinator", "AgentProtocol",
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .testTarget(
             name: "EngineTests",

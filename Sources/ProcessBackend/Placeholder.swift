@@ -1,1 +1,0 @@
-// ProcessBackend: being written.

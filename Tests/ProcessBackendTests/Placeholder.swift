@@ -1,1 +1,0 @@
-// ProcessBackendTests: being written.
