@@ -234,3 +234,65 @@ struct DaemonCLITests {
         return array.compactMap { ($0["backend_id"] ?? $0["backendID"]) as? String }
     }
 }
+
+/// What an admin sees when things go wrong, and the configuration check.
+@Suite("keyshardd refusals and configuration", .serialized)
+struct DaemonRefusalTests {
+    @Test("below threshold: status exits 2 and operations fail fast with 69 naming the ring")
+    func belowThreshold() async throws {
+        try await DaemonHarness.with { daemon in
+            _ = try daemon.ok(["key", "create", "k"])
+            let ciphertext = try daemon.ok(["encrypt", "--key", "k"], input: [1])
+            #expect(try daemon.cli(["status"]).status == 0)
+            // Two of three custodians die: the key cannot be used (and a 2-of-3 key is lost).
+            let agents = daemon.leftoverProcesses.filter { DaemonCLITests.commandLine($0).contains("keyshard-agent") }
+            #expect(agents.count == 3)
+            for pid in agents.prefix(2) { kill(pid, SIGKILL) }
+            var status = try daemon.cli(["status"])
+            for _ in 0..<100 where status.status != 2 {
+                usleep(100_000)
+                status = try daemon.cli(["status"])
+            }
+            #expect(status.status == 2, "\(status.combinedOutput)")
+            #expect(status.combinedOutput.contains("below"))
+            let refused = try daemon.cli(["decrypt", "k"], input: Array(ciphertext.utf8))
+            #expect(refused.status == 69, "\(refused.combinedOutput)")
+            #expect(refused.standardError.contains("ring default") && refused.standardError.contains("needs 2"), "\(refused.standardError)")
+        }
+    }
+
+    @Test("keyshardd --check-config names every problem with its line and exits 78; a valid file exits 0")
+    func checkConfig() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ksconf-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let bad = directory.appendingPathComponent("bad.yaml")
+        try """
+            state_dir: /var/lib/keyshard
+            heartbeat:
+              interval: 2x
+            backend:
+              kind: process
+            rings:
+              default: { name: default, threshold: 4, shares: 3 }
+            hartbeat: {}
+            """.write(to: bad, atomically: true, encoding: .utf8)
+        let refused = try ProcessRunner.run(DaemonHarness.keyshardd, ["--check-config", "--config", bad.path], timeout: 60)
+        #expect(refused.status == 78, "\(refused.combinedOutput)")
+        #expect(refused.standardError.contains("bad.yaml:3:"), "\(refused.standardError)")
+        #expect(refused.standardError.contains("bad.yaml:8:"), "\(refused.standardError)")
+        let good = directory.appendingPathComponent("good.yaml")
+        try """
+            state_dir: \(directory.path)/state
+            socket: { path: \(directory.path)/keyshard.sock, mode: "0660" }
+            backend: { kind: process }
+            audit: { path: \(directory.path)/audit.log }
+            """.write(to: good, atomically: true, encoding: .utf8)
+        let accepted = try ProcessRunner.run(DaemonHarness.keyshardd, ["--check-config", "--config", good.path], timeout: 60)
+        #expect(accepted.status == 0, "\(accepted.combinedOutput)")
+        // Missing file: a clear error, no daemon.
+        let missing = try ProcessRunner.run(
+            DaemonHarness.keyshardd, ["--check-config", "--config", directory.appendingPathComponent("none.yaml").path], timeout: 60)
+        #expect(missing.status == 78 && missing.standardError.contains("none.yaml"))
+    }
+}
