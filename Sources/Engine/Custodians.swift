@@ -24,12 +24,15 @@ extension Engine {
         await note("custodian.launched", ["custodian": record.backendID, "ring": ring, "slot": "\(slot)", "host": record.host])
         do {
             let custodian = try await admit(record)
+            EngineMetrics.launch("admitted")
+            EngineMetrics.launchSeconds((ContinuousClock.now - started).seconds)
             logger.info(
                 "custodian admitted",
                 metadata: ["custodian": "\(record.backendID)", "ring": "\(ring)", "slot": "\(slot)",
                     "seconds": "\(ContinuousClock.now - started)"])
             return custodian
         } catch {
+            EngineMetrics.launch("refused")
             try? await backend.destroy(record)
             _ = try? await store.deleteCustodian(record.backendID)
             await note("custodian.destroyed", ["custodian": record.backendID, "reason": "admission failed"])
@@ -96,6 +99,7 @@ extension Engine {
     ///   - misbehaved: a bad quote, proof or partial (may trigger a new key version), not a mere stop.
     func quarantine(_ custodian: LiveCustodian, reason: String, misbehaved: Bool) async {
         guard custodian.quarantine() else { return }
+        EngineMetrics.quarantine(misbehaved: misbehaved)
         logger.warning("custodian quarantined", metadata: ["custodian": "\(custodian.id)", "reason": "\(reason)"])
         await note(
             "custodian.quarantined",

@@ -90,9 +90,11 @@ extension Engine {
             for custodian in ordered { await forget(newReferences, on: custodian) }
             _ = try? await store.abortEpochChange(ring: ring.name)
             await note("epoch.aborted", ["ring": ring.name, "kind": kind, "to": "\(to)", "reason": "\(error)"])
+            EngineMetrics.epochChange(kind, "aborted")
             throw error
         }
         ring.commit(epoch: to, members: newMembers, commitments: newCommitments)
+        EngineMetrics.epochChange(kind, "committed")
         await note("epoch.committed", ["ring": ring.name, "kind": kind, "epoch": "\(to)", "versions": "\(versions.count)"])
         try? await FaultInjection.reached("epoch.committed")
         let oldReferences = try versions.map { try ShareNames.reference(key: $0.key, version: $0.version, epoch: from) }

@@ -202,8 +202,15 @@ extension Engine {
     {
         try await api {
             let record = try await decryptionVersion(name, version: ciphertext.version, purpose: .hpkeP256)
-            return try await thresholdDecrypt(
-                key: name, ring: record.ring, version: ciphertext.version, ciphertext: ciphertext.bytes, info: context)
+            do {
+                let plaintext = try await thresholdDecrypt(
+                    key: name, ring: record.ring, version: ciphertext.version, ciphertext: ciphertext.bytes, info: context)
+                EngineMetrics.operation("decrypt", "ok")
+                return plaintext
+            } catch {
+                EngineMetrics.operation("decrypt", Self.keyshardError(error).code.rawValue)
+                throw error
+            }
         }
     }
 
@@ -228,7 +235,14 @@ extension Engine {
     public func sign(_ name: String, message: [UInt8], version: Int?) async throws(KeyshardError) -> KeyshardSignature {
         try await api {
             let (record, chosen) = try await encryptionVersion(name, requested: version, purpose: .frostP256)
-            let signature = try await thresholdSign(key: name, ring: record.ring, version: chosen, message: message)
+            let signature: FROST.Signature
+            do {
+                signature = try await thresholdSign(key: name, ring: record.ring, version: chosen, message: message)
+                EngineMetrics.operation("sign", "ok")
+            } catch {
+                EngineMetrics.operation("sign", Self.keyshardError(error).code.rawValue)
+                throw error
+            }
             return KeyshardSignature(version: chosen, bytes: try signature.serialized())
         }
     }

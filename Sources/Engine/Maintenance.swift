@@ -37,6 +37,7 @@ extension Engine {
         guard let outcome else { return }
         switch outcome {
         case .healthy:
+            EngineMetrics.heartbeat("accepted")
             let wasStale = custodian.status == .stale
             custodian.attestedNow()
             if wasStale {
@@ -49,6 +50,7 @@ extension Engine {
             if miss, let ring, ring.members[custodian.slot] === custodian {
                 let others = ring.freshMembers(within: configuration.freshnessWindow).filter { $0 !== custodian }.count
                 if others < ring.threshold {
+                    EngineMetrics.heartbeat("missed-kept-stale")
                     let misses = custodian.markStale()
                     if misses == 1 {
                         logger.error(
@@ -59,6 +61,7 @@ extension Engine {
                     return
                 }
             }
+            EngineMetrics.heartbeat(miss ? "missed" : "refused")
             await quarantine(custodian, reason: "heartbeat refused: \(error.reason)", misbehaved: !miss)
         }
     }

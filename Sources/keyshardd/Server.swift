@@ -3,6 +3,8 @@ import KeyshardAPI
 import KeyshardConfig
 import KeyshardServer
 import Logging
+import Metrics
+import Prometheus
 
 extension AuditLogRecorder: AuditSink {}
 
@@ -18,8 +20,12 @@ extension Daemon {
         let server = ServerConfiguration(
             socketPath: configuration.socket.path, socketMode: UInt16(configuration.socket.mode & 0o7777),
             socketGroup: configuration.socket.group.map { String($0.gid) }, tls: tls)
+        // One registry for the engine's swift-metrics and the server's own: /metrics shows both.
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         return KeyshardServer(
             service: service, roles: configuration.roles, audit: audit, configuration: server, logger: logger,
+            metrics: registry,
             onListening: {
                 logger.notice("keyshardd listening", metadata: ["socket": "\(configuration.socket.path)"])
             })

@@ -95,6 +95,13 @@ struct DaemonCLITests {
             #expect(custodians.contains("healthy"))
             #expect(try daemon.cli(["status"]).status == 0)
             _ = try daemon.ok(["audit", "verify", daemon.auditPath])
+
+            // Prometheus metrics: the API's and the engine's, no key names in labels.
+            let metrics = try daemon.http("GET", "/metrics")
+            #expect(metrics.status == 200)
+            #expect(metrics.body.contains("keyshard_heartbeats_total"), "\(metrics.body.prefix(2000))")
+            #expect(metrics.body.contains("keyshard_threshold_operations_total"))
+            #expect(!metrics.body.contains("payments"))
         }
     }
 
