@@ -115,6 +115,15 @@ public final class Engine: KeyshardService, Service, Sendable {
         }
     }
 
+    /// Runs `body` with every custodian answer passed through `tamper` first: how tests play a
+    /// compromised custodian (a wrong partial, a forged signature share). Test use only.
+    public static func withTamperedAnswers<T>(
+        _ tamper: @escaping @Sendable (CustodianRecord, AgentMessage) async throws -> AgentMessage,
+        _ body: () async throws -> T
+    ) async rethrows -> T {
+        try await LiveCustodian.$tamperedAnswers.withValue(tamper) { try await body() }
+    }
+
     // MARK: Attestor
 
     var attestor: CustodianAttestor {

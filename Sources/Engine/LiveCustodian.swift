@@ -32,6 +32,11 @@ final class LiveCustodian: Sendable, CustomStringConvertible {
         var misses = 0
     }
 
+    /// Test seam: rewrites answers as a compromised custodian would send them (tests play a
+    /// custodian returning a wrong partial or signature share). Task-local, so only the test's
+    /// own operation sees it; nil in production.
+    @TaskLocal static var tamperedAnswers: (@Sendable (CustodianRecord, AgentMessage) async throws -> AgentMessage)?
+
     let record: CustodianRecord
     let client: AgentClient
     let attested: AttestedCustodian
@@ -106,7 +111,9 @@ final class LiveCustodian: Sendable, CustomStringConvertible {
     /// failure to an ``AgentFailure``.
     func request(_ message: AgentMessage) async throws(AgentFailure) -> AgentMessage {
         do {
-            return try await client.request(message)
+            let answer = try await client.request(message)
+            if let tamper = Self.tamperedAnswers { return try await tamper(record, answer) }
+            return answer
         } catch let error as AgentProtocolError {
             throw AgentFailure(
                 custodian: id, code: error.remote?.code, message: error.remote.map { "\($0.code): \($0.text)" } ?? "\(error)")

@@ -1,9 +1,11 @@
+import AgentProtocol
 import Crypto
 import CustodianBackend
 import Engine
 import Foundation
 import KeyshardAPI
 import ShardCrypto
+import Synchronization
 import Testing
 
 #if canImport(Glibc)
@@ -163,6 +165,62 @@ struct EngineTests {
         // The old custodians are gone.
         let running = Set(try await harness.backend.discover().map(\.backendID))
         #expect(running.isDisjoint(with: before))
+    }
+
+    @Test("a custodian answering a wrong partial or signature share is caught by its proof, quarantined and replaced")
+    func misbehavingCustodian() async throws { try await EngineHarness.with(misbehavingCustodian) }
+
+    func misbehavingCustodian(_ harness: EngineHarness) async throws {
+        try await harness.start()
+        let engine = harness.engine!
+        let key = try await engine.createKey("k", type: .hpkeP256, ring: nil, threshold: nil, shares: nil)
+        let signer = try await engine.createKey("s", type: .frostP256, ring: nil, threshold: nil, shares: nil)
+        let ciphertext = try Self.sealWithSwiftCrypto([4, 2], to: key.versions[0].publicKey, info: [])
+        // The first custodian to answer lies: its partial decryption has the right shape but another
+        // point, so its DLEQ proof fails.
+        let liarBox = Mutex<String?>(nil)
+        let opened = try await Engine.withTamperedAnswers({ record, answer in
+            guard case .partialDecryption(let response) = answer,
+                liarBox.withLock({ current in
+                    if current == nil { current = record.backendID }
+                    return current == record.backendID
+                })
+            else { return answer }
+            let forged = PartialDecryption(
+                id: response.partial.id, value: .generatorMultiple(.random()), proof: response.partial.proof)
+            return .partialDecryption(PartialDecryptionResponse(key: response.key, partial: forged))
+        }) {
+            try await engine.decrypt("k", ciphertext: ciphertext, context: [])
+        }
+        #expect(Self.bytes(opened) == [4, 2])
+        let liar = try #require(liarBox.withLock { $0 })
+        #expect(await harness.eventually { !((try? await engine.custodians(ring: nil)) ?? []).contains { $0.backendID == liar } })
+        #expect(harness.auditLines.contains { $0.contains("custodian.quarantined") && $0.contains(liar) && $0.contains("DLEQ") })
+        // Wait for the repair, then a signer that lies about its share.
+        #expect(await harness.eventually {
+            let all = (try? await engine.custodians(ring: nil)) ?? []
+            return all.count == 3 && all.allSatisfy { $0.state == "healthy" }
+        })
+        // Whichever custodian answers round two first lies.
+        let chosen = Mutex<String?>(nil)
+        let message = Array("sign this".utf8)
+        let signature = try await Engine.withTamperedAnswers({ record, answer in
+            guard case .signatureShare(let response) = answer,
+                chosen.withLock({ current in
+                    if current == nil { current = record.backendID }
+                    return current == record.backendID
+                })
+            else { return answer }
+            return .signatureShare(
+                SignatureShareResponse(session: response.session, share: FROST.SignatureShare(id: response.share.id, value: .random())))
+        }) {
+            try await engine.sign("s", message: message, version: nil)
+        }
+        #expect(FROST.verify(
+            signature: try FROST.Signature(serialized: signature.bytes), message: message,
+            publicKey: try Point(sec1: signer.versions[0].publicKey)))
+        let signingLiar = try #require(chosen.withLock { $0 })
+        #expect(harness.auditLines.contains { $0.contains("custodian.quarantined") && $0.contains(signingLiar) && $0.contains("FROST") })
     }
 
     /// The agent pid of a process-backend custodian, from its record.
