@@ -26,26 +26,46 @@ public final class AgentClient: Sendable {
     }
 
     /// Sends a request and waits for its response.
-    /// - Parameter request: a request message (``MessageType/isRequest``).
+    /// - Parameters:
+    ///   - request: a request message (``MessageType/isRequest``).
+    ///   - timeout: how long to wait for the response, counted from when the request has been
+    ///     written to the connection (not while it waits to be written); nil takes the options'
+    ///     ``AgentConnectionOptions/requestTimeout``.
     /// - Returns: the response, of the request's ``MessageType/responseType``.
     /// - Throws: ``AgentProtocolError/Code/remoteError`` carrying the agent's ``ErrorMessage``
     ///   when it refused; ``AgentProtocolError/Code/unexpectedMessage`` when `request` is
     ///   not a request or the response has the wrong type; ``AgentProtocolError/Code/connectionClosed``
-    ///   when the connection ends or the timeout passes first; the framing and decoding errors.
-    public func request(_ request: AgentMessage) async throws -> AgentMessage {
+    ///   when the connection ends or the timeout passes first; ``AgentProtocolError/Code/cancelled``
+    ///   as soon as the calling task is cancelled (the connection stays usable: a late answer is
+    ///   dropped); the framing and decoding errors.
+    public func request(_ request: AgentMessage, timeout: Duration? = nil) async throws -> AgentMessage {
         guard let expected = request.type.responseType else {
             throw AgentProtocolError(.unexpectedMessage, "\(request.type) is a response, not a request")
         }
         let payload = try request.encode()
+        guard !Task.isCancelled else {
+            throw AgentProtocolError(.cancelled, "\(request.type) was cancelled before it was sent")
+        }
         let promise = channel.eventLoop.makePromise(of: Frame.self)
         let outgoing = OutgoingRequest(
-            type: request.type.rawValue, payload: payload, promise: promise, timeout: options.requestTimeout)
+            type: request.type.rawValue, payload: payload, promise: promise,
+            timeout: timeout.map(TimeAmount.init) ?? options.requestTimeout)
         channel.writeAndFlush(outgoing).whenFailure { error in
             promise.fail(
                 error as? AgentProtocolError
                     ?? AgentProtocolError(.connectionClosed, "the request could not be sent: \(error)"))
         }
-        let frame = try await promise.futureResult.get()
+        let channel = self.channel
+        let type = request.type
+        let frame = try await withTaskCancellationHandler {
+            try await promise.futureResult.get()
+        } onCancel: {
+            // The handler forgets the pending entry and fails the promise; if the event cannot reach
+            // it (the channel is closing), the promise is failed here (a completed one ignores it).
+            channel.triggerUserOutboundEvent(CancelRequest(promise: promise)).whenFailure { _ in
+                promise.fail(AgentProtocolError(.cancelled, "\(type) was cancelled"))
+            }
+        }
         let response = try AgentMessage(frame: frame)
         if case .error(let body) = response {
             throw AgentProtocolError(.remoteError, "the agent refused \(request.type): \(body)", remote: body)
@@ -55,6 +75,14 @@ public final class AgentClient: Sendable {
                 .unexpectedMessage, "the agent answered \(request.type) with \(response.type), not \(expected)")
         }
         return response
+    }
+
+    /// How many requests wait for an answer (for tests: cancelled and timed-out ones must not linger).
+    func pendingRequestCount() async throws -> Int {
+        let channel = self.channel
+        return try await channel.eventLoop.submit {
+            try channel.pipeline.syncOperations.handler(type: ClientRequestHandler.self).pendingCount
+        }.get()
     }
 
     /// Opens an authenticated session (see ``Session``): after it returns, every request on this
@@ -103,11 +131,19 @@ struct InstallSession: Sendable {
     let keys: SessionKeys
 }
 
+/// Tells the pipeline's request handler that the task waiting for this request's answer was
+/// cancelled: it forgets the request and fails its promise.
+struct CancelRequest: Sendable {
+    let promise: EventLoopPromise<Frame>
+}
+
 /// A request on its way to the pipeline; the handler gives it its id.
 struct OutgoingRequest: Sendable {
     let type: UInt16
     let payload: [UInt8]
     let promise: EventLoopPromise<Frame>
+    /// How long to wait for the answer once the request has been written; nil waits until the
+    /// connection closes.
     let timeout: TimeAmount?
 }
 
@@ -120,7 +156,8 @@ final class ClientRequestHandler: ChannelDuplexHandler {
 
     private struct Pending {
         let promise: EventLoopPromise<Frame>
-        let timeout: Scheduled<Void>?
+        /// Scheduled once the request has been written.
+        var timeout: Scheduled<Void>?
         /// The session counter the request was sealed with (nil: sent in the clear).
         let counter: UInt64?
     }
@@ -144,11 +181,6 @@ final class ClientRequestHandler: ChannelDuplexHandler {
         }
         lastRequestID &+= 1
         let id = lastRequestID
-        var timeout: Scheduled<Void>?
-        if let delay = request.timeout {
-            let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
-            timeout = context.eventLoop.scheduleTask(in: delay) { handler.value.timeOut(id, after: delay) }
-        }
         var frame = Frame(type: request.type, requestID: id, payload: request.payload)
         var sealedWith: UInt64?
         let handshake = request.type == MessageType.sessionHello.rawValue || request.type == MessageType.sessionOpen.rawValue
@@ -157,7 +189,6 @@ final class ClientRequestHandler: ChannelDuplexHandler {
             do {
                 frame = try session.seal(frame, response: false, counter: counter)
             } catch {
-                timeout?.cancel()
                 let failure = AgentProtocolError(.sessionFailed, "the request could not be sealed")
                 request.promise.fail(failure)
                 promise?.fail(failure)
@@ -165,14 +196,36 @@ final class ClientRequestHandler: ChannelDuplexHandler {
             }
             sealedWith = counter
         }
-        pending[id] = Pending(promise: request.promise, timeout: timeout, counter: sealedWith)
-        context.write(wrapOutboundOut(frame), promise: promise)
+        pending[id] = Pending(promise: request.promise, timeout: nil, counter: sealedWith)
+        // The timeout runs from when the frame has been written, so time spent queued behind a
+        // slow socket is not counted against the agent.
+        let written = context.eventLoop.makePromise(of: Void.self)
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let delay = request.timeout
+        let eventLoop = context.eventLoop
+        written.futureResult.whenComplete { result in
+            switch result {
+            case .success:
+                if let delay { handler.value.startTimeout(id, after: delay, on: eventLoop) }
+            case .failure(let error):
+                handler.value.pending.removeValue(forKey: id)?.promise.fail(
+                    AgentProtocolError(.connectionClosed, "the request could not be sent: \(error)"))
+            }
+        }
+        if let promise { written.futureResult.cascade(to: promise) }
+        context.write(wrapOutboundOut(frame), promise: written)
     }
+
+    /// How many requests wait for an answer.
+    var pendingCount: Int { pending.count }
 
     func triggerUserOutboundEvent(context: ChannelHandlerContext, event: Any, promise: EventLoopPromise<Void>?) {
         if let install = event as? InstallSession {
             session = install.keys
             counter = 0
+            promise?.succeed(())
+        } else if let cancel = event as? CancelRequest {
+            cancelRequest(cancel.promise)
             promise?.succeed(())
         } else {
             context.triggerUserOutboundEvent(event, promise: promise)
@@ -210,7 +263,7 @@ final class ClientRequestHandler: ChannelDuplexHandler {
             failAll(AgentProtocolError(.unexpectedMessage, reason))
             context.close(promise: nil)
         } else {
-            // A late answer to a request that already timed out.
+            // A late answer to a request that timed out or was cancelled.
             logger.info("dropping a late response", metadata: ["request": "\(frame.requestID)"])
         }
     }
@@ -225,6 +278,23 @@ final class ClientRequestHandler: ChannelDuplexHandler {
     func channelInactive(context: ChannelHandlerContext) {
         failAll(AgentProtocolError(.connectionClosed, "the connection to the agent closed"))
         context.fireChannelInactive()
+    }
+
+    private func startTimeout(_ id: UInt64, after delay: TimeAmount, on eventLoop: any EventLoop) {
+        guard pending[id] != nil else { return }  // answered, cancelled or failed already
+        let handler = NIOLoopBound(self, eventLoop: eventLoop)
+        pending[id]?.timeout = eventLoop.scheduleTask(in: delay) { handler.value.timeOut(id, after: delay) }
+    }
+
+    private func cancelRequest(_ target: EventLoopPromise<Frame>) {
+        let cancelled = AgentProtocolError(.cancelled, "the request was cancelled before its answer arrived")
+        guard let (id, entry) = pending.first(where: { $0.value.promise == target }) else {
+            target.fail(cancelled)  // not pending (answered or failed already): a completed promise ignores it
+            return
+        }
+        pending.removeValue(forKey: id)
+        entry.timeout?.cancel()
+        entry.promise.fail(cancelled)
     }
 
     private func timeOut(_ id: UInt64, after delay: TimeAmount) {

@@ -29,6 +29,8 @@ public struct AgentProtocolError: Error, Hashable, Sendable, CustomStringConvert
         public static let remoteError = Code("remote-error")
         /// The connection closed, or was closed, before the response arrived.
         public static let connectionClosed = Code("connection-closed")
+        /// The task waiting for the response was cancelled; the connection stays usable.
+        public static let cancelled = Code("cancelled")
         /// A transport specification string does not parse.
         public static let invalidTransportSpecification = Code("invalid-transport-specification")
         /// The transport cannot be used in this role or on this machine.

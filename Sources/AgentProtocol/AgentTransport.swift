@@ -33,7 +33,9 @@ public struct AgentConnectionOptions: Sendable {
     /// How many requests one connection handles at once before the agent stops reading
     /// from it (back-pressure, not refusal).
     public var maximumConcurrentRequests: Int
-    /// How long a client waits for each response; nil waits until the connection closes.
+    /// How long a client waits for each response, counted from when the request has been written;
+    /// nil waits until the connection closes. ``AgentClient/request(_:timeout:)`` can override it
+    /// per request.
     public var requestTimeout: TimeAmount?
     /// How long a client waits for the connection itself.
     public var connectTimeout: TimeAmount

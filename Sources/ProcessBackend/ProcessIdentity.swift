@@ -19,15 +19,11 @@ struct ProcessIdentity: Codable, Hashable, Sendable, CustomStringConvertible {
     }
 
     /// Whether this very process still runs: its pid shows the same start time and it is neither a
-    /// zombie nor dead.
+    /// zombie nor dead (a zombie holds no memory any more; its parent reaps it).
     var isRunning: Bool {
         guard let status = ProcessStatus.read(pid: pid), status.startTime == startTime else { return false }
         return !status.hasExited
     }
-
-    /// Whether nothing of this process is left to wait for: gone from `/proc`, replaced by another
-    /// process with the same pid, or a zombie (it holds no memory any more; its parent reaps it).
-    var isGone: Bool { !isRunning }
 
     /// Sends SIGKILL when the pid still names this process.
     ///
@@ -46,10 +42,6 @@ struct ProcessIdentity: Codable, Hashable, Sendable, CustomStringConvertible {
 struct ProcessStatus: Equatable, Sendable {
     /// Field 3: `R`, `S`, `D`, `Z` (zombie), `X` (dead), …
     let state: Character
-    /// Field 5: the process group.
-    let processGroup: Int32
-    /// Field 6: the session.
-    let session: Int32
     /// Field 22: start time in clock ticks after boot.
     let startTime: UInt64
 
@@ -68,9 +60,7 @@ struct ProcessStatus: Equatable, Sendable {
         guard let close = text.lastIndex(of: ")") else { return nil }
         let fields = text[text.index(after: close)...].split(separator: " ", omittingEmptySubsequences: true)
         // fields[0] is field 3 (state), so field N is fields[N - 3].
-        guard fields.count > 19, let state = fields[0].first, let group = Int32(fields[2]),
-            let session = Int32(fields[3]), let start = UInt64(fields[19])
-        else { return nil }
-        return ProcessStatus(state: state, processGroup: group, session: session, startTime: start)
+        guard fields.count > 19, let state = fields[0].first, let start = UInt64(fields[19]) else { return nil }
+        return ProcessStatus(state: state, startTime: start)
     }
 }

@@ -208,23 +208,29 @@ struct SocketExchangeTests {
     @Test("pending requests fail with connection-closed when the agent goes away")
     func pendingFailOnClose() async throws {
         let path = temporarySocketPath()
-        let client: AgentClient = try await withThrowingTaskGroup(of: Void.self) { group in
-            let (ready, signal) = AsyncStream<Void>.makeStream()
-            group.addTask {
-                try await UnixSocketTransport(path: path).serve(
-                    options: AgentConnectionOptions(), handler: ScriptedAgent(), onReady: { signal.yield() })
-            }
-            for await _ in ready { break }
-            let client = try await sessionClient(.unix(path: path))
-            group.addTask {
-                // Long enough that the server is cancelled first.
-                let error = await #expect(throws: AgentProtocolError.self) {
-                    try await client.request(try heartbeatRequest(1, delay: 250))
+        // The request runs beside the server's group, not in it: cancelling the server must not
+        // cancel the request (which would then fail with `cancelled`, not because the agent left).
+        let client: AgentClient = try await withThrowingTaskGroup(of: Void.self) { outer in
+            let client: AgentClient = try await withThrowingTaskGroup(of: Void.self) { server in
+                let (ready, signal) = AsyncStream<Void>.makeStream()
+                server.addTask {
+                    try await UnixSocketTransport(path: path).serve(
+                        options: AgentConnectionOptions(), handler: ScriptedAgent(), onReady: { signal.yield() })
                 }
-                #expect(error?.code == .connectionClosed)
+                for await _ in ready { break }
+                let client = try await sessionClient(.unix(path: path))
+                outer.addTask {
+                    // Long enough that the server is cancelled first.
+                    let error = await #expect(throws: AgentProtocolError.self) {
+                        try await client.request(try heartbeatRequest(1, delay: 250))
+                    }
+                    #expect(error?.code == .connectionClosed)
+                }
+                try await Task.sleep(for: .milliseconds(50))
+                server.cancelAll()
+                return client
             }
-            try await Task.sleep(for: .milliseconds(50))
-            group.cancelAll()
+            try await outer.waitForAll()
             return client
         }
         unlink(path)
