@@ -2,6 +2,9 @@ import AuditLog
 import CustodianBackend
 import Engine
 import Foundation
+#if canImport(Glibc)
+    import Glibc
+#endif
 import KeyStore
 import KeyshardAPI
 import KeyshardConfig
@@ -22,6 +25,7 @@ struct Daemon {
     static func open(_ configuration: KeyshardConfiguration, dev: Bool, logger: Logger) async throws -> Daemon {
         let state = configuration.stateDirectory
         try makePrivateDirectory(state)
+        try lockStateDirectory(state)
         let identity = try EngineIdentity.loadOrCreate(path: state + "/coordinator.key")
         let store = try KeyStore(path: configuration.storePath)
         let auditDirectory = (configuration.auditPath as NSString).deletingLastPathComponent
@@ -69,6 +73,22 @@ struct Daemon {
                 services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
+    }
+
+    /// Two daemons on one state directory would each think they own its custodians: the second
+    /// one refuses to start. The lock is an flock held (by an open descriptor never closed) for
+    /// the life of the process, so it goes away when the process does, however it ends.
+    static func lockStateDirectory(_ path: String) throws {
+        let lockPath = path + "/keyshardd.lock"
+        let descriptor = Glibc.open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else {
+            throw DaemonError("cannot open \(lockPath): \(String(cString: strerror(errno)))")
+        }
+        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+            close(descriptor)
+            throw DaemonError("another keyshardd uses the state directory \(path) (\(lockPath) is locked)")
+        }
+        // Deliberately never closed.
     }
 
     static func makePrivateDirectory(_ path: String) throws {

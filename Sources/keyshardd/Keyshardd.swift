@@ -85,8 +85,14 @@ struct Keyshardd: AsyncParsableCommand {
         }
         var logger = Logger(label: "keyshardd")
         logger.logLevel = Self.level(configuration.logLevel)
-        let daemon = try await Daemon.open(configuration, dev: dev, logger: logger)
-        try await daemon.run()
+        let daemon: Daemon
+        do {
+            daemon = try await Daemon.open(configuration, dev: dev, logger: logger)
+            try await daemon.run()
+        } catch {
+            FileHandle.standardError.write(Data("keyshardd: \(error)\n".utf8))
+            throw ExitCode.failure
+        }
         if dev, !keepCustodians {
             logger.info("--dev: destroying this daemon's custodians")
             await daemon.engine.destroyAllCustodians()

@@ -268,6 +268,19 @@ struct DaemonRefusalTests {
         }
     }
 
+    @Test("a second keyshardd on the same state directory refuses to start and the first keeps serving")
+    func oneDaemonPerStateDirectory() async throws {
+        try await DaemonHarness.with { daemon in
+            let second = try ProcessRunner.run(
+                DaemonHarness.keyshardd,
+                ["--dev", "--state-dir", daemon.stateDirectory, "--socket", daemon.directory.appendingPathComponent("other.sock").path],
+                timeout: 60)
+            #expect(second.status == 1, "\(second.combinedOutput)")
+            #expect(second.standardError.contains("another keyshardd uses the state directory"))
+            #expect(try daemon.cli(["status"]).status == 0)
+        }
+    }
+
     @Test("keyshardd --check-config names every problem with its line and exits 78; a valid file exits 0")
     func checkConfig() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ksconf-\(UUID().uuidString.prefix(8))")
