@@ -118,6 +118,8 @@ extension Engine {
 
     /// Asks the agent to zeroise (a courtesy), then destroys it through the backend and forgets it.
     func destroy(_ custodian: LiveCustodian, reason: String) async {
+        // From now on its exit is expected: the backend's "stopped" event must not read as a loss.
+        _ = custodian.quarantine()
         if let request = try? DestroyRequest(reason: String(reason.prefix(1000))) {
             _ = try? await custodian.request(.destroy(request))
         }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 
 @testable import Coordinator
@@ -13,51 +14,46 @@ struct BlockingCallsTests {
         await #expect(throws: Refused.self) { try await BlockingCalls.run { throw Refused() } }
     }
 
-    @Test("blocked calls do not hold the cooperative pool: async work goes on meanwhile")
-    func cooperativePoolStaysFree() async throws {
-        let clock = ContinuousClock()
-        let started = clock.now
-        // More blocked calls than this machine has cores (the cooperative pool's width).
-        let blocked = max(4, ProcessInfo.processInfo.activeProcessorCount * 2)
-        let tickerDone = try await withThrowingTaskGroup(of: Duration?.self) { group in
-            for _ in 0..<blocked {
-                group.addTask {
-                    try await BlockingCalls.run { _ = usleep(600_000) }
-                    return nil
-                }
-            }
-            group.addTask {
-                for _ in 0..<5 { try await Task.sleep(for: .milliseconds(10)) }
-                return clock.now - started
-            }
-            var ticker: Duration?
-            for try await result in group { if let result { ticker = result } }
-            return ticker
-        }
-        let ticker = try #require(tickerDone)
-        #expect(ticker < .milliseconds(500), "async work waited \(ticker) behind blocked calls")
-    }
-
-    @Test("the pool is sized: one call more than it has threads waits for a free one")
+    @Test("the pool is sized: however many calls wait, at most threadCount run at once")
     func sized() async throws {
-        let clock = ContinuousClock()
-        let started = clock.now
+        // Dispatch would run every one of these blocked calls at once; the pool never exceeds its size.
+        let running = Gauge()
         try await withThrowingTaskGroup(of: Void.self) { group in
-            for _ in 0...BlockingCalls.threadCount {
-                group.addTask { try await BlockingCalls.run { _ = usleep(300_000) } }
+            for _ in 0..<(BlockingCalls.threadCount * 2) {
+                group.addTask {
+                    try await BlockingCalls.run {
+                        running.enter()
+                        usleep(50_000)
+                        running.leave()
+                    }
+                }
             }
             try await group.waitForAll()
         }
-        #expect(clock.now - started >= .milliseconds(600), "\(BlockingCalls.threadCount + 1) calls ran at once")
+        let most = running.most
+        #expect(most >= 1 && most <= BlockingCalls.threadCount, "\(most) calls ran at once")
     }
 
     @Test("a call runs to completion even when its task is cancelled (as a Dispatch hop did)")
     func runsWhenCancelled() async throws {
-        let result = await withTaskGroup(of: Int?.self) { group in
-            group.cancelAll()
-            group.addTask { () async -> Int? in try? await BlockingCalls.run { 1 } }
-            return await group.next() ?? nil
+        let finished = Gauge()
+        let task = Task {
+            try await BlockingCalls.run {
+                usleep(100_000)
+                finished.enter()
+                return 1
+            }
         }
-        #expect(result == 1)
+        task.cancel()
+        #expect(try await task.value == 1)
+        #expect(finished.most == 1)
     }
+}
+
+/// Counts calls running at once and the most seen.
+private final class Gauge: Sendable {
+    private let state = Mutex((now: 0, most: 0))
+    func enter() { state.withLock { $0.now += 1; $0.most = max($0.most, $0.now) } }
+    func leave() { state.withLock { $0.now -= 1 } }
+    var most: Int { state.withLock { $0.most } }
 }

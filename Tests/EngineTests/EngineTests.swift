@@ -223,6 +223,32 @@ struct EngineTests {
         #expect(harness.auditLines.contains { $0.contains("custodian.quarantined") && $0.contains(signingLiar) && $0.contains("FROST") })
     }
 
+    @Test("custodians older than the maximum age are replaced one at a time; the key keeps working")
+    func shortLives() async throws { try await EngineHarness.with(shortLives) }
+
+    func shortLives(_ harness: EngineHarness) async throws {
+        try await harness.start { $0.maximumCustodianAge = .seconds(4) }
+        let engine = harness.engine!
+        let key = try await engine.createKey("k", type: .hpkeP256, ring: nil, threshold: nil, shares: nil)
+        let ciphertext = try Self.sealWithSwiftCrypto([3], to: key.versions[0].publicKey, info: [])
+        let original = Set(try await engine.custodians(ring: nil).map(\.backendID))
+        var sawPartial = false
+        let renewed = await harness.eventually(seconds: 90) {
+            let now = (try? await engine.custodians(ring: nil)) ?? []
+            let remaining = original.intersection(now.map(\.backendID)).count
+            if remaining > 0, remaining < original.count { sawPartial = true }
+            // Decryption works throughout.
+            if let opened = try? await engine.decrypt("k", ciphertext: ciphertext, context: []) {
+                #expect(Self.bytes(opened) == [3])
+            }
+            return now.count == 3 && remaining == 0
+        }
+        #expect(renewed)
+        #expect(sawPartial, "custodians were replaced one at a time, not all at once")
+        #expect(try await engine.key("k").versions[0].publicKey == key.versions[0].publicKey)
+        #expect(harness.auditLines.contains { $0.contains("custodian.replaced") })
+    }
+
     /// The agent pid of a process-backend custodian, from its record.
     static func agentPID(_ harness: EngineHarness, backendID: String) -> pid_t? {
         let path = harness.directory.appendingPathComponent("process/custodians/\(backendID)/record.json")
