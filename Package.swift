@@ -400,7 +400,7 @@ let package = Package(
             name: "EngineTests",
             dependencies: [
                 "Engine", "ProcessBackend", "CustodianBackend", "KeyStore", "AuditLog", "KeyshardAPI", "Coordinator",
-                "AgentProtocol", "ShardCrypto", "TestSupport",
+                "AgentProtocol", "Attestation", "ShardCrypto", "TestSupport",
             ]
         ),
         // The HTTP layer on a real Unix socket, driven by KeyshardClient and curl.

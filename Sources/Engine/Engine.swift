@@ -148,16 +148,25 @@ public final class Engine: KeyshardService, Service, Sendable {
         }
     }
 
-    /// (Re)builds the attestor from the configured or the backend's policy.
+    /// (Re)builds the attestor from the configured or the backend's policy and installs it.
     @discardableResult
     func makeAttestor() throws(KeyshardError) -> CustodianAttestor {
+        let attestor = try buildAttestor()
+        attestorBox.withLock { $0 = attestor }
+        return attestor
+    }
+
+    /// Installs an attestor built by ``buildAttestor()``.
+    func install(_ attestor: CustodianAttestor) { attestorBox.withLock { $0 = attestor } }
+
+    /// An attestor for the configured or the backend's policy as it reads now (not installed).
+    func buildAttestor() throws(KeyshardError) -> CustodianAttestor {
         let pins = try pins()
         do {
             let policy = try policySource() ?? backend.attestationPolicy(for: pins)
             var attestor = CustodianAttestor(
                 policy: policy, identity: identity, endorsementRootsPEM: try backend.endorsementRootsPEM())
             attestor.heartbeatWindow = configuration.freshnessWindow
-            attestorBox.withLock { $0 = attestor }
             return attestor
         } catch {
             throw KeyshardError(.badRequest, "the attestation policy cannot be loaded: \(error)")

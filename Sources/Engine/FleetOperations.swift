@@ -1,3 +1,4 @@
+import Coordinator
 import Foundation
 import KeyStore
 import KeyshardAPI
@@ -73,20 +74,56 @@ extension Engine {
         }
     }
 
+    /// Re-reads the policy and checks every custodian against it at once, before anything changes:
+    /// when the new policy would leave a ring with fewer than t custodians it accepts, the reload is
+    /// refused and the old policy stays (a typo in a policy must not destroy every key). Otherwise
+    /// the new policy is installed and the custodians it refuses are quarantined and replaced.
     public func reloadPolicy() async throws(KeyshardError) -> PolicyReloadResult {
         try await readiness.wait()
-        let attestor = try makeAttestor()
-        await note("policy.reloaded", ["policy": attestor.policy.name])
-        let custodians = custodiansBox.withLock { Array($0.values) }.filter { $0.status != .quarantined }
-        await withDiscardingTaskGroup { group in
-            for custodian in custodians { group.addTask { await self.heartbeat(custodian) } }
+        let candidate = try buildAttestor()
+        let custodians = custodiansBox.withLock { Array($0.values) }.filter { $0.status == .healthy }
+        let verdicts = await askEach(custodians) { custodian -> String? in
+            // A throwaway clock state: this trial must not retire anything.
+            let health = try await custodian.gate.withLock {
+                await candidate.reattest(
+                    custodian.client, state: CustodianState(custodian.attested), expecting: custodian.held)
+            }
+            return health.refusal?.reason
         }
+        var refused: [(LiveCustodian, String)] = []
+        for (custodian, verdict) in verdicts {
+            switch verdict {
+            case .success(let reason?): refused.append((custodian, reason))
+            case .success(nil): break
+            case .failure(let failure): refused.append((custodian, "no answer: \(failure.message)"))
+            }
+        }
+        let refusedIDs = Set(refused.map(\.0.id))
+        for ring in ringsBox.withLock({ Array($0.values) }) {
+            let fresh = ring.freshMembers(within: configuration.freshnessWindow)
+            let kept = fresh.filter { !refusedIDs.contains($0.id) }.count
+            guard kept >= ring.threshold else {
+                let reasons = refused.filter { $0.0.record.ring == ring.name }.prefix(3).map { "\($0.0.id): \($0.1)" }
+                await note(
+                    "policy.reload-refused",
+                    ["policy": candidate.policy.name, "ring": ring.name, "accepted": "\(kept)", "threshold": "\(ring.threshold)"])
+                throw KeyshardError(
+                    .unsupported,
+                    "policy \(candidate.policy.name) would accept only \(kept) of ring \(ring.name)'s custodians and it needs "
+                        + "\(ring.threshold); the previous policy stays. Refusals: " + reasons.joined(separator: "; "))
+            }
+        }
+        install(candidate)
+        await note("policy.reloaded", ["policy": candidate.policy.name, "refused": "\(refused.count)"])
         var replaced: [String: String] = [:]
-        for custodian in custodians where custodian.status == .quarantined { replaced[custodian.id] = "refused by the new policy" }
+        for (custodian, reason) in refused {
+            replaced[custodian.id] = reason
+            await quarantine(custodian, reason: "refused by policy \(candidate.policy.name): \(reason)", misbehaved: true)
+        }
         if configuration.newKeyVersionOnPolicyChange {
             for ring in ringsBox.withLock({ Array($0.keys) }) { repairContinuation.yield("rekey:" + ring) }
         }
-        return PolicyReloadResult(accepted: custodians.count - replaced.count, replaced: replaced)
+        return PolicyReloadResult(accepted: custodians.count - refused.count, replaced: replaced)
     }
 
     public func health() async -> HealthInfo {

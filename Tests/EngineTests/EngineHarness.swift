@@ -1,3 +1,4 @@
+import Attestation
 import AuditLog
 import CustodianBackend
 import Engine
@@ -54,7 +55,10 @@ final class EngineHarness: @unchecked Sendable {
     }
 
     /// Opens the state (identity, store, audit log, backend) and runs the engine until ``stop()``.
-    func start(configure: (inout EngineConfiguration) -> Void = { _ in }) async throws {
+    func start(
+        policySource: @escaping @Sendable () throws -> AttestationPolicy? = { nil },
+        configure: (inout EngineConfiguration) -> Void = { _ in }
+    ) async throws {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let identity = try EngineIdentity.loadOrCreate(path: directory.appendingPathComponent("coordinator.key").path)
         let store = try KeyStore(path: directory.appendingPathComponent("keyshard.db").path)
@@ -64,7 +68,7 @@ final class EngineHarness: @unchecked Sendable {
         configure(&configuration)
         engine = Engine(
             configuration: configuration, store: store, audit: AuditLogRecorder(audit), backend: backend,
-            identity: identity, logger: logger)
+            identity: identity, policySource: policySource, logger: logger)
         let engine = engine!
         runner = Task { try await engine.run() }
         _ = try await engine.rings()  // waits until startup reconciled

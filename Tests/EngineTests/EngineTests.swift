@@ -1,4 +1,5 @@
 import AgentProtocol
+import Attestation
 import Crypto
 import CustodianBackend
 import Engine
@@ -227,7 +228,7 @@ struct EngineTests {
     func shortLives() async throws { try await EngineHarness.with(shortLives) }
 
     func shortLives(_ harness: EngineHarness) async throws {
-        try await harness.start { $0.maximumCustodianAge = .seconds(4) }
+        try await harness.start(configure: { $0.maximumCustodianAge = .seconds(4) })
         let engine = harness.engine!
         let key = try await engine.createKey("k", type: .hpkeP256, ring: nil, threshold: nil, shares: nil)
         let ciphertext = try Self.sealWithSwiftCrypto([3], to: key.versions[0].publicKey, info: [])
@@ -247,6 +248,35 @@ struct EngineTests {
         #expect(sawPartial, "custodians were replaced one at a time, not all at once")
         #expect(try await engine.key("k").versions[0].publicKey == key.versions[0].publicKey)
         #expect(harness.auditLines.contains { $0.contains("custodian.replaced") })
+    }
+
+    @Test("a policy reload re-attests every custodian at once; one that would leave the ring below threshold is refused, naming the PCR, and nothing changes")
+    func policyReload() async throws { try await EngineHarness.with(policyReload) }
+
+    func policyReload(_ harness: EngineHarness) async throws {
+        let configured = Mutex<AttestationPolicy?>(nil)
+        let source: @Sendable () throws -> AttestationPolicy? = { configured.withLock { $0 } }
+        try await harness.start(policySource: source)
+        let engine = harness.engine!
+        _ = try await engine.createKey("k", type: .hpkeP256, ring: nil, threshold: nil, shares: nil)
+        // The same rules again: nothing changes.
+        let same = try await engine.reloadPolicy()
+        #expect(same.accepted == 3 && same.replaced.isEmpty)
+        // A policy that wants another firmware (PCR 0) than these swtpms report would refuse every
+        // custodian: the reload is refused with the PCR named, and nothing changes.
+        configured.withLock {
+            $0 = AttestationPolicy(
+                name: "other-firmware", pcrBank: .sha256, allowedPCRValues: [0: [[UInt8](repeating: 0xAB, count: 32)]])
+        }
+        let refused = await #expect(throws: KeyshardError.self) { _ = try await engine.reloadPolicy() }
+        #expect(refused?.code == .unsupported && refused?.message.contains("pcr") == true, "\(String(describing: refused))")
+        #expect(harness.auditLines.contains { $0.contains("policy.reload-refused") })
+        let ids = Set(try await engine.custodians(ring: nil).map(\.backendID))
+        try await Task.sleep(for: .seconds(1.5))  // heartbeats under the kept policy go on
+        let after = try await engine.custodians(ring: nil)
+        #expect(Set(after.map(\.backendID)) == ids && after.allSatisfy { $0.state == "healthy" })
+        let ciphertext = try ThresholdHPKE.seal(plaintext: [8], to: try Point(sec1: try await engine.key("k").versions[0].publicKey), info: [])
+        #expect(Self.bytes(try await engine.decrypt("k", ciphertext: KeyshardCiphertext(version: 1, bytes: ciphertext), context: [])) == [8])
     }
 
     /// The agent pid of a process-backend custodian, from its record.
