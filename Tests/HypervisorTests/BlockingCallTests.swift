@@ -1,16 +1,16 @@
 import Foundation
 import Testing
 
-@testable import Coordinator
+@testable import Hypervisor
 
-/// The shared pool the coordinator's blocking libvirt calls run on.
-@Suite("Blocking calls on the coordinator's thread pool")
+/// The shared pool every blocking libvirt call runs on.
+@Suite("Blocking calls on the shared thread pool")
 struct BlockingCallsTests {
     @Test("a call returns its value or throws its error")
     func resultsAndErrors() async throws {
-        #expect(try await BlockingCalls.run { 6 * 7 } == 42)
+        #expect(try await offCooperativePool { 6 * 7 } == 42)
         struct Refused: Error, Equatable {}
-        await #expect(throws: Refused.self) { try await BlockingCalls.run { throw Refused() } }
+        await #expect(throws: Refused.self) { try await offCooperativePool { throw Refused() } }
     }
 
     @Test("blocked calls do not hold the cooperative pool: async work goes on meanwhile")
@@ -22,7 +22,7 @@ struct BlockingCallsTests {
         let tickerDone = try await withThrowingTaskGroup(of: Duration?.self) { group in
             for _ in 0..<blocked {
                 group.addTask {
-                    try await BlockingCalls.run { _ = usleep(600_000) }
+                    try await offCooperativePool { _ = usleep(600_000) }
                     return nil
                 }
             }
@@ -44,7 +44,7 @@ struct BlockingCallsTests {
         let started = clock.now
         try await withThrowingTaskGroup(of: Void.self) { group in
             for _ in 0...BlockingCalls.threadCount {
-                group.addTask { try await BlockingCalls.run { _ = usleep(300_000) } }
+                group.addTask { try await offCooperativePool { _ = usleep(300_000) } }
             }
             try await group.waitForAll()
         }
@@ -55,7 +55,7 @@ struct BlockingCallsTests {
     func runsWhenCancelled() async throws {
         let result = await withTaskGroup(of: Int?.self) { group in
             group.cancelAll()
-            group.addTask { () async -> Int? in try? await BlockingCalls.run { 1 } }
+            group.addTask { () async -> Int? in try? await offCooperativePool { 1 } }
             return await group.next() ?? nil
         }
         #expect(result == 1)
