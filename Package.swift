@@ -103,6 +103,7 @@ let package = Package(
             name: "Hypervisor",
             dependencies: [
                 "CLibvirt",
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -129,10 +130,7 @@ let package = Package(
                 "PeerAttestation",
                 "ShardCrypto",
                 "TPM2",
-                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
 
@@ -141,7 +139,6 @@ let package = Package(
             name: "Coordinator",
             dependencies: [
                 "AgentProtocol",
-                "PeerAttestation",
                 "Attestation",
                 "Hypervisor",
                 "ShardCrypto",
@@ -150,7 +147,6 @@ let package = Package(
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
 
@@ -224,7 +220,6 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -266,7 +261,7 @@ let package = Package(
         // Thin executables.
         .executableTarget(
             name: "keyshard-agent",
-            dependencies: ["CustodianAgent", "AgentProtocol", "TPM2"]
+            dependencies: ["CustodianAgent"]
         ),
         .executableTarget(
             name: "keyshard",
@@ -327,9 +322,6 @@ let package = Package(
                 "TPM2",
                 "ShardCrypto",
                 .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "X509", package: "swift-certificates"),
-                .product(name: "_CryptoExtras", package: "swift-crypto"),
             ]
         ),
         // A real TPM (swtpm) for tests, shared by every test target that needs one.
@@ -348,6 +340,7 @@ let package = Package(
         .testTarget(
             name: "keyshardCLITests",
             dependencies: [
+                // Not imported: the tests run the built executable, and this makes SwiftPM build it.
                 "keyshard",
                 "TestSupport",
                 "ServerTestSupport",
@@ -399,15 +392,15 @@ let package = Package(
         .testTarget(
             name: "EngineTests",
             dependencies: [
-                "Engine", "ProcessBackend", "CustodianBackend", "KeyStore", "AuditLog", "KeyshardAPI", "Coordinator",
-                "AgentProtocol", "Attestation", "ShardCrypto", "TestSupport",
+                "Engine", "ProcessBackend", "CustodianBackend", "KeyStore", "AuditLog", "KeyshardAPI",
+                "AgentProtocol", "Attestation", "ShardCrypto",
             ]
         ),
         // The HTTP layer on a real Unix socket, driven by KeyshardClient and curl.
         .testTarget(
             name: "KeyshardServerTests",
             dependencies: [
-                "KeyshardServer", "KeyshardAPI", "KeyshardClient", "AuditLog", "ShardCrypto", "TestSupport",
+                "KeyshardServer", "KeyshardAPI", "KeyshardClient", "ShardCrypto", "TestSupport",
                 "ServerTestSupport",
             ]
         ),
@@ -425,7 +418,7 @@ let package = Package(
         // keyshardd and the keyshard CLI, started for real, driven over the socket.
         .testTarget(
             name: "DaemonTests",
-            dependencies: ["KeyshardAPI", "KeyshardClient", "AuditLog", "ShardCrypto", "TestSupport"]
+            dependencies: ["ShardCrypto", "TestSupport"]
         ),
         // Runs vm-images/test/ (image builder, PCR 4/9 prediction, a real OVMF boot).
         .testTarget(name: "VMImageTests", dependencies: ["TestSupport"]),

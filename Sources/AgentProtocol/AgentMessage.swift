@@ -9,7 +9,7 @@ public enum AgentMessage: Sendable, CustomStringConvertible {
     /// Step 1.
     case challenge(Challenge)
     /// Step 2.
-    case evidence(Evidence)
+    case evidence(EvidenceMessage)
     /// Step 3, request.
     case activateCredential(ActivateCredential)
     /// Step 3, response.
@@ -205,7 +205,7 @@ public enum AgentMessage: Sendable, CustomStringConvertible {
         switch type {
         case .error: self = .error(try body(ErrorMessage.self))
         case .challenge: self = .challenge(try body(Challenge.self))
-        case .evidence: self = .evidence(try body(Evidence.self))
+        case .evidence: self = .evidence(try body(EvidenceMessage.self))
         case .activateCredential: self = .activateCredential(try body(ActivateCredential.self))
         case .credentialActivated: self = .credentialActivated(try body(CredentialActivated.self))
         case .deliverShare: self = .deliverShare(try body(ShareDelivery.self))

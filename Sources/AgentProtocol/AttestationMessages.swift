@@ -2,7 +2,7 @@ import Crypto
 import ShardCrypto
 
 /// Step 1: the coordinator's fresh nonce, and the PCRs its policy wants quoted; the agent
-/// answers with ``Evidence``.
+/// answers with ``EvidenceMessage``.
 public struct Challenge: Sendable, Hashable, CustomStringConvertible {
     /// Goes into the quote's qualifyingData with the transport key.
     public let nonce: Nonce
@@ -47,7 +47,7 @@ extension Challenge: WireCodable {
 
 /// Step 2: what the agent's TPM says booted, and the transport key it will receive
 /// shares under. Every TPM structure travels in tpm2-tools' marshalled form.
-public struct Evidence: Sendable, Hashable, CustomStringConvertible {
+public struct EvidenceMessage: Sendable, Hashable, CustomStringConvertible {
     /// The EK certificate, DER.
     public let endorsementKeyCertificate: [UInt8]
     /// The AK's TPM2B_PUBLIC.
@@ -69,10 +69,10 @@ public struct Evidence: Sendable, Hashable, CustomStringConvertible {
         endorsementKeyCertificate: [UInt8], attestationKeyPublic: [UInt8], quote: [UInt8], quoteSignature: [UInt8],
         pcrValues: PCRValues, eventLog: [UInt8], transportKey: TransportPublicKey
     ) throws {
-        try Self.check("EK certificate", endorsementKeyCertificate, maximum: WireLimits.maximumCertificateLength)
-        try Self.check("AK public", attestationKeyPublic, maximum: WireLimits.maximumTPMStructureLength)
-        try Self.check("quote", quote, maximum: WireLimits.maximumTPMStructureLength)
-        try Self.check("quote signature", quoteSignature, maximum: WireLimits.maximumTPMStructureLength)
+        try WireLimits.check("EK certificate", endorsementKeyCertificate, maximum: WireLimits.maximumCertificateLength)
+        try WireLimits.check("AK public", attestationKeyPublic, maximum: WireLimits.maximumTPMStructureLength)
+        try WireLimits.check("quote", quote, maximum: WireLimits.maximumTPMStructureLength)
+        try WireLimits.check("quote signature", quoteSignature, maximum: WireLimits.maximumTPMStructureLength)
         self.endorsementKeyCertificate = endorsementKeyCertificate
         self.attestationKeyPublic = attestationKeyPublic
         self.quote = quote
@@ -82,19 +82,13 @@ public struct Evidence: Sendable, Hashable, CustomStringConvertible {
         self.transportKey = transportKey
     }
 
-    static func check(_ field: String, _ bytes: [UInt8], maximum: Int) throws {
-        guard !bytes.isEmpty, bytes.count <= maximum else {
-            throw AgentProtocolError.malformed("\(field) is 1…\(maximum) bytes, got \(bytes.count)")
-        }
-    }
-
     public var description: String {
-        "Evidence(EK cert \(endorsementKeyCertificate.count) B, quote \(quote.count) B, \(pcrValues), "
+        "EvidenceMessage(EK cert \(endorsementKeyCertificate.count) B, quote \(quote.count) B, \(pcrValues), "
             + "event log \(eventLog.count) B, \(transportKey))"
     }
 }
 
-extension Evidence: WireCodable {
+extension EvidenceMessage: WireCodable {
     static let messageType = MessageType.evidence
 
     func encode(into writer: inout WireWriter) {
@@ -131,8 +125,8 @@ public struct ActivateCredential: Sendable, Hashable, CustomStringConvertible {
     /// Wraps MakeCredential's output.
     /// - Throws: ``AgentProtocolError/Code/malformedMessage`` for an empty or overlong blob.
     public init(credentialBlob: [UInt8], encryptedSecret: [UInt8]) throws {
-        try Evidence.check("credential blob", credentialBlob, maximum: WireLimits.maximumTPMStructureLength)
-        try Evidence.check("encrypted secret", encryptedSecret, maximum: WireLimits.maximumTPMStructureLength)
+        try WireLimits.check("credential blob", credentialBlob, maximum: WireLimits.maximumTPMStructureLength)
+        try WireLimits.check("encrypted secret", encryptedSecret, maximum: WireLimits.maximumTPMStructureLength)
         self.credentialBlob = credentialBlob
         self.encryptedSecret = encryptedSecret
     }

@@ -4,7 +4,7 @@ import Crypto
 /// one transport key: a relay cannot swap in its own key, and an old quote cannot be replayed.
 public enum EvidenceBinding {
     /// SHA-256("keyshard/v1/evidence" ‖ nonce ‖ transport public key (65 bytes)), the
-    /// qualifyingData of the quote in ``AgentProtocol/Evidence``.
+    /// qualifyingData of the quote in ``EvidenceMessage``.
     /// - Parameters:
     ///   - nonce: the challenge's nonce.
     ///   - transportKey: the agent's transport public key.

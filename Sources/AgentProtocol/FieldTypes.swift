@@ -124,10 +124,10 @@ public struct RecipientQuote: Sendable, Hashable, CustomStringConvertible {
     public init(endorsementCertificate: [UInt8], attestationKeyPublic: [UInt8], quote: [UInt8], quoteSignature: [UInt8])
         throws
     {
-        try Evidence.check("EK certificate", endorsementCertificate, maximum: WireLimits.maximumCertificateLength)
-        try Evidence.check("AK public", attestationKeyPublic, maximum: WireLimits.maximumTPMStructureLength)
-        try Evidence.check("quote", quote, maximum: WireLimits.maximumTPMStructureLength)
-        try Evidence.check("quote signature", quoteSignature, maximum: WireLimits.maximumTPMStructureLength)
+        try WireLimits.check("EK certificate", endorsementCertificate, maximum: WireLimits.maximumCertificateLength)
+        try WireLimits.check("AK public", attestationKeyPublic, maximum: WireLimits.maximumTPMStructureLength)
+        try WireLimits.check("quote", quote, maximum: WireLimits.maximumTPMStructureLength)
+        try WireLimits.check("quote signature", quoteSignature, maximum: WireLimits.maximumTPMStructureLength)
         self.endorsementCertificate = endorsementCertificate
         self.attestationKeyPublic = attestationKeyPublic
         self.quote = quote
@@ -163,7 +163,7 @@ public struct RecipientKey: Sendable, Hashable, CustomStringConvertible {
             throw AgentProtocolError.malformed("an EK chain has 1…\(Self.maximumChainLength) certificates")
         }
         for certificate in endorsementChain {
-            try Evidence.check("EK chain certificate", certificate, maximum: WireLimits.maximumCertificateLength)
+            try WireLimits.check("EK chain certificate", certificate, maximum: WireLimits.maximumCertificateLength)
         }
         self.participant = participant
         self.transportKey = transportKey

@@ -17,7 +17,7 @@ public struct ShareDelivery: Sendable, Equatable, CustomStringConvertible {
     public init(key: KeyReference, participant: ParticipantID, sealedShare: [UInt8], commitment: FeldmanCommitment)
         throws
     {
-        try Evidence.check("sealed share", sealedShare, maximum: WireLimits.maximumSealedShareLength)
+        try WireLimits.check("sealed share", sealedShare, maximum: WireLimits.maximumSealedShareLength)
         self.key = key
         self.participant = participant
         self.sealedShare = sealedShare
@@ -134,8 +134,8 @@ public struct Heartbeat: Sendable, Equatable, CustomStringConvertible {
     /// Creates a heartbeat.
     /// - Throws: ``AgentProtocolError/Code/malformedMessage`` for an empty or overlong quote.
     public init(quote: [UInt8], quoteSignature: [UInt8], pcrValues: PCRValues, proofs: [PossessionEntry]) throws {
-        try Evidence.check("quote", quote, maximum: WireLimits.maximumTPMStructureLength)
-        try Evidence.check("quote signature", quoteSignature, maximum: WireLimits.maximumTPMStructureLength)
+        try WireLimits.check("quote", quote, maximum: WireLimits.maximumTPMStructureLength)
+        try WireLimits.check("quote signature", quoteSignature, maximum: WireLimits.maximumTPMStructureLength)
         self.quote = quote
         self.quoteSignature = quoteSignature
         self.pcrValues = pcrValues

@@ -26,6 +26,14 @@ enum WireLimits {
     static let maximumContextLength = 1024
     /// Error and destroy texts.
     static let maximumTextLength = 1024
+
+    /// Refuses a variable-length field that is empty or longer than `maximum`.
+    /// - Throws: ``AgentProtocolError/Code/malformedMessage`` naming `field`.
+    static func check(_ field: String, _ bytes: [UInt8], maximum: Int) throws {
+        guard !bytes.isEmpty, bytes.count <= maximum else {
+            throw AgentProtocolError.malformed("\(field) is 1…\(maximum) bytes, got \(bytes.count)")
+        }
+    }
 }
 
 /// Maps a ShardCrypto decoding failure to a protocol error naming the field.

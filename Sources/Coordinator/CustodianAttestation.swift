@@ -17,7 +17,7 @@ public struct AttestedCustodian: Sendable {
     /// The AK's public area (TPM2B_PUBLIC), for verifying heartbeat quotes.
     public let attestationKeyPublic: [UInt8]
     /// The accepted evidence, in the verifier's form (its nonce is the qualifyingData).
-    public let evidence: Attestation.Evidence
+    public let evidence: Evidence
     /// The TPM clock of the accepted quote: the next heartbeat's quote must be after it, without a
     /// TPM reset or restart in between (``CustodianState`` keeps the series).
     public let clock: TPMClockInfo
@@ -70,7 +70,7 @@ public struct CustodianAttestor: Sendable {
     /// - Throws: ``CoordinatorError`` with `.agentFailed`, `.evidenceRefused` (every refusal in the
     ///   reason), `.endorsementRefused`, `.activationFailed` or `.sessionRefused`.
     public func attest(_ client: AgentClient) async throws(CoordinatorError) -> AttestedCustodian {
-        let nonce = AgentProtocol.Nonce.random()
+        let nonce = Nonce.random()
         let issuedAt = Date()
         let selection: QuoteSelection
         do {
@@ -176,7 +176,7 @@ public struct CustodianAttestor: Sendable {
         _ client: AgentClient, state: CustodianState, expected: [KeyReference: ExpectedShare]
     ) async throws(CoordinatorError) -> Heartbeat {
         let custodian = state.attested
-        let nonce = AgentProtocol.Nonce.random()
+        let nonce = Nonce.random()
         let issuedAt = Date()
         let monotonic = ContinuousClock()
         let sent = monotonic.now
@@ -201,7 +201,7 @@ public struct CustodianAttestor: Sendable {
         }
         let qualifyingData = EvidenceBinding.heartbeat(nonce: nonce, transportKey: custodian.transportKey)
         // The boot's event log does not change after boot; the heartbeat carries only the quote.
-        let evidence = Attestation.Evidence(
+        let evidence = Evidence(
             nonce: qualifyingData, akPublic: custodian.attestationKeyPublic, quoteMessage: beat.quote,
             quoteSignature: beat.quoteSignature, pcrs: Self.verifierPCRs(beat.pcrValues),
             eventLog: custodian.evidence.eventLog, endorsementKey: custodian.endorsementKey)
@@ -314,9 +314,9 @@ public struct CustodianAttestor: Sendable {
     ///   - qualifyingData: what the quote must carry (``EvidenceBinding``).
     ///   - ekPEM: the EK certificate as PEM, if any.
     public static func verifierEvidence(
-        _ evidence: AgentProtocol.Evidence, qualifyingData: [UInt8], ekPEM: String?
-    ) -> Attestation.Evidence {
-        Attestation.Evidence(
+        _ evidence: EvidenceMessage, qualifyingData: [UInt8], ekPEM: String?
+    ) -> Evidence {
+        Evidence(
             nonce: qualifyingData, akPublic: evidence.attestationKeyPublic, quoteMessage: evidence.quote,
             quoteSignature: evidence.quoteSignature, pcrs: verifierPCRs(evidence.pcrValues), ekCertificatePEM: ekPEM,
             eventLog: evidence.eventLog.isEmpty ? nil : evidence.eventLog)

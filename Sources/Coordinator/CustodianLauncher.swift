@@ -166,7 +166,7 @@ public struct CustodianLauncher: Sendable {
 
         let domain: Domain
         do {
-            domain = try await BlockingCalls.run { try connection.createCustodian(spec) }
+            domain = try await offCooperativePool { try connection.createCustodian(spec) }
         } catch {
             var failure = CoordinatorError(.hypervisorFailed, "libvirt did not start \(spec.name): \(error)")
             if let cleanup = Self.removeDirectory(directory) {
@@ -178,7 +178,7 @@ public struct CustodianLauncher: Sendable {
         var client: AgentClient?
         do throws(CoordinatorError) {
             do {
-                try await BlockingCalls.run { try domain.admit(as: spec) }
+                try await offCooperativePool { try domain.admit(as: spec) }
             } catch {
                 throw CoordinatorError(.deviceAuditRefused, "\(error)")
             }
@@ -189,7 +189,7 @@ public struct CustodianLauncher: Sendable {
             }
             let endpoint: AgentEndpoint
             do {
-                endpoint = try await BlockingCalls.run { try domain.agentEndpoint() }
+                endpoint = try await offCooperativePool { try domain.agentEndpoint() }
             } catch {
                 throw CoordinatorError(.agentUnreachable, "no agent endpoint in \(spec.name): \(error)")
             }

@@ -40,7 +40,7 @@ public enum PossessionCheck {
     ///   - nonce: the heartbeat request's nonce.
     ///   - transportKey: the custodian's attested transport key.
     public static func refusals(
-        _ proofs: [PossessionEntry], expected: [KeyReference: ExpectedShare], nonce: AgentProtocol.Nonce,
+        _ proofs: [PossessionEntry], expected: [KeyReference: ExpectedShare], nonce: Nonce,
         transportKey: TransportPublicKey
     ) -> [Refusal] {
         var refusals: [Refusal] = []

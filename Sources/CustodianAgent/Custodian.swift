@@ -161,7 +161,7 @@ public actor Custodian: AgentRequestHandler {
 
     // MARK: Attestation
 
-    private func evidence(for challenge: Challenge, authenticated: Bool) throws -> Evidence {
+    private func evidence(for challenge: Challenge, authenticated: Bool) throws -> EvidenceMessage {
         guard let endorsementCertificate else {
             throw ErrorMessage(code: .tpmFailure, text: "the TPM holds no certificate for its EK")
         }
@@ -178,7 +178,7 @@ public actor Custodian: AgentRequestHandler {
         let (quote, pcrValues) = try quoteNow(qualifyingData: qualifyingData, selection: quoted)
         evidenceIssued = true
         logger.info("issued evidence", metadata: ["quote": "\(quote.attestation.count) bytes"])
-        return try Evidence(
+        return try EvidenceMessage(
             endorsementKeyCertificate: endorsementCertificate, attestationKeyPublic: identity.attestationKeyPublic,
             quote: quote.attestation, quoteSignature: quote.signature, pcrValues: pcrValues,
             eventLog: readEventLog(), transportKey: transportKey)

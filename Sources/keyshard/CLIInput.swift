@@ -40,7 +40,7 @@ enum CLIInput {
 
     /// A hex nonce.
     static func nonce(_ text: String) throws -> [UInt8] {
-        guard let bytes = Nonce.parse(text) else {
+        guard let bytes = QualifyingData.parse(text) else {
             throw Failure(
                 description: "the nonce must be hexadecimal bytes (an even number of digits, at most 64 bytes)")
         }

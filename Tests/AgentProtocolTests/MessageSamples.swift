@@ -93,7 +93,7 @@ enum MessageSamples {
             .error(ErrorMessage(code: .notAttested, text: "evidence not accepted yet")),
             .challenge(Challenge(nonce: nonce, selection: try QuoteSelection(bank: 0x000B, indexes: [0, 4, 9]))),
             .evidence(
-                try Evidence(
+                try EvidenceMessage(
                     endorsementKeyCertificate: [UInt8](repeating: 0x30, count: 900),
                     attestationKeyPublic: [UInt8](repeating: 0x01, count: 90), quote: [UInt8](repeating: 0xFF, count: 145),
                     quoteSignature: [UInt8](repeating: 0x18, count: 72), pcrValues: try pcrs(),

@@ -146,11 +146,11 @@ import TPM2
         #expect(throws: AttestationError(.evidenceUnreadable, "")) { try Evidence(json: huge) }
     }
 
-    @Test func nonceParsing() {
-        #expect(Nonce.parse("0x00ff") == [0, 255])
-        #expect(Nonce.parse("") == nil)
-        #expect(Nonce.parse("abc") == nil)
-        #expect(Nonce.parse(String(repeating: "00", count: 65)) == nil)
+    @Test func qualifyingDataParsing() {
+        #expect(QualifyingData.parse("0x00ff") == [0, 255])
+        #expect(QualifyingData.parse("") == nil)
+        #expect(QualifyingData.parse("abc") == nil)
+        #expect(QualifyingData.parse(String(repeating: "00", count: 65)) == nil)
     }
 }
 

@@ -33,7 +33,7 @@ struct CeremonyTests {
         #expect(quote.selections == [TPMPCRSelection(bank: .sha256, indexes: [9])])
         #expect(attested.attestationKeyName == (try TPMPublic(parsing: attested.attestationKeyPublic).name()))
         // Heartbeats keep the selection the accepted challenge asked for.
-        let nonce = AgentProtocol.Nonce.random()
+        let nonce = Nonce.random()
         guard case .heartbeat(let beat) = try await client.request(.heartbeatRequest(HeartbeatRequest(nonce: nonce)))
         else {
             Issue.record("no heartbeat")

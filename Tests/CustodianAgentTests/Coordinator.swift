@@ -18,15 +18,15 @@ enum Coordinator {
 
     /// The agent's evidence in the verifier's form.
     static func verifierEvidence(
-        _ evidence: AgentProtocol.Evidence, qualifyingData: [UInt8]
-    ) -> Attestation.Evidence {
+        _ evidence: EvidenceMessage, qualifyingData: [UInt8]
+    ) -> Evidence {
         CustodianAttestor.verifierEvidence(evidence, qualifyingData: qualifyingData, ekPEM: nil)
     }
 
     static func verifierEvidence(
         akPublic: [UInt8], quote: [UInt8], signature: [UInt8], pcrValues: PCRValues, qualifyingData: [UInt8]
-    ) -> Attestation.Evidence {
-        Attestation.Evidence(
+    ) -> Evidence {
+        Evidence(
             nonce: qualifyingData, akPublic: akPublic, quoteMessage: quote, quoteSignature: signature,
             pcrs: CustodianAttestor.verifierPCRs(pcrValues))
     }

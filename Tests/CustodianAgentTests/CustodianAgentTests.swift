@@ -51,7 +51,7 @@ struct CustodianAgentTests {
         #expect(accepted.publicShare == commitment.publicShare(for: shares[0].id))
 
         // Heartbeat: a fresh quote bound to the nonce and the transport key, and a proof of possession.
-        let beatNonce = AgentProtocol.Nonce.random()
+        let beatNonce = Nonce.random()
         let beatRequest = AgentMessage.heartbeatRequest(HeartbeatRequest(nonce: beatNonce))
         guard case .heartbeat(let beat) = try await client.request(beatRequest) else {
             Issue.record("no heartbeat")
@@ -149,7 +149,7 @@ struct CustodianAgentTests {
         } == .notAttested)
 
         // Evidence issued but not activated: a share delivery is still refused.
-        let nonce = AgentProtocol.Nonce.random()
+        let nonce = Nonce.random()
         guard case .evidence(let evidence) = try await client.request(.challenge(Challenge(nonce: nonce))) else {
             Issue.record("no evidence")
             return

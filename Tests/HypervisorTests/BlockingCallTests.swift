@@ -2,16 +2,16 @@ import Foundation
 import Synchronization
 import Testing
 
-@testable import Coordinator
+@testable import Hypervisor
 
-/// The shared pool the coordinator's blocking libvirt calls run on.
-@Suite("Blocking calls on the coordinator's thread pool")
+/// The shared pool every blocking libvirt call runs on.
+@Suite("Blocking calls on the shared thread pool")
 struct BlockingCallsTests {
     @Test("a call returns its value or throws its error")
     func resultsAndErrors() async throws {
-        #expect(try await BlockingCalls.run { 6 * 7 } == 42)
+        #expect(try await offCooperativePool { 6 * 7 } == 42)
         struct Refused: Error, Equatable {}
-        await #expect(throws: Refused.self) { try await BlockingCalls.run { throw Refused() } }
+        await #expect(throws: Refused.self) { try await offCooperativePool { throw Refused() } }
     }
 
     @Test("the pool is sized: however many calls wait, at most threadCount run at once")
@@ -21,7 +21,7 @@ struct BlockingCallsTests {
         try await withThrowingTaskGroup(of: Void.self) { group in
             for _ in 0..<(BlockingCalls.threadCount * 2) {
                 group.addTask {
-                    try await BlockingCalls.run {
+                    try await offCooperativePool {
                         running.enter()
                         usleep(50_000)
                         running.leave()
@@ -38,7 +38,7 @@ struct BlockingCallsTests {
     func runsWhenCancelled() async throws {
         let finished = Gauge()
         let task = Task {
-            try await BlockingCalls.run {
+            try await offCooperativePool {
                 usleep(100_000)
                 finished.enter()
                 return 1
