@@ -38,7 +38,7 @@ public final class AgentClient: Sendable {
     ///   when the connection ends or the timeout passes first; ``AgentProtocolError/Code/cancelled``
     ///   as soon as the calling task is cancelled (the connection stays usable: a late answer is
     ///   dropped); the framing and decoding errors.
-    public func request(_ request: AgentMessage, timeout: Duration? = nil) async throws -> AgentMessage {
+    public func request(_ request: AgentMessage, timeout: Duration? = nil) async throws(AgentProtocolError) -> AgentMessage {
         guard let expected = request.type.responseType else {
             throw AgentProtocolError(.unexpectedMessage, "\(request.type) is a response, not a request")
         }
@@ -57,14 +57,22 @@ public final class AgentClient: Sendable {
         }
         let channel = self.channel
         let type = request.type
-        let frame = try await withTaskCancellationHandler {
-            try await promise.futureResult.get()
-        } onCancel: {
-            // The handler forgets the pending entry and fails the promise; if the event cannot reach
-            // it (the channel is closing), the promise is failed here (a completed one ignores it).
-            channel.triggerUserOutboundEvent(CancelRequest(promise: promise)).whenFailure { _ in
-                promise.fail(AgentProtocolError(.cancelled, "\(type) was cancelled"))
+        let frame: Frame
+        do {
+            frame = try await withTaskCancellationHandler {
+                try await promise.futureResult.get()
+            } onCancel: {
+                // The handler forgets the pending entry and fails the promise; if the event cannot reach
+                // it (the channel is closing), the promise is failed here (a completed one ignores it).
+                channel.triggerUserOutboundEvent(CancelRequest(promise: promise)).whenFailure { _ in
+                    promise.fail(AgentProtocolError(.cancelled, "\(type) was cancelled"))
+                }
             }
+        } catch let error as AgentProtocolError {
+            throw error
+        } catch {
+            // Every failure of the promise is an AgentProtocolError; keep any other's text rather than lose it.
+            throw AgentProtocolError(.connectionClosed, "\(type): \(error)")
         }
         let response = try AgentMessage(frame: frame)
         if case .error(let body) = response {
@@ -94,7 +102,10 @@ public final class AgentClient: Sendable {
     ///   - transportKey: the agent's attested transport key.
     /// - Throws: ``AgentProtocolError/Code/remoteError`` when the agent refuses the opening (another
     ///   coordinator's key, for example); ``AgentProtocolError/Code/sessionFailed`` when the agent's
-    ///   key confirmation is wrong (it does not hold the attested transport key's private half).
+    ///   key confirmation is wrong (it does not hold the attested transport key's private half);
+    ///   the errors of ``request(_:timeout:)``; a ``ShardCryptoError`` for a transport key that is
+    ///   not a usable point, swift-crypto's signing error, or the channel's error when the session
+    ///   cannot be installed (so this one stays untyped).
     public func openSession(identity: CoordinatorIdentity, transportKey: TransportPublicKey) async throws {
         guard case .sessionChallenge(let challenge) = try await request(.sessionHello(SessionHello())) else {
             throw AgentProtocolError(.unexpectedMessage, "the agent answered session-hello with another type")

@@ -137,7 +137,7 @@ public enum AgentMessage: Sendable, CustomStringConvertible {
     /// The payload encoding.
     /// - Throws: ``AgentProtocolError/Code/malformedMessage`` when a list exceeds 65535
     ///   entries or a crypto object cannot be encoded (an identity point).
-    public func encode() throws -> [UInt8] {
+    public func encode() throws(AgentProtocolError) -> [UInt8] {
         var writer = WireWriter()
         do {
             switch self {
@@ -183,8 +183,13 @@ public enum AgentMessage: Sendable, CustomStringConvertible {
             case .sealedRequest(let body): body.encode(into: &writer)
             case .sealedResponse(let body): body.encode(into: &writer)
             }
+        } catch let error as AgentProtocolError {
+            throw error
         } catch let error as ShardCryptoError {
             throw AgentProtocolError.malformed("\(type) cannot be encoded: \(error.reason)")
+        } catch {
+            // The bodies throw only the two above; keep any other error's text rather than lose it.
+            throw AgentProtocolError.malformed("\(type) cannot be encoded: \(error)")
         }
         return writer.bytes
     }
@@ -196,12 +201,12 @@ public enum AgentMessage: Sendable, CustomStringConvertible {
     /// - Throws: ``AgentProtocolError/Code/unknownMessageType`` for a type this build does
     ///   not know, ``AgentProtocolError/Code/malformedMessage`` for a payload that is not
     ///   exactly one valid encoding of that type.
-    public init(type rawType: UInt16, payload: [UInt8]) throws {
+    public init(type rawType: UInt16, payload: [UInt8]) throws(AgentProtocolError) {
         guard let type = MessageType(rawValue: rawType) else {
             throw AgentProtocolError(.unknownMessageType, "message type 0x\(String(rawType, radix: 16)) is unknown")
         }
         var reader = WireReader(payload)
-        func body<T: WireCodable>(_: T.Type) throws -> T { try T(from: &reader) }
+        func body<T: WireCodable>(_: T.Type) throws(AgentProtocolError) -> T { try T(from: &reader) }
         switch type {
         case .error: self = .error(try body(ErrorMessage.self))
         case .challenge: self = .challenge(try body(Challenge.self))
@@ -251,11 +256,11 @@ public enum AgentMessage: Sendable, CustomStringConvertible {
 
     /// Decodes a frame.
     /// - Throws: as ``init(type:payload:)``.
-    public init(frame: Frame) throws { try self.init(type: frame.type, payload: frame.payload) }
+    public init(frame: Frame) throws(AgentProtocolError) { try self.init(type: frame.type, payload: frame.payload) }
 
     /// This message in a frame with the given request id.
     /// - Throws: as ``encode()``.
-    public func frame(requestID: UInt64) throws -> Frame {
+    public func frame(requestID: UInt64) throws(AgentProtocolError) -> Frame {
         Frame(type: type.rawValue, requestID: requestID, payload: try encode())
     }
 

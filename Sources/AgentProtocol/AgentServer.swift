@@ -162,10 +162,8 @@ struct ConnectionServer: Sendable {
         let request: AgentMessage
         do {
             request = try AgentMessage(frame: frame)
-        } catch let error as AgentProtocolError {
-            return Self.errorFrame(ErrorMessage(errorFrameFor: error), requestID: frame.requestID)
         } catch {
-            return Self.errorFrame(ErrorMessage(code: .internalError, text: "request failed"), requestID: frame.requestID)
+            return Self.errorFrame(ErrorMessage(errorFrameFor: error), requestID: frame.requestID)
         }
         guard let expected = request.type.responseType else {
             return Self.errorFrame(

@@ -31,7 +31,7 @@ extension Challenge: WireCodable {
         writer.write(selection?.bitmap ?? 0)
     }
 
-    init(from reader: inout WireReader) throws {
+    init(from reader: inout WireReader) throws(AgentProtocolError) {
         let nonce = try reader.readNonce("nonce")
         let bank = try reader.readUInt16("selection bank")
         let bitmap = try reader.readUInt32("selection bitmap")
@@ -68,7 +68,7 @@ public struct EvidenceMessage: Sendable, Hashable, CustomStringConvertible {
     public init(
         endorsementKeyCertificate: [UInt8], attestationKeyPublic: [UInt8], quote: [UInt8], quoteSignature: [UInt8],
         pcrValues: PCRValues, eventLog: [UInt8], transportKey: TransportPublicKey
-    ) throws {
+    ) throws(AgentProtocolError) {
         try WireLimits.check("EK certificate", endorsementKeyCertificate, maximum: WireLimits.maximumCertificateLength)
         try WireLimits.check("AK public", attestationKeyPublic, maximum: WireLimits.maximumTPMStructureLength)
         try WireLimits.check("quote", quote, maximum: WireLimits.maximumTPMStructureLength)
@@ -101,7 +101,7 @@ extension EvidenceMessage: WireCodable {
         writer.write(transportKey)
     }
 
-    init(from reader: inout WireReader) throws {
+    init(from reader: inout WireReader) throws(AgentProtocolError) {
         try self.init(
             endorsementKeyCertificate: try reader.readVariable(
                 "EK certificate", maximum: WireLimits.maximumCertificateLength),
@@ -124,7 +124,7 @@ public struct ActivateCredential: Sendable, Hashable, CustomStringConvertible {
 
     /// Wraps MakeCredential's output.
     /// - Throws: ``AgentProtocolError/Code/malformedMessage`` for an empty or overlong blob.
-    public init(credentialBlob: [UInt8], encryptedSecret: [UInt8]) throws {
+    public init(credentialBlob: [UInt8], encryptedSecret: [UInt8]) throws(AgentProtocolError) {
         try WireLimits.check("credential blob", credentialBlob, maximum: WireLimits.maximumTPMStructureLength)
         try WireLimits.check("encrypted secret", encryptedSecret, maximum: WireLimits.maximumTPMStructureLength)
         self.credentialBlob = credentialBlob
@@ -144,7 +144,7 @@ extension ActivateCredential: WireCodable {
         writer.writeVariable(encryptedSecret)
     }
 
-    init(from reader: inout WireReader) throws {
+    init(from reader: inout WireReader) throws(AgentProtocolError) {
         try self.init(
             credentialBlob: try reader.readVariable("credential blob", maximum: WireLimits.maximumTPMStructureLength),
             encryptedSecret: try reader.readVariable(
@@ -166,7 +166,7 @@ public struct CredentialActivated: Sendable, CustomStringConvertible, CustomRefl
 
     /// Wraps a proof.
     /// - Throws: ``AgentProtocolError/Code/malformedMessage`` unless 32 bytes.
-    public init(proof: SecretBytes) throws {
+    public init(proof: SecretBytes) throws(AgentProtocolError) {
         guard proof.count == Self.proofLength else {
             throw AgentProtocolError.malformed("a credential proof is \(Self.proofLength) bytes, got \(proof.count)")
         }
@@ -194,7 +194,7 @@ extension CredentialActivated: WireCodable {
         proof.withUnsafeBytes { writer.writeFixed(Array($0)) }
     }
 
-    init(from reader: inout WireReader) throws {
+    init(from reader: inout WireReader) throws(AgentProtocolError) {
         try self.init(proof: SecretBytes(try reader.readFixed(Self.proofLength, "credential proof")))
     }
 }

@@ -92,7 +92,7 @@ extension ErrorMessage: WireCodable {
         writer.writeText(text)
     }
 
-    init(from reader: inout WireReader) throws {
+    init(from reader: inout WireReader) throws(AgentProtocolError) {
         let code = AgentErrorCode(rawValue: try reader.readUInt16("error code"))
         self.init(code: code, text: try reader.readText("error text"))
     }
@@ -105,7 +105,7 @@ public struct DestroyRequest: Sendable, Hashable, CustomStringConvertible {
 
     /// Creates a request.
     /// - Throws: ``AgentProtocolError/Code/malformedMessage`` for a reason over 1024 UTF-8 bytes.
-    public init(reason: String) throws {
+    public init(reason: String) throws(AgentProtocolError) {
         guard reason.utf8.count <= WireLimits.maximumTextLength else {
             throw AgentProtocolError.malformed("a destroy reason is at most \(WireLimits.maximumTextLength) bytes")
         }
@@ -118,7 +118,7 @@ public struct DestroyRequest: Sendable, Hashable, CustomStringConvertible {
 extension DestroyRequest: WireCodable {
     static let messageType = MessageType.destroy
     func encode(into writer: inout WireWriter) { writer.writeText(reason) }
-    init(from reader: inout WireReader) throws { try self.init(reason: try reader.readText("destroy reason")) }
+    init(from reader: inout WireReader) throws(AgentProtocolError) { try self.init(reason: try reader.readText("destroy reason")) }
 }
 
 /// Every share is zeroised; the agent powers off after sending this.
@@ -135,7 +135,7 @@ public struct Destroyed: Sendable, Hashable, CustomStringConvertible {
 extension Destroyed: WireCodable {
     static let messageType = MessageType.destroyed
     func encode(into writer: inout WireWriter) { writer.write(zeroisedShares) }
-    init(from reader: inout WireReader) throws { self.init(zeroisedShares: try reader.readUInt32("share count")) }
+    init(from reader: inout WireReader) throws(AgentProtocolError) { self.init(zeroisedShares: try reader.readUInt32("share count")) }
 }
 
 /// Zeroise the shares of the named key versions and keep the rest: the coordinator sends it
@@ -150,7 +150,7 @@ public struct ForgetSharesRequest: Sendable, Hashable, CustomStringConvertible {
 
     /// Creates a request.
     /// - Throws: ``AgentProtocolError/Code/malformedMessage`` for no key or more than ``maximumKeys``.
-    public init(keys: [KeyReference]) throws {
+    public init(keys: [KeyReference]) throws(AgentProtocolError) {
         guard !keys.isEmpty, keys.count <= Self.maximumKeys else {
             throw AgentProtocolError.malformed("a forget request names 1…\(Self.maximumKeys) key versions, got \(keys.count)")
         }
@@ -166,7 +166,7 @@ extension ForgetSharesRequest: WireCodable {
         try writer.writeCount(keys.count)
         for key in keys { writer.write(key) }
     }
-    init(from reader: inout WireReader) throws {
+    init(from reader: inout WireReader) throws(AgentProtocolError) {
         let count = try reader.readCount("forgotten keys", minimumElementSize: 1 + 4)
         var keys: [KeyReference] = []
         keys.reserveCapacity(count)
@@ -189,5 +189,5 @@ public struct SharesForgotten: Sendable, Hashable, CustomStringConvertible {
 extension SharesForgotten: WireCodable {
     static let messageType = MessageType.sharesForgotten
     func encode(into writer: inout WireWriter) { writer.write(zeroisedShares) }
-    init(from reader: inout WireReader) throws { self.init(zeroisedShares: try reader.readUInt32("share count")) }
+    init(from reader: inout WireReader) throws(AgentProtocolError) { self.init(zeroisedShares: try reader.readUInt32("share count")) }
 }

@@ -12,7 +12,7 @@ public struct DKGRound1Request: Sendable, Equatable, CustomStringConvertible {
     /// Creates a request.
     /// - Throws: ``AgentProtocolError/Code/malformedMessage`` when `participant` is not one of
     ///   the run's participants, or the context is longer than 1024 bytes.
-    public init(key: KeyReference, participant: ParticipantID, parameters: DKG.Parameters) throws {
+    public init(key: KeyReference, participant: ParticipantID, parameters: DKG.Parameters) throws(AgentProtocolError) {
         guard parameters.participants.contains(participant) else {
             throw AgentProtocolError.malformed("participant \(participant) is not in the DKG run")
         }
@@ -43,7 +43,7 @@ extension DKGRound1Request: WireCodable {
         writer.writeVariable(parameters.context)
     }
 
-    init(from reader: inout WireReader) throws {
+    init(from reader: inout WireReader) throws(AgentProtocolError) {
         let key = try reader.readKeyReference("key")
         let participant = try reader.readParticipant("participant")
         let threshold = Int(try reader.readUInt16("threshold"))
@@ -80,7 +80,7 @@ extension DKGRound1PackageResponse: WireCodable {
         writer.writeVariable(try package.serialized())
     }
 
-    init(from reader: inout WireReader) throws {
+    init(from reader: inout WireReader) throws(AgentProtocolError) {
         let key = try reader.readKeyReference("key")
         let package = try reader.readRound1Package("round-1 package")
         self.init(key: key, package: package)
@@ -99,7 +99,7 @@ public struct DKGRound2Request: Sendable, Equatable, CustomStringConvertible {
     /// Creates a request.
     /// - Throws: ``AgentProtocolError/Code/malformedMessage`` for packages not strictly
     ///   ascending by sender, or too many.
-    public init(key: KeyReference, packages: [DKG.Round1Package], recipients: [RecipientKey]) throws {
+    public init(key: KeyReference, packages: [DKG.Round1Package], recipients: [RecipientKey]) throws(AgentProtocolError) {
         try checkAscending(packages.map(\.from), "round-1 packages")
         try checkAscending(recipients.map(\.participant), "recipients")
         self.key = key
@@ -122,7 +122,7 @@ extension DKGRound2Request: WireCodable {
         try writer.write(recipients)
     }
 
-    init(from reader: inout WireReader) throws {
+    init(from reader: inout WireReader) throws(AgentProtocolError) {
         let key = try reader.readKeyReference("key")
         let count = try reader.readCount(
             "round-1 packages", minimumElementSize: 4 + 2 + 65 + 33, maximum: WireLimits.maximumParticipants)
@@ -157,7 +157,7 @@ extension DKGRound2SharesResponse: WireCodable {
         try writer.write(shares)
     }
 
-    init(from reader: inout WireReader) throws {
+    init(from reader: inout WireReader) throws(AgentProtocolError) {
         self.init(key: try reader.readKeyReference("key"), shares: try reader.readSealedPayloads("sealed shares"))
     }
 }
@@ -186,7 +186,7 @@ extension DKGReceiveRequest: WireCodable {
         try writer.write(shares)
     }
 
-    init(from reader: inout WireReader) throws {
+    init(from reader: inout WireReader) throws(AgentProtocolError) {
         self.init(key: try reader.readKeyReference("key"), shares: try reader.readSealedPayloads("sealed shares"))
     }
 }
@@ -219,7 +219,7 @@ extension DKGComplaintList: WireCodable {
         try writer.write(complaints)
     }
 
-    init(from reader: inout WireReader) throws {
+    init(from reader: inout WireReader) throws(AgentProtocolError) {
         self.init(key: try reader.readKeyReference("key"), complaints: try reader.readComplaints("complaints"))
     }
 }
@@ -249,7 +249,7 @@ extension DKGFinishRequest: WireCodable {
         try writer.write(complaints)
     }
 
-    init(from reader: inout WireReader) throws {
+    init(from reader: inout WireReader) throws(AgentProtocolError) {
         self.init(key: try reader.readKeyReference("key"), complaints: try reader.readComplaints("complaints"))
     }
 }
@@ -287,7 +287,7 @@ public struct DKGFinished: Sendable, Equatable, CustomStringConvertible {
         key: KeyReference, participant: ParticipantID, publicShare: Point, qualified: [ParticipantID],
         commitment: FeldmanCommitment, round1Digest: [UInt8], transcriptDigest: [UInt8],
         confirmation: DKG.Confirmation
-    ) throws {
+    ) throws(AgentProtocolError) {
         guard round1Digest.count == 32, transcriptDigest.count == 32 else {
             throw AgentProtocolError.malformed("a DKG digest is 32 bytes")
         }
@@ -330,7 +330,7 @@ extension DKGFinished: WireCodable {
         writer.writeFixed(try confirmation.serialized())
     }
 
-    init(from reader: inout WireReader) throws {
+    init(from reader: inout WireReader) throws(AgentProtocolError) {
         let key = try reader.readKeyReference("key")
         let participant = try reader.readParticipant("participant")
         let publicShare = try reader.readPoint("public share")
@@ -361,7 +361,7 @@ public struct DKGConfirmRequest: Sendable, Equatable, CustomStringConvertible {
     /// Creates a request.
     /// - Throws: ``AgentProtocolError/Code/malformedMessage`` for confirmations not strictly
     ///   ascending by sender (two from one member among them), or too many.
-    public init(key: KeyReference, confirmations: [DKG.Confirmation]) throws {
+    public init(key: KeyReference, confirmations: [DKG.Confirmation]) throws(AgentProtocolError) {
         try checkAscending(confirmations.map(\.from), "confirmations")
         self.key = key
         self.confirmations = confirmations
@@ -379,7 +379,7 @@ extension DKGConfirmRequest: WireCodable {
         for confirmation in confirmations { writer.writeFixed(try confirmation.serialized()) }
     }
 
-    init(from reader: inout WireReader) throws {
+    init(from reader: inout WireReader) throws(AgentProtocolError) {
         let key = try reader.readKeyReference("key")
         let count = try reader.readCount(
             "confirmations", minimumElementSize: DKG.Confirmation.byteCount, maximum: WireLimits.maximumParticipants)
@@ -427,7 +427,7 @@ extension DKGConfirmed: WireCodable {
         }
     }
 
-    init(from reader: inout WireReader) throws {
+    init(from reader: inout WireReader) throws(AgentProtocolError) {
         let key = try reader.readKeyReference("key")
         let participant = try reader.readParticipant("participant")
         let publicShare: Point?
@@ -440,7 +440,7 @@ extension DKGConfirmed: WireCodable {
     }
 }
 
-func checkAscending(_ ids: [ParticipantID], _ field: String) throws {
+func checkAscending(_ ids: [ParticipantID], _ field: String) throws(AgentProtocolError) {
     guard ids.count <= WireLimits.maximumParticipants else {
         throw AgentProtocolError.malformed("\(field) has \(ids.count) entries, at most \(WireLimits.maximumParticipants)")
     }
@@ -458,14 +458,14 @@ extension WireWriter {
 }
 
 extension WireReader {
-    mutating func readRound1Package(_ field: String) throws -> DKG.Round1Package {
+    mutating func readRound1Package(_ field: String) throws(AgentProtocolError) -> DKG.Round1Package {
         let bytes = try readVariable(
             field, maximum: 2 + DKG.KnowledgeProof.byteCount + WireLimits.maximumParticipants * 33, minimum: 1)
         return try decodingField(field) { try DKG.Round1Package(serialized: bytes) }
     }
 
     /// Signed complaints; each is a missing-share (102 bytes) or invalid-share (235 bytes) one.
-    mutating func readComplaints(_ field: String) throws -> [DKG.Complaint] {
+    mutating func readComplaints(_ field: String) throws(AgentProtocolError) -> [DKG.Complaint] {
         let count = try readCount(
             field, minimumElementSize: 4 + DKG.Complaint.missingShareByteCount,
             maximum: WireLimits.maximumParticipants)
@@ -479,7 +479,7 @@ extension WireReader {
         return complaints
     }
 
-    mutating func readConfirmation(_ field: String) throws -> DKG.Confirmation {
+    mutating func readConfirmation(_ field: String) throws(AgentProtocolError) -> DKG.Confirmation {
         let bytes = try readFixed(DKG.Confirmation.byteCount, field)
         return try decodingField(field) { try DKG.Confirmation(serialized: bytes) }
     }

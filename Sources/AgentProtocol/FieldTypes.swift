@@ -9,7 +9,7 @@ public struct Nonce: Sendable, Hashable, CustomStringConvertible {
 
     /// Wraps nonce bytes.
     /// - Throws: ``AgentProtocolError/Code/malformedMessage`` unless exactly 32 bytes.
-    public init(_ bytes: [UInt8]) throws {
+    public init(_ bytes: [UInt8]) throws(AgentProtocolError) {
         guard bytes.count == Self.byteCount else {
             throw AgentProtocolError.malformed("a nonce is \(Self.byteCount) bytes, got \(bytes.count)")
         }
@@ -38,7 +38,7 @@ public struct KeyReference: Sendable, Hashable, CustomStringConvertible {
     /// Names a key version.
     /// - Throws: ``AgentProtocolError/Code/malformedMessage`` for an empty, overlong or
     ///   control-character identifier.
-    public init(keyID: String, version: UInt32) throws {
+    public init(keyID: String, version: UInt32) throws(AgentProtocolError) {
         let length = keyID.utf8.count
         guard length >= 1, length <= Self.maximumIdentifierLength else {
             throw AgentProtocolError.malformed(
@@ -65,7 +65,7 @@ public struct TransportPublicKey: Sendable, Hashable, CustomStringConvertible {
     /// Wraps a SEC1 uncompressed encoding.
     /// - Throws: ``AgentProtocolError/Code/malformedMessage`` unless it is 65 bytes, starts
     ///   with 0x04 and is a point on P-256 other than the identity.
-    public init(uncompressed bytes: [UInt8]) throws {
+    public init(uncompressed bytes: [UInt8]) throws(AgentProtocolError) {
         guard bytes.count == Self.byteCount, bytes.first == 0x04 else {
             throw AgentProtocolError.malformed(
                 "a transport public key is a \(Self.byteCount)-byte uncompressed point starting 0x04")
@@ -89,7 +89,7 @@ public struct SessionID: Sendable, Hashable, CustomStringConvertible {
 
     /// Wraps session identifier bytes.
     /// - Throws: ``AgentProtocolError/Code/malformedMessage`` unless exactly 16 bytes.
-    public init(_ bytes: [UInt8]) throws {
+    public init(_ bytes: [UInt8]) throws(AgentProtocolError) {
         guard bytes.count == Self.byteCount else {
             throw AgentProtocolError.malformed("a session identifier is \(Self.byteCount) bytes, got \(bytes.count)")
         }
@@ -122,7 +122,7 @@ public struct RecipientQuote: Sendable, Hashable, CustomStringConvertible {
     /// Collects a recipient quote.
     /// - Throws: ``AgentProtocolError/Code/malformedMessage`` for an empty or overlong field.
     public init(endorsementCertificate: [UInt8], attestationKeyPublic: [UInt8], quote: [UInt8], quoteSignature: [UInt8])
-        throws
+        throws(AgentProtocolError)
     {
         try WireLimits.check("EK certificate", endorsementCertificate, maximum: WireLimits.maximumCertificateLength)
         try WireLimits.check("AK public", attestationKeyPublic, maximum: WireLimits.maximumTPMStructureLength)
@@ -158,7 +158,7 @@ public struct RecipientKey: Sendable, Hashable, CustomStringConvertible {
     /// - Throws: ``AgentProtocolError/Code/malformedMessage`` for an empty or overlong chain.
     public init(
         participant: ParticipantID, transportKey: TransportPublicKey, quote: RecipientQuote, endorsementChain: [[UInt8]]
-    ) throws {
+    ) throws(AgentProtocolError) {
         guard !endorsementChain.isEmpty, endorsementChain.count <= Self.maximumChainLength else {
             throw AgentProtocolError.malformed("an EK chain has 1…\(Self.maximumChainLength) certificates")
         }
@@ -198,7 +198,7 @@ public struct SealedPayload: Sendable, Hashable, CustomStringConvertible {
     public init(
         from: ParticipantID, to: ParticipantID, ciphertext: [UInt8], credentialBlob: [UInt8] = [],
         encryptedSecret: [UInt8] = []
-    ) throws {
+    ) throws(AgentProtocolError) {
         guard !ciphertext.isEmpty, ciphertext.count <= Self.maximumCiphertextLength else {
             throw AgentProtocolError.malformed(
                 "a sealed payload is 1…\(Self.maximumCiphertextLength) bytes, got \(ciphertext.count)")
@@ -235,7 +235,7 @@ public struct PCRValues: Sendable, Hashable, CustomStringConvertible {
     /// Checks and wraps PCR values.
     /// - Throws: ``AgentProtocolError/Code/malformedMessage`` for an unknown bank, an index
     ///   above ``maximumIndex`` or a digest of the wrong length for its bank.
-    public init(_ digests: [UInt16: [UInt8: [UInt8]]]) throws {
+    public init(_ digests: [UInt16: [UInt8: [UInt8]]]) throws(AgentProtocolError) {
         for (bank, values) in digests {
             guard let length = Self.digestLength(bank: bank) else {
                 throw AgentProtocolError.malformed("PCR bank 0x\(String(bank, radix: 16)) is not a known hash")
@@ -284,7 +284,7 @@ public struct QuoteSelection: Sendable, Hashable, CustomStringConvertible {
     /// Checks and wraps a selection.
     /// - Throws: ``AgentProtocolError/Code/malformedMessage`` for an unknown bank, no index or
     ///   an index above ``maximumIndex``.
-    public init(bank: UInt16, indexes: Set<UInt8>) throws {
+    public init(bank: UInt16, indexes: Set<UInt8>) throws(AgentProtocolError) {
         guard PCRValues.digestLength(bank: bank) != nil else {
             throw AgentProtocolError.malformed("PCR bank 0x\(String(bank, radix: 16)) is not a known hash")
         }

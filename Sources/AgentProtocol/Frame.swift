@@ -51,7 +51,7 @@ public struct FrameLimits: Sendable, Hashable {
     /// Sets the maximum frame size.
     /// - Parameter maximumFrameSize: bytes, header included, between ``smallestMaximum`` and ``largestMaximum``.
     /// - Throws: ``AgentProtocolError/Code/frameTooLarge`` outside those bounds.
-    public init(maximumFrameSize: Int) throws {
+    public init(maximumFrameSize: Int) throws(AgentProtocolError) {
         guard maximumFrameSize >= Self.smallestMaximum, maximumFrameSize <= Self.largestMaximum else {
             throw AgentProtocolError(
                 .frameTooLarge,

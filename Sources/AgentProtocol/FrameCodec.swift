@@ -13,7 +13,7 @@ public enum FrameCodec {
     /// Appends the encoded frame to `buffer`.
     /// - Throws: ``AgentProtocolError/Code/frameTooLarge`` when the frame exceeds `limits`,
     ///   so a peer is never sent a frame it will refuse.
-    public static func encode(_ frame: Frame, into buffer: inout ByteBuffer, limits: FrameLimits = .default) throws {
+    public static func encode(_ frame: Frame, into buffer: inout ByteBuffer, limits: FrameLimits = .default) throws(AgentProtocolError) {
         guard frame.payload.count <= limits.maximumPayloadSize else {
             throw AgentProtocolError(
                 .frameTooLarge,
@@ -31,7 +31,7 @@ public enum FrameCodec {
 
     /// The encoded frame as bytes.
     /// - Throws: ``AgentProtocolError/Code/frameTooLarge`` when the frame exceeds `limits`.
-    public static func encode(_ frame: Frame, limits: FrameLimits = .default) throws -> [UInt8] {
+    public static func encode(_ frame: Frame, limits: FrameLimits = .default) throws(AgentProtocolError) -> [UInt8] {
         var buffer = ByteBufferAllocator().buffer(capacity: headerSize + frame.payload.count)
         try encode(frame, into: &buffer, limits: limits)
         return Array(buffer.readableBytesView)
@@ -46,7 +46,7 @@ public enum FrameCodec {
     /// - Throws: ``AgentProtocolError/Code/badMagic``, ``AgentProtocolError/Code/unsupportedVersion``,
     ///   ``AgentProtocolError/Code/malformedFrame``, ``AgentProtocolError/Code/frameTooLarge``.
     ///   After any of these the stream cannot be resynchronised and must be closed.
-    public static func decodeFrame(from buffer: inout ByteBuffer, limits: FrameLimits = .default) throws -> Frame? {
+    public static func decodeFrame(from buffer: inout ByteBuffer, limits: FrameLimits = .default) throws(AgentProtocolError) -> Frame? {
         let start = buffer.readerIndex
         let available = buffer.readableBytes
         for (index, expected) in magic.enumerated() where index < available {
@@ -83,7 +83,7 @@ public enum FrameCodec {
     /// - Throws: as ``decodeFrame(from:limits:)-(ByteBuffer,_)``.
     public static func decodeFrame(
         from bytes: some Collection<UInt8>, limits: FrameLimits = .default
-    ) throws -> (frame: Frame, consumed: Int)? {
+    ) throws(AgentProtocolError) -> (frame: Frame, consumed: Int)? {
         // Only the header and at most one maximum payload are copied, whatever `bytes` holds.
         var buffer = ByteBuffer(bytes: bytes.prefix(limits.maximumFrameSize))
         guard let frame = try decodeFrame(from: &buffer, limits: limits) else { return nil }
@@ -111,13 +111,13 @@ public struct FrameReader: Sendable {
 
     /// The next complete frame, or nil until more bytes arrive.
     /// - Throws: the framing error, now and on every later call.
-    public mutating func nextFrame() throws -> Frame? {
+    public mutating func nextFrame() throws(AgentProtocolError) -> Frame? {
         if let failure { throw failure }
         do {
             let frame = try FrameCodec.decodeFrame(from: &buffer, limits: limits)
             buffer.discardReadBytes()
             return frame
-        } catch let error as AgentProtocolError {
+        } catch {
             failure = error
             buffer.clear()
             throw error

@@ -12,7 +12,7 @@ public struct RecipientQuoteRequest: Sendable, Hashable, CustomStringConvertible
 
     /// Creates a request.
     /// - Throws: ``AgentProtocolError/Code/malformedMessage`` unless 32 bytes.
-    public init(binding: [UInt8]) throws {
+    public init(binding: [UInt8]) throws(AgentProtocolError) {
         guard binding.count == 32 else { throw AgentProtocolError.malformed("a recipient binding is 32 bytes") }
         self.binding = binding
     }
@@ -23,7 +23,7 @@ public struct RecipientQuoteRequest: Sendable, Hashable, CustomStringConvertible
 extension RecipientQuoteRequest: WireCodable {
     static let messageType = MessageType.recipientQuoteRequest
     func encode(into writer: inout WireWriter) { writer.writeFixed(binding) }
-    init(from reader: inout WireReader) throws { try self.init(binding: try reader.readFixed(32, "binding")) }
+    init(from reader: inout WireReader) throws(AgentProtocolError) { try self.init(binding: try reader.readFixed(32, "binding")) }
 }
 
 extension RecipientQuote: WireCodable {
@@ -36,7 +36,7 @@ extension RecipientQuote: WireCodable {
         writer.writeVariable(quoteSignature)
     }
 
-    init(from reader: inout WireReader) throws {
+    init(from reader: inout WireReader) throws(AgentProtocolError) {
         try self.init(
             endorsementCertificate: try reader.readVariable(
                 "EK certificate", maximum: WireLimits.maximumCertificateLength),

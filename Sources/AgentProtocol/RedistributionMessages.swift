@@ -18,7 +18,7 @@ public struct RedistributeDealRequest: Sendable, Hashable, CustomStringConvertib
     /// - Throws: ``AgentProtocolError/Code/malformedMessage`` for a new key that is another key or
     ///   the same version, a threshold of 0 or above the number of recipients, or recipients not
     ///   strictly ascending.
-    public init(key: KeyReference, newKey: KeyReference, newThreshold: UInt16, recipients: [RecipientKey]) throws {
+    public init(key: KeyReference, newKey: KeyReference, newThreshold: UInt16, recipients: [RecipientKey]) throws(AgentProtocolError) {
         guard newKey.keyID == key.keyID, newKey.version != key.version else {
             throw AgentProtocolError.malformed(
                 "a redistribution re-shares \(key) as a new version of the same key, not as \(newKey)")
@@ -49,7 +49,7 @@ extension RedistributeDealRequest: WireCodable {
         try writer.write(recipients)
     }
 
-    init(from reader: inout WireReader) throws {
+    init(from reader: inout WireReader) throws(AgentProtocolError) {
         try self.init(
             key: try reader.readKeyReference("key"), newKey: try reader.readKeyReference("new key"),
             newThreshold: try reader.readUInt16("new threshold"), recipients: try reader.readRecipients("recipients"))
@@ -82,7 +82,7 @@ public struct RedistributeDealing: Sendable, Equatable, CustomStringConvertible 
     /// What a dealing's proof is bound to: SHA-256("keyshard/v1/dealing" ‖ dealing ‖ new key ‖ t′).
     public static func binding(
         dealing: Redistribution.PublicDealing, newKey: KeyReference, newThreshold: UInt16
-    ) throws -> [UInt8] {
+    ) throws(ShardCryptoError) -> [UInt8] {
         var writer = WireWriter()
         writer.writeFixed(Array("keyshard/v1/dealing".utf8))
         writer.writeVariable(try dealing.serialized())
@@ -104,7 +104,7 @@ extension RedistributeDealing: WireCodable {
         writer.writeFixed(try proof.serialized())
     }
 
-    init(from reader: inout WireReader) throws {
+    init(from reader: inout WireReader) throws(AgentProtocolError) {
         self.init(
             key: try reader.readKeyReference("key"), dealing: try reader.readPublicDealing("public dealing"),
             subShares: try reader.readSealedPayloads("sealed sub-shares"), proof: try reader.readPossessionProof("dealing proof"))
@@ -135,7 +135,7 @@ public struct RedistributeReceiveRequest: Sendable, Equatable, CustomStringConve
     public init(
         newKey: KeyReference, participant: ParticipantID, newThreshold: UInt16, oldCommitment: FeldmanCommitment,
         dealings: [Redistribution.PublicDealing], dealingProofs: [PossessionProof], subShares: [SealedPayload]
-    ) throws {
+    ) throws(AgentProtocolError) {
         guard newThreshold >= 1 else { throw AgentProtocolError.malformed("the new threshold is 0") }
         guard dealingProofs.count == dealings.count else {
             throw AgentProtocolError.malformed("every dealing needs its proof: \(dealings.count) dealings, \(dealingProofs.count) proofs")
@@ -170,7 +170,7 @@ extension RedistributeReceiveRequest: WireCodable {
         try writer.write(subShares)
     }
 
-    init(from reader: inout WireReader) throws {
+    init(from reader: inout WireReader) throws(AgentProtocolError) {
         let newKey = try reader.readKeyReference("new key")
         let participant = try reader.readParticipant("participant")
         let threshold = try reader.readUInt16("new threshold")
@@ -220,7 +220,7 @@ extension RedistributeAccepted: WireCodable {
         try writer.write(commitment)
     }
 
-    init(from reader: inout WireReader) throws {
+    init(from reader: inout WireReader) throws(AgentProtocolError) {
         self.init(
             newKey: try reader.readKeyReference("new key"), participant: try reader.readParticipant("participant"),
             publicShare: try reader.readPoint("public share"), commitment: try reader.readCommitment("commitment"))
@@ -228,12 +228,12 @@ extension RedistributeAccepted: WireCodable {
 }
 
 extension WireReader {
-    mutating func readPossessionProof(_ field: String) throws -> PossessionProof {
+    mutating func readPossessionProof(_ field: String) throws(AgentProtocolError) -> PossessionProof {
         let bytes = try readFixed(PossessionProof.byteCount, field)
         return try decodingField(field) { try PossessionProof(serialized: bytes) }
     }
 
-    mutating func readPublicDealing(_ field: String) throws -> Redistribution.PublicDealing {
+    mutating func readPublicDealing(_ field: String) throws(AgentProtocolError) -> Redistribution.PublicDealing {
         let bytes = try readVariable(field, maximum: 2 + WireLimits.maximumParticipants * 33, minimum: 1)
         return try decodingField(field) { try Redistribution.PublicDealing(serialized: bytes) }
     }

@@ -13,7 +13,7 @@ public struct CoordinatorKey: Sendable, Hashable, CustomStringConvertible {
     /// Wraps a compressed SEC1 encoding.
     /// - Throws: ``AgentProtocolError/Code/malformedMessage`` unless it is a 33-byte compressed
     ///   point on P-256.
-    public init(compressed bytes: [UInt8]) throws {
+    public init(compressed bytes: [UInt8]) throws(AgentProtocolError) {
         guard bytes.count == Self.byteCount, bytes[0] == 0x02 || bytes[0] == 0x03 else {
             throw AgentProtocolError.malformed("a coordinator key is a 33-byte compressed P-256 point")
         }
@@ -25,7 +25,7 @@ public struct CoordinatorKey: Sendable, Hashable, CustomStringConvertible {
 
     /// Parses the 66-hex-digit form used on command lines (`keyshard.coordinator=…`).
     /// - Throws: ``AgentProtocolError/Code/malformedMessage`` for anything else.
-    public init(hex: String) throws {
+    public init(hex: String) throws(AgentProtocolError) {
         guard let bytes = [UInt8](hexString: hex) else {
             throw AgentProtocolError.malformed("a coordinator key is 66 hex digits")
         }
@@ -54,7 +54,7 @@ public struct CoordinatorIdentity: Sendable, CustomStringConvertible, CustomRefl
 
     /// Restores an identity from its 32-byte private scalar (``exportPrivateKey()``).
     /// - Throws: ``AgentProtocolError/Code/malformedMessage`` for an invalid scalar.
-    public init(privateKey: SecretBytes) throws {
+    public init(privateKey: SecretBytes) throws(AgentProtocolError) {
         do {
             signingKey = try privateKey.withUnsafeBytes { try P256.Signing.PrivateKey(rawRepresentation: $0) }
         } catch {
@@ -161,13 +161,18 @@ struct SessionKeys: Sendable {
     }
 
     /// Seals an inner frame (type ‖ payload) for one direction.
-    func seal(_ inner: Frame, response: Bool, counter: UInt64) throws -> Frame {
+    func seal(_ inner: Frame, response: Bool, counter: UInt64) throws(AgentProtocolError) -> Frame {
         var plain = WireWriter()
         plain.write(inner.type)
         plain.writeFixed(inner.payload)
-        let box = try AES.GCM.seal(
-            plain.bytes, using: response ? self.response : request, nonce: Self.nonce(counter),
-            authenticating: Self.associatedData(response ? 1 : 0, requestID: inner.requestID, counter: counter))
+        let box: AES.GCM.SealedBox
+        do {
+            box = try AES.GCM.seal(
+                plain.bytes, using: response ? self.response : request, nonce: Self.nonce(counter),
+                authenticating: Self.associatedData(response ? 1 : 0, requestID: inner.requestID, counter: counter))
+        } catch {
+            throw AgentProtocolError(.sessionFailed, "AES-GCM sealing failed: \(error)")
+        }
         var envelope = WireWriter()
         SealedEnvelope(counter: counter, box: Array(box.ciphertext) + Array(box.tag), checked: ()).encode(into: &envelope)
         return Frame(
@@ -250,7 +255,7 @@ public struct SessionHello: Sendable, Hashable, CustomStringConvertible {
 extension SessionHello: WireCodable {
     static let messageType = MessageType.sessionHello
     func encode(into writer: inout WireWriter) {}
-    init(from reader: inout WireReader) throws {}
+    init(from reader: inout WireReader) throws(AgentProtocolError) {}
 }
 
 /// `session-challenge`: the agent's nonce for this stream's next opening.
@@ -265,7 +270,7 @@ public struct SessionChallenge: Sendable, Hashable, CustomStringConvertible {
 extension SessionChallenge: WireCodable {
     static let messageType = MessageType.sessionChallenge
     func encode(into writer: inout WireWriter) { writer.write(nonce) }
-    init(from reader: inout WireReader) throws { self.init(nonce: try reader.readNonce("session nonce")) }
+    init(from reader: inout WireReader) throws(AgentProtocolError) { self.init(nonce: try reader.readNonce("session nonce")) }
 }
 
 /// `session-open`: the coordinator's ephemeral key and its identity's signature over the transcript.
@@ -277,7 +282,7 @@ public struct SessionOpen: Sendable, Hashable, CustomStringConvertible {
 
     /// Wraps an opening.
     /// - Throws: ``AgentProtocolError/Code/malformedMessage`` for wrong lengths.
-    public init(ephemeralKey: [UInt8], signature: [UInt8]) throws {
+    public init(ephemeralKey: [UInt8], signature: [UInt8]) throws(AgentProtocolError) {
         guard ephemeralKey.count == 65, ephemeralKey[0] == 0x04, signature.count == 64 else {
             throw AgentProtocolError.malformed("a session opening is a 65-byte point and a 64-byte signature")
         }
@@ -294,7 +299,7 @@ extension SessionOpen: WireCodable {
         writer.writeFixed(ephemeralKey)
         writer.writeFixed(signature)
     }
-    init(from reader: inout WireReader) throws {
+    init(from reader: inout WireReader) throws(AgentProtocolError) {
         try self.init(
             ephemeralKey: try reader.readFixed(65, "ephemeral key"), signature: try reader.readFixed(64, "signature"))
     }
@@ -306,7 +311,7 @@ public struct SessionOpened: Sendable, Hashable, CustomStringConvertible {
     public let confirmation: [UInt8]
     /// Wraps a confirmation.
     /// - Throws: ``AgentProtocolError/Code/malformedMessage`` unless 32 bytes.
-    public init(confirmation: [UInt8]) throws {
+    public init(confirmation: [UInt8]) throws(AgentProtocolError) {
         guard confirmation.count == 32 else { throw AgentProtocolError.malformed("a session confirmation is 32 bytes") }
         self.confirmation = confirmation
     }
@@ -316,7 +321,7 @@ public struct SessionOpened: Sendable, Hashable, CustomStringConvertible {
 extension SessionOpened: WireCodable {
     static let messageType = MessageType.sessionOpened
     func encode(into writer: inout WireWriter) { writer.writeFixed(confirmation) }
-    init(from reader: inout WireReader) throws { try self.init(confirmation: try reader.readFixed(32, "confirmation")) }
+    init(from reader: inout WireReader) throws(AgentProtocolError) { try self.init(confirmation: try reader.readFixed(32, "confirmation")) }
 }
 
 /// A `sealed-request` or `sealed-response` body as it travels: counter (u64) ‖ length-prefixed
@@ -331,7 +336,7 @@ public struct SealedEnvelope: Sendable, Hashable, CustomStringConvertible {
 
     /// Wraps an envelope (tests and fuzzing; the session layer builds its own).
     /// - Throws: ``AgentProtocolError/Code/malformedMessage`` when the box is shorter than type and tag.
-    public init(counter: UInt64, box: [UInt8]) throws {
+    public init(counter: UInt64, box: [UInt8]) throws(AgentProtocolError) {
         guard box.count >= Self.minimumBoxLength else {
             throw AgentProtocolError.malformed("a sealed box is at least \(Self.minimumBoxLength) bytes")
         }
@@ -353,7 +358,7 @@ extension SealedEnvelope: WireCodable {
         writer.write(counter)
         writer.writeVariable(box)
     }
-    init(from reader: inout WireReader) throws {
+    init(from reader: inout WireReader) throws(AgentProtocolError) {
         let counter = try reader.readUInt64("sealed counter")
         try self.init(
             counter: counter,

@@ -15,7 +15,7 @@ public struct ShareDelivery: Sendable, Equatable, CustomStringConvertible {
     /// Creates a delivery.
     /// - Throws: ``AgentProtocolError/Code/malformedMessage`` for an empty or overlong sealed share.
     public init(key: KeyReference, participant: ParticipantID, sealedShare: [UInt8], commitment: FeldmanCommitment)
-        throws
+        throws(AgentProtocolError)
     {
         try WireLimits.check("sealed share", sealedShare, maximum: WireLimits.maximumSealedShareLength)
         self.key = key
@@ -39,7 +39,7 @@ extension ShareDelivery: WireCodable {
         try writer.write(commitment)
     }
 
-    init(from reader: inout WireReader) throws {
+    init(from reader: inout WireReader) throws(AgentProtocolError) {
         try self.init(
             key: try reader.readKeyReference("key"), participant: try reader.readParticipant("participant"),
             sealedShare: try reader.readVariable("sealed share", maximum: WireLimits.maximumSealedShareLength),
@@ -76,7 +76,7 @@ extension ShareAccepted: WireCodable {
         try writer.write(publicShare)
     }
 
-    init(from reader: inout WireReader) throws {
+    init(from reader: inout WireReader) throws(AgentProtocolError) {
         self.init(
             key: try reader.readKeyReference("key"), participant: try reader.readParticipant("participant"),
             publicShare: try reader.readPoint("public share"))
@@ -97,7 +97,7 @@ public struct HeartbeatRequest: Sendable, Hashable, CustomStringConvertible {
 extension HeartbeatRequest: WireCodable {
     static let messageType = MessageType.heartbeatRequest
     func encode(into writer: inout WireWriter) { writer.write(nonce) }
-    init(from reader: inout WireReader) throws { self.init(nonce: try reader.readNonce("nonce")) }
+    init(from reader: inout WireReader) throws(AgentProtocolError) { self.init(nonce: try reader.readNonce("nonce")) }
 }
 
 /// One key version's Schnorr proof of possession of x_i, bound to the heartbeat's nonce, the transport
@@ -133,7 +133,7 @@ public struct Heartbeat: Sendable, Equatable, CustomStringConvertible {
 
     /// Creates a heartbeat.
     /// - Throws: ``AgentProtocolError/Code/malformedMessage`` for an empty or overlong quote.
-    public init(quote: [UInt8], quoteSignature: [UInt8], pcrValues: PCRValues, proofs: [PossessionEntry]) throws {
+    public init(quote: [UInt8], quoteSignature: [UInt8], pcrValues: PCRValues, proofs: [PossessionEntry]) throws(AgentProtocolError) {
         try WireLimits.check("quote", quote, maximum: WireLimits.maximumTPMStructureLength)
         try WireLimits.check("quote signature", quoteSignature, maximum: WireLimits.maximumTPMStructureLength)
         self.quote = quote
@@ -160,7 +160,7 @@ extension Heartbeat: WireCodable {
         }
     }
 
-    init(from reader: inout WireReader) throws {
+    init(from reader: inout WireReader) throws(AgentProtocolError) {
         let quote = try reader.readVariable("quote", maximum: WireLimits.maximumTPMStructureLength)
         let signature = try reader.readVariable("quote signature", maximum: WireLimits.maximumTPMStructureLength)
         let pcrs = try reader.readPCRValues("PCR values")

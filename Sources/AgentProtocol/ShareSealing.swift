@@ -14,7 +14,7 @@ import ShardCrypto
 public enum ShareSealing {
     /// Seals share x_i of `key` to the agent's transport key.
     /// - Throws: ``ShardCryptoError/Code/identityPoint`` for an unusable transport key.
-    public static func seal(share: SecretShare, to recipient: TransportPublicKey, key: KeyReference) throws -> [UInt8] {
+    public static func seal(share: SecretShare, to recipient: TransportPublicKey, key: KeyReference) throws(ShardCryptoError) -> [UInt8] {
         let value = share.value.secretBytes()
         let plaintext = SecretBytes(count: 2 + Scalar.byteCount) { buffer in
             buffer[0] = UInt8(share.id.rawValue >> 8)
@@ -33,7 +33,7 @@ public enum ShareSealing {
     ///   when the plaintext is not a share for `participant`.
     public static func openShare(
         _ sealed: [UInt8], privateKey: Scalar, key: KeyReference, participant: ParticipantID
-    ) throws -> SecretShare {
+    ) throws(ShardCryptoError) -> SecretShare {
         let plaintext = try ThresholdHPKE.open(
             ciphertext: sealed, privateKey: privateKey,
             info: info("share-delivery", key: key, from: nil, to: participant))
@@ -44,12 +44,13 @@ public enum ShareSealing {
         guard id == participant.rawValue else {
             throw ShardCryptoError(.invalidShare, "the sealed share is for participant \(id), not \(participant)")
         }
-        let value = try plaintext.withUnsafeBytes { try Scalar(bigEndian: $0[2...]) }
+        let value = try plaintext.withUnsafeBytes { bytes throws(ShardCryptoError) in try Scalar(bigEndian: bytes[2...]) }
         return SecretShare(id: participant, value: value)
     }
 
     /// Seals dealer i's round-2 share f_i(j) to participant j.
-    /// - Throws: ``ShardCryptoError/Code/identityPoint`` for an unusable transport key.
+    /// - Throws: ``ShardCryptoError/Code/identityPoint`` for an unusable transport key;
+    ///   ``AgentProtocolError/Code/malformedMessage`` if the ciphertext did not fit a ``SealedPayload``.
     public static func seal(
         dkgShare share: DKG.Round2Share, to recipient: TransportPublicKey, key: KeyReference
     ) throws -> SealedPayload {
@@ -63,7 +64,7 @@ public enum ShareSealing {
     /// - Throws: ``ShardCryptoError/Code/decryptionFailed`` when the payload was moved or
     ///   altered, ``ShardCryptoError/Code/invalidShare`` when its sender or recipient does
     ///   not match the payload's.
-    public static func openDKGShare(_ payload: SealedPayload, privateKey: Scalar, key: KeyReference) throws
+    public static func openDKGShare(_ payload: SealedPayload, privateKey: Scalar, key: KeyReference) throws(ShardCryptoError)
         -> DKG.Round2Share
     {
         let plaintext = try ThresholdHPKE.open(
@@ -78,7 +79,8 @@ public enum ShareSealing {
 
     /// Seals old holder i's sub-share g_i(j) to new holder j.
     /// - Parameter newKey: the key version the new shares will belong to.
-    /// - Throws: ``ShardCryptoError/Code/identityPoint`` for an unusable transport key.
+    /// - Throws: ``ShardCryptoError/Code/identityPoint`` for an unusable transport key;
+    ///   ``AgentProtocolError/Code/malformedMessage`` if the ciphertext did not fit a ``SealedPayload``.
     public static func seal(
         subShare: Redistribution.SubShare, to recipient: TransportPublicKey, newKey: KeyReference
     ) throws -> SealedPayload {
@@ -90,7 +92,7 @@ public enum ShareSealing {
 
     /// Opens a sub-share addressed to this agent.
     /// - Throws: as ``openDKGShare(_:privateKey:key:)``.
-    public static func openSubShare(_ payload: SealedPayload, privateKey: Scalar, newKey: KeyReference) throws
+    public static func openSubShare(_ payload: SealedPayload, privateKey: Scalar, newKey: KeyReference) throws(ShardCryptoError)
         -> Redistribution.SubShare
     {
         let plaintext = try ThresholdHPKE.open(
@@ -122,9 +124,11 @@ public enum ShareSealing {
 
 extension TransportPublicKey {
     /// The transport public key of a private key held in RAM by the agent.
+    /// - Throws: ``ShardCryptoError/Code/identityPoint`` for a zero key (its public key has no
+    ///   encoding); the protocol's own check of the encoding cannot fail after that.
     public init(privateKey: Scalar) throws {
         try self.init(uncompressed: try Point.generatorMultiple(privateKey).uncompressed())
     }
 
-    func point() throws -> Point { try Point(sec1: uncompressed) }
+    func point() throws(ShardCryptoError) -> Point { try Point(sec1: uncompressed) }
 }

@@ -12,7 +12,7 @@ public struct PartialDecryptRequest: Sendable, Hashable, CustomStringConvertible
     /// Creates a request.
     /// - Throws: ``AgentProtocolError/Code/malformedMessage`` for a ciphertext shorter than
     ///   an uncompressed enc (65 bytes) or an overlong context.
-    public init(key: KeyReference, ciphertext: [UInt8], context: [UInt8]) throws {
+    public init(key: KeyReference, ciphertext: [UInt8], context: [UInt8]) throws(AgentProtocolError) {
         guard ciphertext.count >= Point.uncompressedByteCount else {
             throw AgentProtocolError.malformed(
                 "a ciphertext is at least \(Point.uncompressedByteCount) bytes (enc), got \(ciphertext.count)")
@@ -39,7 +39,7 @@ extension PartialDecryptRequest: WireCodable {
         writer.writeVariable(context)
     }
 
-    init(from reader: inout WireReader) throws {
+    init(from reader: inout WireReader) throws(AgentProtocolError) {
         try self.init(
             key: try reader.readKeyReference("key"), ciphertext: try reader.readVariable("ciphertext"),
             context: try reader.readVariable("context", maximum: WireLimits.maximumContextLength))
@@ -70,7 +70,7 @@ extension PartialDecryptionResponse: WireCodable {
         writer.writeFixed(try partial.serialized())
     }
 
-    init(from reader: inout WireReader) throws {
+    init(from reader: inout WireReader) throws(AgentProtocolError) {
         let key = try reader.readKeyReference("key")
         let bytes = try reader.readFixed(PartialDecryption.byteCount, "partial decryption")
         self.init(key: key, partial: try decodingField("partial decryption") { try PartialDecryption(serialized: bytes) })
@@ -101,7 +101,7 @@ extension SignRound1Request: WireCodable {
         writer.write(session)
     }
 
-    init(from reader: inout WireReader) throws {
+    init(from reader: inout WireReader) throws(AgentProtocolError) {
         self.init(key: try reader.readKeyReference("key"), session: try reader.readSessionID("session"))
     }
 }
@@ -130,7 +130,7 @@ extension SigningCommitmentResponse: WireCodable {
         writer.writeFixed(try commitment.serialized())
     }
 
-    init(from reader: inout WireReader) throws {
+    init(from reader: inout WireReader) throws(AgentProtocolError) {
         let session = try reader.readSessionID("session")
         let bytes = try reader.readFixed(FROST.SigningCommitment.byteCount, "signing commitment")
         self.init(
@@ -154,7 +154,7 @@ public struct SignRound2Request: Sendable, Equatable, CustomStringConvertible {
     /// - Throws: ``AgentProtocolError/Code/malformedMessage`` for an empty list, one not
     ///   strictly ascending, or more than 1024 signers.
     public init(key: KeyReference, session: SessionID, message: [UInt8], commitments: [FROST.SigningCommitment])
-        throws
+        throws(AgentProtocolError)
     {
         guard !commitments.isEmpty, commitments.count <= WireLimits.maximumParticipants else {
             throw AgentProtocolError.malformed(
@@ -185,7 +185,7 @@ extension SignRound2Request: WireCodable {
         for commitment in commitments { writer.writeFixed(try commitment.serialized()) }
     }
 
-    init(from reader: inout WireReader) throws {
+    init(from reader: inout WireReader) throws(AgentProtocolError) {
         let key = try reader.readKeyReference("key")
         let session = try reader.readSessionID("session")
         let message = try reader.readVariable("message")
@@ -227,7 +227,7 @@ extension SignatureShareResponse: WireCodable {
         writer.writeFixed(share.serialized())
     }
 
-    init(from reader: inout WireReader) throws {
+    init(from reader: inout WireReader) throws(AgentProtocolError) {
         let session = try reader.readSessionID("session")
         let bytes = try reader.readFixed(FROST.SignatureShare.byteCount, "signature share")
         self.init(session: session, share: try decodingField("signature share") { try FROST.SignatureShare(serialized: bytes) })

@@ -26,7 +26,7 @@ public enum TransportSpecification: Sendable, Hashable, CustomStringConvertible 
     ///   an unknown scheme, an empty or overlong path, a CID or port that is not a decimal
     ///   32-bit number (or is the wildcard 4294967295), or a port name with characters other
     ///   than letters, digits, '.', '_' and '-'.
-    public init(parsing text: String) throws {
+    public init(parsing text: String) throws(AgentProtocolError) {
         guard let colon = text.firstIndex(of: ":") else {
             throw Self.invalid(text, "it has no scheme; use \(Self.forms)")
         }
@@ -79,7 +79,7 @@ public enum TransportSpecification: Sendable, Hashable, CustomStringConvertible 
         }
     }
 
-    private static func number(_ text: Substring, _ what: String, _ whole: String) throws -> UInt32 {
+    private static func number(_ text: Substring, _ what: String, _ whole: String) throws(AgentProtocolError) -> UInt32 {
         guard !text.isEmpty, text.allSatisfy(\.isASCII), text.allSatisfy(\.isNumber), let value = UInt32(text) else {
             throw invalid(whole, "the \(what) '\(text)' is not a decimal number below 2^32")
         }

@@ -80,7 +80,7 @@ public enum VirtioSerialPorts {
     ///   when none has that name, or when the sysfs directory cannot be read (no virtio_console).
     public static func devicePath(
         named name: String, sysfsDirectory: String = "/sys/class/virtio-ports", deviceDirectory: String = "/dev"
-    ) throws -> String {
+    ) throws(AgentProtocolError) -> String {
         let ports = try portNames(sysfsDirectory: sysfsDirectory)
         guard let match = ports.first(where: { $0.name == name }) else {
             let found = ports.isEmpty ? "none" : ports.map { "\($0.device)=\($0.name)" }.joined(separator: ", ")
@@ -92,7 +92,7 @@ public enum VirtioSerialPorts {
 
     /// Every port under `sysfsDirectory` that has a name, sorted by device.
     /// - Throws: ``AgentProtocolError/Code/transportUnavailable`` when the directory cannot be read.
-    public static func portNames(sysfsDirectory: String = "/sys/class/virtio-ports") throws -> [(
+    public static func portNames(sysfsDirectory: String = "/sys/class/virtio-ports") throws(AgentProtocolError) -> [(
         device: String, name: String
     )] {
         guard let directory = opendir(sysfsDirectory) else {

@@ -8,7 +8,7 @@ protocol WireCodable: Sendable {
     /// Appends the body's encoding.
     func encode(into writer: inout WireWriter) throws
     /// Reads the body; the caller checks that nothing is left over.
-    init(from reader: inout WireReader) throws
+    init(from reader: inout WireReader) throws(AgentProtocolError)
 }
 
 /// Bounds shared by several messages; each keeps a hostile count from costing more
@@ -29,19 +29,22 @@ enum WireLimits {
 
     /// Refuses a variable-length field that is empty or longer than `maximum`.
     /// - Throws: ``AgentProtocolError/Code/malformedMessage`` naming `field`.
-    static func check(_ field: String, _ bytes: [UInt8], maximum: Int) throws {
+    static func check(_ field: String, _ bytes: [UInt8], maximum: Int) throws(AgentProtocolError) {
         guard !bytes.isEmpty, bytes.count <= maximum else {
             throw AgentProtocolError.malformed("\(field) is 1…\(maximum) bytes, got \(bytes.count)")
         }
     }
 }
 
-/// Maps a ShardCrypto decoding failure to a protocol error naming the field.
-func decodingField<T>(_ field: String, _ body: () throws -> T) throws -> T {
+/// Maps a ShardCrypto or protocol decoding failure to a protocol error naming the field.
+func decodingField<T, E: Error>(_ field: String, _ body: () throws(E) -> T) throws(AgentProtocolError) -> T {
     do { return try body() } catch let error as AgentProtocolError {
         throw AgentProtocolError.malformed("\(field): \(error.reason)")
     } catch let error as ShardCryptoError {
         throw AgentProtocolError.malformed("\(field): \(error.reason)")
+    } catch {
+        // Every decoder here throws one of the two; keep any other error's text rather than lose it.
+        throw AgentProtocolError.malformed("\(field): \(error)")
     }
 }
 
@@ -60,16 +63,16 @@ extension WireWriter {
 
     mutating func writeText(_ text: String) { writeVariable(Array(text.utf8)) }
 
-    mutating func write(_ point: Point) throws { writeFixed(try point.compressed()) }
+    mutating func write(_ point: Point) throws(ShardCryptoError) { writeFixed(try point.compressed()) }
 
-    mutating func write(_ commitment: FeldmanCommitment) throws { writeVariable(try commitment.serialized()) }
+    mutating func write(_ commitment: FeldmanCommitment) throws(ShardCryptoError) { writeVariable(try commitment.serialized()) }
 
-    mutating func write(_ ids: [ParticipantID]) throws {
+    mutating func write(_ ids: [ParticipantID]) throws(AgentProtocolError) {
         try writeCount(ids.count)
         for id in ids { write(id) }
     }
 
-    mutating func write(_ recipients: [RecipientKey]) throws {
+    mutating func write(_ recipients: [RecipientKey]) throws(AgentProtocolError) {
         try writeCount(recipients.count)
         for recipient in recipients {
             write(recipient.participant)
@@ -80,7 +83,7 @@ extension WireWriter {
         }
     }
 
-    mutating func write(_ sealed: [SealedPayload]) throws {
+    mutating func write(_ sealed: [SealedPayload]) throws(AgentProtocolError) {
         try writeCount(sealed.count)
         for payload in sealed {
             write(payload.from)
@@ -107,25 +110,25 @@ extension WireWriter {
 }
 
 extension WireReader {
-    mutating func readNonce(_ field: String) throws -> Nonce {
+    mutating func readNonce(_ field: String) throws(AgentProtocolError) -> Nonce {
         try Nonce(try readFixed(Nonce.byteCount, field))
     }
 
-    mutating func readSessionID(_ field: String) throws -> SessionID {
+    mutating func readSessionID(_ field: String) throws(AgentProtocolError) -> SessionID {
         try SessionID(try readFixed(SessionID.byteCount, field))
     }
 
-    mutating func readParticipant(_ field: String) throws -> ParticipantID {
+    mutating func readParticipant(_ field: String) throws(AgentProtocolError) -> ParticipantID {
         let raw = try readUInt16(field)
         return try decodingField(field) { try ParticipantID(raw) }
     }
 
-    mutating func readTransportKey(_ field: String) throws -> TransportPublicKey {
+    mutating func readTransportKey(_ field: String) throws(AgentProtocolError) -> TransportPublicKey {
         let bytes = try readFixed(TransportPublicKey.byteCount, field)
         return try decodingField(field) { try TransportPublicKey(uncompressed: bytes) }
     }
 
-    mutating func readKeyReference(_ field: String) throws -> KeyReference {
+    mutating func readKeyReference(_ field: String) throws(AgentProtocolError) -> KeyReference {
         let length = Int(try readUInt8("\(field) identifier length"))
         let raw = try readFixed(length, "\(field) identifier")
         guard let identifier = String(validating: raw, as: UTF8.self) else {
@@ -135,7 +138,7 @@ extension WireReader {
         return try decodingField(field) { try KeyReference(keyID: identifier, version: version) }
     }
 
-    mutating func readText(_ field: String, maximum: Int = WireLimits.maximumTextLength) throws -> String {
+    mutating func readText(_ field: String, maximum: Int = WireLimits.maximumTextLength) throws(AgentProtocolError) -> String {
         let raw = try readVariable(field, maximum: maximum)
         guard let text = String(validating: raw, as: UTF8.self) else {
             throw AgentProtocolError.malformed("\(field) is not UTF-8")
@@ -143,19 +146,19 @@ extension WireReader {
         return text
     }
 
-    mutating func readPoint(_ field: String) throws -> Point {
+    mutating func readPoint(_ field: String) throws(AgentProtocolError) -> Point {
         let bytes = try readFixed(Point.compressedByteCount, field)
         return try decodingField(field) { try Point(sec1: bytes) }
     }
 
-    mutating func readCommitment(_ field: String) throws -> FeldmanCommitment {
+    mutating func readCommitment(_ field: String) throws(AgentProtocolError) -> FeldmanCommitment {
         let bytes = try readVariable(
             field, maximum: WireLimits.maximumParticipants * Point.compressedByteCount, minimum: 1)
         return try decodingField(field) { try FeldmanCommitment(serialized: bytes) }
     }
 
     /// Identifiers strictly ascending, so the list is a set with one encoding.
-    mutating func readParticipants(_ field: String, minimum: Int = 1) throws -> [ParticipantID] {
+    mutating func readParticipants(_ field: String, minimum: Int = 1) throws(AgentProtocolError) -> [ParticipantID] {
         let count = try readCount(field, minimumElementSize: 2, maximum: WireLimits.maximumParticipants)
         guard count >= minimum else { throw AgentProtocolError.malformed("\(field) needs at least \(minimum)") }
         var ids: [ParticipantID] = []
@@ -171,7 +174,7 @@ extension WireReader {
     }
 
     /// Recipients strictly ascending by participant.
-    mutating func readRecipients(_ field: String) throws -> [RecipientKey] {
+    mutating func readRecipients(_ field: String) throws(AgentProtocolError) -> [RecipientKey] {
         let count = try readCount(
             field, minimumElementSize: 2 + TransportPublicKey.byteCount + 4 * 5 + 2,
             maximum: WireLimits.maximumParticipants)
@@ -198,7 +201,7 @@ extension WireReader {
         return recipients
     }
 
-    mutating func readSealedPayloads(_ field: String) throws -> [SealedPayload] {
+    mutating func readSealedPayloads(_ field: String) throws(AgentProtocolError) -> [SealedPayload] {
         let count = try readCount(
             field, minimumElementSize: 2 + 2 + 4 + 1 + 4 + 4, maximum: WireLimits.maximumParticipants)
         var payloads: [SealedPayload] = []
@@ -215,7 +218,7 @@ extension WireReader {
         return payloads
     }
 
-    mutating func readPCRValues(_ field: String) throws -> PCRValues {
+    mutating func readPCRValues(_ field: String) throws(AgentProtocolError) -> PCRValues {
         let bankCount = Int(try readUInt8("\(field) bank count"))
         var digests: [UInt16: [UInt8: [UInt8]]] = [:]
         var previousBank: UInt16?

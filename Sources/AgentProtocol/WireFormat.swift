@@ -29,7 +29,7 @@ struct WireWriter {
     }
 
     /// A UInt16 count prefix for a list whose elements the caller writes next.
-    mutating func writeCount(_ count: Int) throws {
+    mutating func writeCount(_ count: Int) throws(AgentProtocolError) {
         guard let count16 = UInt16(exactly: count) else {
             throw AgentProtocolError.malformed("a list of \(count) elements exceeds the 65535 limit")
         }
@@ -45,22 +45,22 @@ struct WireReader {
 
     var remaining: Int { bytes.count - offset }
 
-    mutating func readUInt8(_ field: String) throws -> UInt8 { try readFixed(1, field)[0] }
+    mutating func readUInt8(_ field: String) throws(AgentProtocolError) -> UInt8 { try readFixed(1, field)[0] }
 
-    mutating func readUInt16(_ field: String) throws -> UInt16 {
+    mutating func readUInt16(_ field: String) throws(AgentProtocolError) -> UInt16 {
         let raw = try readFixed(2, field)
         return UInt16(raw[0]) << 8 | UInt16(raw[1])
     }
 
-    mutating func readUInt32(_ field: String) throws -> UInt32 {
+    mutating func readUInt32(_ field: String) throws(AgentProtocolError) -> UInt32 {
         try readFixed(4, field).reduce(0) { $0 << 8 | UInt32($1) }
     }
 
-    mutating func readUInt64(_ field: String) throws -> UInt64 {
+    mutating func readUInt64(_ field: String) throws(AgentProtocolError) -> UInt64 {
         try readFixed(8, field).reduce(0) { $0 << 8 | UInt64($1) }
     }
 
-    mutating func readFixed(_ count: Int, _ field: String) throws -> [UInt8] {
+    mutating func readFixed(_ count: Int, _ field: String) throws(AgentProtocolError) -> [UInt8] {
         guard count >= 0, count <= remaining else {
             throw AgentProtocolError.malformed("\(field) needs \(count) bytes, \(remaining) left")
         }
@@ -69,7 +69,7 @@ struct WireReader {
     }
 
     /// A UInt32-length-prefixed field of at most `maximum` bytes.
-    mutating func readVariable(_ field: String, maximum: Int = .max, minimum: Int = 0) throws -> [UInt8] {
+    mutating func readVariable(_ field: String, maximum: Int = .max, minimum: Int = 0) throws(AgentProtocolError) -> [UInt8] {
         let length = try readUInt32("\(field) length")
         guard length <= remaining else {
             throw AgentProtocolError.malformed("\(field) announces \(length) bytes, \(remaining) left")
@@ -82,7 +82,7 @@ struct WireReader {
 
     /// A UInt16 count of elements that each take at least `minimumElementSize` bytes:
     /// refused when the bytes left cannot hold that many, before any array is made.
-    mutating func readCount(_ field: String, minimumElementSize: Int, maximum: Int = Int(UInt16.max)) throws -> Int {
+    mutating func readCount(_ field: String, minimumElementSize: Int, maximum: Int = Int(UInt16.max)) throws(AgentProtocolError) -> Int {
         let count = Int(try readUInt16("\(field) count"))
         guard count <= maximum else {
             throw AgentProtocolError.malformed("\(field) has \(count) elements, at most \(maximum) allowed")
@@ -94,7 +94,7 @@ struct WireReader {
     }
 
     /// Refuses trailing bytes, so every accepted payload has exactly one encoding.
-    func finish(_ message: String) throws {
+    func finish(_ message: String) throws(AgentProtocolError) {
         guard remaining == 0 else {
             throw AgentProtocolError.malformed("\(message) has \(remaining) trailing bytes")
         }

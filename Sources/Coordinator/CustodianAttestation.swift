@@ -301,7 +301,7 @@ public struct CustodianAttestor: Sendable {
     ) async throws(CoordinatorError) -> AgentMessage {
         do {
             return try await client.request(request)
-        } catch let error as AgentProtocolError where error.code == .remoteError {
+        } catch where error.code == .remoteError {
             throw CoordinatorError(refusal, "the agent refused the \(step): \(error)")
         } catch {
             throw CoordinatorError(.agentFailed, "\(step): \(error)")

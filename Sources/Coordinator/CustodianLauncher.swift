@@ -266,7 +266,7 @@ public struct CustodianLauncher: Sendable {
     private static func waitUntilServing(_ client: AgentClient, timeout: Duration) async throws(CoordinatorError) {
         do {
             _ = try await client.request(.sessionHello(SessionHello()))
-        } catch let error as AgentProtocolError where error.code == .remoteError {
+        } catch where error.code == .remoteError {
             return  // the agent answered: it serves
         } catch {
             throw CoordinatorError(.agentUnreachable, "the agent did not answer within \(timeout): \(error)")

@@ -379,7 +379,7 @@ public actor Custodian: AgentRequestHandler {
             let partial = try ThresholdHPKE.partialDecrypt(
                 ciphertext: request.ciphertext, share: held.share, context: request.context)
             return PartialDecryptionResponse(key: request.key, partial: partial)
-        } catch let error as ShardCryptoError {
+        } catch {
             throw ErrorMessage(code: .refused, text: "partial decryption refused: \(error.reason)")
         }
     }
@@ -409,7 +409,7 @@ public actor Custodian: AgentRequestHandler {
                 share: held.share, nonces: session.nonces, message: request.message,
                 commitments: request.commitments, groupPublicKey: held.commitment.publicKey)
             return SignatureShareResponse(session: request.session, share: share)
-        } catch let error as ShardCryptoError {
+        } catch {
             throw ErrorMessage(code: .refused, text: "signing refused: \(error.reason)")
         }
     }
@@ -622,7 +622,7 @@ public actor Custodian: AgentRequestHandler {
         let result: DKG.Result?
         do {
             result = try run.confirm(confirmations: request.confirmations)
-        } catch let error as ShardCryptoError {
+        } catch {
             logger.warning(
                 "refused DKG confirmations; dropped the pending share",
                 metadata: ["key": "\(request.key)", "reason": "\(error.code)"])

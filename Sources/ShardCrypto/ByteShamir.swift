@@ -41,7 +41,7 @@ public struct ByteShare: Sendable, CustomStringConvertible, CustomReflectable {
 
     /// Pairs an identifier with share bytes.
     /// - Throws: ``ShardCryptoError/Code/invalidParameters`` when `id` is 0 or `bytes` is empty.
-    public init(id: UInt8, bytes: SecretBytes) throws {
+    public init(id: UInt8, bytes: SecretBytes) throws(ShardCryptoError) {
         guard id != 0 else {
             throw ShardCryptoError(
                 .invalidParameters, "byte share identifier 0 is not allowed (0 is where the secret lives)")
@@ -55,7 +55,7 @@ public struct ByteShare: Sendable, CustomStringConvertible, CustomReflectable {
 
     /// Decodes the share encoding `id (1 byte) ‖ data`.
     /// - Throws: ``ShardCryptoError/Code/invalidParameters`` when shorter than two bytes or the id is 0.
-    public init(serialized encoding: SecretBytes) throws {
+    public init(serialized encoding: SecretBytes) throws(ShardCryptoError) {
         guard encoding.count >= 2 else {
             throw ShardCryptoError(.invalidParameters, "a byte share encoding is an id byte and at least one data byte")
         }
@@ -93,7 +93,7 @@ public enum ByteShamir {
     ///   - threshold: t, 1 ≤ t ≤ `shares`.
     ///   - shares: n, at most 255 (the non-zero elements of GF(2^8)).
     /// - Throws: ``ShardCryptoError/Code/invalidParameters`` for an empty secret or an unusable (t, n).
-    public static func split(secret: SecretBytes, threshold: Int, shares: Int) throws -> [ByteShare] {
+    public static func split(secret: SecretBytes, threshold: Int, shares: Int) throws(ShardCryptoError) -> [ByteShare] {
         try validate(secret: secret, threshold: threshold, shares: shares)
         // Coefficients a_1 … a_{t−1} for every byte position, uniformly random
         // (zero included: that is what makes t − 1 shares independent of the secret).
@@ -103,7 +103,7 @@ public enum ByteShamir {
 
     /// The split with caller-chosen coefficients, for fixed test vectors:
     /// `coefficients` holds a_1 for every byte position, then a_2, and so on.
-    static func split(secret: SecretBytes, threshold: Int, shares: Int, coefficients: SecretBytes) throws -> [ByteShare]
+    static func split(secret: SecretBytes, threshold: Int, shares: Int, coefficients: SecretBytes) throws(ShardCryptoError) -> [ByteShare]
     {
         try validate(secret: secret, threshold: threshold, shares: shares)
         guard coefficients.count == (threshold - 1) * secret.count else {
@@ -112,7 +112,7 @@ public enum ByteShamir {
                 "expected \((threshold - 1) * secret.count) coefficient bytes, got \(coefficients.count)")
         }
         let length = secret.count
-        return try (1...shares).map { index in
+        return try (1...shares).map { index throws(ShardCryptoError) in
             let x = UInt8(index)
             let values = SecretBytes(count: length) { output in
                 secret.withUnsafeBytes { constant in
@@ -139,7 +139,7 @@ public enum ByteShamir {
     /// - Throws: ``ShardCryptoError/Code/invalidParameters`` for no shares,
     ///   ``ShardCryptoError/Code/duplicateParticipant`` when an id repeats,
     ///   ``ShardCryptoError/Code/invalidShare`` when the shares differ in length.
-    public static func combine(_ shares: [ByteShare]) throws -> SecretBytes {
+    public static func combine(_ shares: [ByteShare]) throws(ShardCryptoError) -> SecretBytes {
         guard let first = shares.first else { throw ShardCryptoError(.invalidParameters, "no byte shares to combine") }
         var seen = Set<UInt8>()
         for share in shares {
@@ -178,7 +178,7 @@ public enum ByteShamir {
         }
     }
 
-    static func validate(secret: SecretBytes, threshold: Int, shares: Int) throws {
+    static func validate(secret: SecretBytes, threshold: Int, shares: Int) throws(ShardCryptoError) {
         guard secret.count > 0 else { throw ShardCryptoError(.invalidParameters, "the secret to split is empty") }
         guard threshold >= 1 else {
             throw ShardCryptoError(.invalidParameters, "the threshold must be at least 1, got \(threshold)")

@@ -23,7 +23,7 @@ enum DHKEM {
     /// RFC 9180 §7.1.3 `DeriveKeyPair(ikm)`: rejection sampling of a non-zero scalar below n.
     /// - Throws: ``ShardCryptoError/Code/invalidParameters`` in the (probability ≈ 2⁻⁸⁰⁰⁰)
     ///   case that 256 candidates all fail.
-    static func deriveKeyPair(ikm: some ContiguousBytes) throws -> (privateKey: Scalar, publicKey: Point) {
+    static func deriveKeyPair(ikm: some ContiguousBytes) throws(ShardCryptoError) -> (privateKey: Scalar, publicKey: Point) {
         let empty: [UInt8] = []
         let prk = HPKEKeySchedule.labeledExtract(salt: empty, label: "dkp_prk", ikm: ikm, suiteID: suiteID)
         for counter in 0...255 {
@@ -55,7 +55,7 @@ enum DHKEM {
     ///   - enc: the 65-byte encapsulated key.
     ///   - recipient: pkR.
     /// - Throws: ``ShardCryptoError/Code/identityPoint`` when `dh` or `recipient` is the identity.
-    static func sharedSecret(dh: Point, enc: [UInt8], recipient: Point) throws -> SymmetricKey {
+    static func sharedSecret(dh: Point, enc: [UInt8], recipient: Point) throws(ShardCryptoError) -> SymmetricKey {
         extractAndExpand(dh: try dh.affineX(), kemContext: enc + (try recipient.uncompressed()))
     }
 
@@ -63,7 +63,7 @@ enum DHKEM {
     /// `DeriveKeyPair(ikmE)` for the RFC vectors).
     /// - Returns: the shared secret and enc = SerializePublicKey(pkE).
     /// - Throws: ``ShardCryptoError/Code/identityPoint`` when `recipient` is the identity.
-    static func encap(to recipient: Point, ephemeral: Scalar) throws -> (sharedSecret: SymmetricKey, enc: [UInt8]) {
+    static func encap(to recipient: Point, ephemeral: Scalar) throws(ShardCryptoError) -> (sharedSecret: SymmetricKey, enc: [UInt8]) {
         guard !recipient.isIdentity else {
             throw ShardCryptoError(.identityPoint, "the HPKE recipient public key is the identity")
         }
@@ -74,7 +74,7 @@ enum DHKEM {
     /// Parses enc: `DeserializePublicKey`, which refuses the identity and off-curve points.
     /// - Throws: ``ShardCryptoError/Code/invalidPointEncoding``,
     ///   ``ShardCryptoError/Code/pointNotOnCurve`` or ``ShardCryptoError/Code/identityPoint``.
-    static func deserialize(enc: [UInt8]) throws -> Point {
+    static func deserialize(enc: [UInt8]) throws(ShardCryptoError) -> Point {
         // SEC1 encodes the identity as a single 00 byte; a zero-filled enc is the
         // nearest a 65-byte field can come to it, so name it as such.
         guard enc.contains(where: { $0 != 0 }) else {
@@ -89,7 +89,7 @@ enum DHKEM {
     }
 
     /// `Decap(enc, skR)` with a whole private key.
-    static func decap(enc: [UInt8], privateKey: Scalar) throws -> SymmetricKey {
+    static func decap(enc: [UInt8], privateKey: Scalar) throws(ShardCryptoError) -> SymmetricKey {
         guard !privateKey.isZero else { throw ShardCryptoError(.zeroScalar, "the HPKE private key is zero") }
         let ephemeral = try deserialize(enc: enc)
         return try sharedSecret(dh: privateKey * ephemeral, enc: enc, recipient: .generatorMultiple(privateKey))

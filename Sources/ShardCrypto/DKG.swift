@@ -26,7 +26,7 @@ extension DKG {
         /// - Throws: ``ShardCryptoError/Code/invalidParameters`` for a package from an unknown
         ///   sender or a participant with no package, ``ShardCryptoError/Code/duplicateParticipant``
         ///   when a sender appears twice.
-        public init(parameters: Parameters, packages: [Round1Package]) throws {
+        public init(parameters: Parameters, packages: [Round1Package]) throws(ShardCryptoError) {
             let known = Set(parameters.participants)
             var seen = Set<ParticipantID>()
             for package in packages {
@@ -51,7 +51,7 @@ extension DKG {
             self.qualified = zip(sorted, passes).filter(\.1).map(\.0.from)
             self.disqualified = zip(sorted, passes).filter { !$0.1 }.map(\.0.from)
             self.digest = DKG.framedDigest(
-                [Self.digestLabel] + parameters.transcript + (try sorted.map { try $0.serialized() }))
+                [Self.digestLabel] + parameters.transcript + (try sorted.map { package throws(ShardCryptoError) in try package.serialized() }))
         }
 
         /// The commitment C_i of a participant that passed round 1.
@@ -96,7 +96,7 @@ extension DKG {
     ///   same or one of them did not pass round 1; ``ShardCryptoError/Code/forgedComplaint``
     ///   when the complaint is bound to another round-1 broadcast or run, or its signature
     ///   does not hold under the accuser's C_{j,0} (unsigned, altered, or signed by another).
-    public static func resolveComplaint(_ complaint: Complaint, round1: Round1Outcome) throws -> Verdict {
+    public static func resolveComplaint(_ complaint: Complaint, round1: Round1Outcome) throws(ShardCryptoError) -> Verdict {
         guard complaint.accuser != complaint.accused else {
             throw ShardCryptoError(.invalidComplaint, "participant \(complaint.accuser) complains about itself")
         }
@@ -172,7 +172,7 @@ extension DKG {
     /// - Throws: the errors of ``resolveComplaint(_:round1:)``;
     ///   ``ShardCryptoError/Code/invalidComplaint`` for two complaints from one accuser about
     ///   one dealer, or fewer than t qualified participants left.
-    public static func finalize(round1: Round1Outcome, complaints: [Complaint]) throws -> PublicResult {
+    public static func finalize(round1: Round1Outcome, complaints: [Complaint]) throws(ShardCryptoError) -> PublicResult {
         struct Pair: Hashable, Comparable {
             let accuser: ParticipantID
             let accused: ParticipantID
@@ -207,7 +207,7 @@ extension DKG {
         }
         let transcriptDigest = framedDigest(
             [PublicResult.transcriptLabel, round1.digest]
-                + (try byPair.keys.sorted().map { try byPair[$0]!.serialized() }))
+                + (try byPair.keys.sorted().map { pair throws(ShardCryptoError) in try byPair[pair]!.serialized() }))
         return PublicResult(
             qualified: qualified,
             disqualified: round1.parameters.participants.filter { !qualified.contains($0) },

@@ -3,7 +3,7 @@ extension ParticipantID {
     var encoded: [UInt8] { [UInt8(rawValue >> 8), UInt8(rawValue & 0xff)] }
 
     /// Decodes the 2-byte big-endian encoding.
-    init(encoded bytes: some Collection<UInt8>) throws {
+    init(encoded bytes: some Collection<UInt8>) throws(ShardCryptoError) {
         let bytes = Array(bytes)
         guard bytes.count == 2 else {
             throw ShardCryptoError(.invalidParameters, "a participant identifier is 2 bytes, got \(bytes.count)")
@@ -37,7 +37,7 @@ extension DKG {
         ///   - context: the session identifier, not empty.
         /// - Throws: ``ShardCryptoError/Code/invalidParameters`` for an unusable (t, n) or an
         ///   empty context, ``ShardCryptoError/Code/duplicateParticipant`` for a repeated identifier.
-        public init(threshold: Int, participants: [ParticipantID], context: [UInt8]) throws {
+        public init(threshold: Int, participants: [ParticipantID], context: [UInt8]) throws(ShardCryptoError) {
             try Shamir.checkDistinct(participants)
             try Shamir.validate(threshold: threshold, participants: participants.count)
             guard !context.isEmpty else {
@@ -76,7 +76,7 @@ extension DKG {
         /// Decodes R ‖ μ.
         /// - Throws: ``ShardCryptoError/Code/invalidParameters`` for a wrong length, or the
         ///   point and scalar decoding errors.
-        public init(serialized bytes: some Collection<UInt8>) throws {
+        public init(serialized bytes: some Collection<UInt8>) throws(ShardCryptoError) {
             let bytes = Array(bytes)
             guard bytes.count == Self.byteCount else {
                 throw ShardCryptoError(.invalidParameters, "a DKG proof is \(Self.byteCount) bytes, got \(bytes.count)")
@@ -85,14 +85,14 @@ extension DKG {
         }
 
         /// R ‖ μ.
-        public func serialized() throws -> [UInt8] { try commitment.compressed() + response.serialized() }
+        public func serialized() throws(ShardCryptoError) -> [UInt8] { try commitment.compressed() + response.serialized() }
 
-        static func challenge(publicKey: Point, commitment: Point, transcript: [[UInt8]], dst: String) throws -> Scalar
+        static func challenge(publicKey: Point, commitment: Point, transcript: [[UInt8]], dst: String) throws(ShardCryptoError) -> Scalar
         {
             HashToScalar.hash(parts: [try publicKey.compressed(), try commitment.compressed()] + transcript, dst: dst)
         }
 
-        static func prove(secret: Scalar, transcript: [[UInt8]], dst: String) throws -> KnowledgeProof {
+        static func prove(secret: Scalar, transcript: [[UInt8]], dst: String) throws(ShardCryptoError) -> KnowledgeProof {
             let k = hedgedNonce(secret: secret, transcript: transcript, dst: dst + "/nonce")
             let r = Point.generatorMultiple(k)
             let c = try challenge(
@@ -132,7 +132,7 @@ extension DKG {
         /// Decodes `from (2 bytes) ‖ proof (65) ‖ C_i (33 bytes per coefficient)`.
         /// - Throws: ``ShardCryptoError/Code/invalidParameters`` for a short encoding, or
         ///   the identifier, point and scalar decoding errors.
-        public init(serialized bytes: [UInt8]) throws {
+        public init(serialized bytes: [UInt8]) throws(ShardCryptoError) {
             let header = 2 + KnowledgeProof.byteCount
             guard bytes.count > header else {
                 throw ShardCryptoError(
@@ -145,13 +145,13 @@ extension DKG {
         }
 
         /// `from (2 bytes) ‖ proof (65) ‖ C_i (33 bytes per coefficient)`.
-        public func serialized() throws -> [UInt8] {
+        public func serialized() throws(ShardCryptoError) -> [UInt8] {
             from.encoded + (try proof.serialized()) + (try commitment.serialized())
         }
 
         static func proofTranscript(
             from: ParticipantID, commitment: FeldmanCommitment, parameters: Parameters
-        ) throws -> [[UInt8]] {
+        ) throws(ShardCryptoError) -> [[UInt8]] {
             [from.encoded] + parameters.transcript + [try commitment.serialized()]
         }
 
@@ -203,24 +203,24 @@ extension DKG {
         /// Decodes `from (2) ‖ to (2) ‖ digest (32) ‖ value (32) ‖ signature (65)`.
         /// - Throws: ``ShardCryptoError/Code/invalidParameters`` for a wrong length, or the
         ///   identifier, point and scalar decoding errors.
-        public init(serialized encoding: SecretBytes) throws {
+        public init(serialized encoding: SecretBytes) throws(ShardCryptoError) {
             guard encoding.count == Self.byteCount else {
                 throw ShardCryptoError(
                     .invalidParameters, "a round-2 share is \(Self.byteCount) bytes, got \(encoding.count)")
             }
             let (from, to, digest, signature): (ParticipantID, ParticipantID, [UInt8], KnowledgeProof) =
-                try encoding.withUnsafeBytes {
+                try encoding.withUnsafeBytes { bytes throws(ShardCryptoError) in
                     (
-                        try ParticipantID(encoded: $0[0..<2]), try ParticipantID(encoded: $0[2..<4]), Array($0[4..<36]),
-                        try KnowledgeProof(serialized: $0[68..<Self.byteCount])
+                        try ParticipantID(encoded: bytes[0..<2]), try ParticipantID(encoded: bytes[2..<4]),
+                        Array(bytes[4..<36]), try KnowledgeProof(serialized: bytes[68..<Self.byteCount])
                     )
                 }
-            let value = try encoding.withUnsafeBytes { try Scalar(bigEndian: $0[36..<68]) }
+            let value = try encoding.withUnsafeBytes { bytes throws(ShardCryptoError) in try Scalar(bigEndian: bytes[36..<68]) }
             self.init(from: from, to: to, value: value, round1Digest: digest, signature: signature)
         }
 
         /// `from (2) ‖ to (2) ‖ digest (32) ‖ value (32) ‖ signature (65)`, in wiped storage.
-        public func serialized() throws -> SecretBytes {
+        public func serialized() throws(ShardCryptoError) -> SecretBytes {
             let head = from.encoded + to.encoded + round1Digest
             let tail = try signature.serialized()
             let secret = value.secretBytes()
@@ -241,7 +241,7 @@ extension DKG {
         static func signed(
             from: ParticipantID, to: ParticipantID, value: Scalar, round1Digest: [UInt8], dealerSecret: Scalar,
             parameters: Parameters
-        ) throws -> Round2Share {
+        ) throws(ShardCryptoError) -> Round2Share {
             let transcript = signatureTranscript(
                 from: from, to: to, value: value, round1Digest: round1Digest, parameters: parameters)
             let signature = try KnowledgeProof.prove(secret: dealerSecret, transcript: transcript, dst: signatureDST)
@@ -283,7 +283,7 @@ extension DKG {
             case invalidShare(evidence: Round2Share)
 
             /// The reason's encoding: the tag, then the evidence share for an invalid one.
-            func serialized() throws -> [UInt8] {
+            func serialized() throws(ShardCryptoError) -> [UInt8] {
                 switch self {
                 case .missingShare: return [0]
                 case .invalidShare(let evidence): return [1] + (try evidence.serialized().withUnsafeBytes { Array($0) })
@@ -325,7 +325,7 @@ extension DKG {
         /// - Throws: ``ShardCryptoError/Code/invalidParameters`` for a malformed encoding (an
         ///   unsigned complaint of the earlier format among them), or the identifier, point
         ///   and scalar decoding errors.
-        public init(serialized bytes: [UInt8]) throws {
+        public init(serialized bytes: [UInt8]) throws(ShardCryptoError) {
             let head = Self.missingShareByteCount
             guard bytes.count == head || bytes.count == Self.invalidShareByteCount,
                 bytes[head - 1] == (bytes.count == head ? 0 : 1)
@@ -346,14 +346,14 @@ extension DKG {
         /// `accuser (2) ‖ accused (2) ‖ digest (32) ‖ signature (65) ‖ 0x00` for a missing
         /// share, `… ‖ 0x01 ‖ evidence (133)` for an invalid one. The evidence is public by
         /// design (it is not a point on the dealer's polynomial).
-        public func serialized() throws -> [UInt8] {
+        public func serialized() throws(ShardCryptoError) -> [UInt8] {
             accuser.encoded + accused.encoded + round1Digest + (try signature.serialized()) + (try reason.serialized())
         }
 
         static func signatureTranscript(
             accuser: ParticipantID, accused: ParticipantID, round1Digest: [UInt8], reason: Reason,
             parameters: Parameters
-        ) throws -> [[UInt8]] {
+        ) throws(ShardCryptoError) -> [[UInt8]] {
             [accuser.encoded, accused.encoded] + parameters.transcript + [round1Digest, try reason.serialized()]
         }
 
@@ -361,7 +361,7 @@ extension DKG {
         static func signed(
             accuser: ParticipantID, accused: ParticipantID, reason: Reason, round1Digest: [UInt8],
             accuserSecret: Scalar, parameters: Parameters
-        ) throws -> Complaint {
+        ) throws(ShardCryptoError) -> Complaint {
             let transcript = try signatureTranscript(
                 accuser: accuser, accused: accused, round1Digest: round1Digest, reason: reason, parameters: parameters)
             let signature = try KnowledgeProof.prove(secret: accuserSecret, transcript: transcript, dst: signatureDST)
@@ -434,7 +434,7 @@ extension DKG {
         /// Decodes `from (2) ‖ signature (65)`.
         /// - Throws: ``ShardCryptoError/Code/invalidParameters`` for a wrong length, or the
         ///   identifier, point and scalar decoding errors.
-        public init(serialized bytes: [UInt8]) throws {
+        public init(serialized bytes: [UInt8]) throws(ShardCryptoError) {
             guard bytes.count == Self.byteCount else {
                 throw ShardCryptoError(
                     .invalidParameters, "a DKG confirmation is \(Self.byteCount) bytes, got \(bytes.count)")
@@ -444,9 +444,9 @@ extension DKG {
         }
 
         /// `from (2) ‖ signature (65)`.
-        public func serialized() throws -> [UInt8] { from.encoded + (try signature.serialized()) }
+        public func serialized() throws(ShardCryptoError) -> [UInt8] { from.encoded + (try signature.serialized()) }
 
-        static func transcript(from: ParticipantID, result: PublicResult, parameters: Parameters) throws -> [[UInt8]] {
+        static func transcript(from: ParticipantID, result: PublicResult, parameters: Parameters) throws(ShardCryptoError) -> [[UInt8]] {
             [from.encoded] + parameters.transcript + [
                 result.transcriptDigest, result.qualified.flatMap(\.encoded), try result.groupPublicKey.compressed(),
                 try result.commitment.serialized(),
@@ -456,7 +456,7 @@ extension DKG {
         /// Signs `result` as participant `from`, whose polynomial has constant term `round1Secret`.
         static func signed(
             from: ParticipantID, round1Secret: Scalar, result: PublicResult, parameters: Parameters
-        ) throws -> Confirmation {
+        ) throws(ShardCryptoError) -> Confirmation {
             let transcript = try transcript(from: from, result: result, parameters: parameters)
             return Confirmation(
                 from: from,

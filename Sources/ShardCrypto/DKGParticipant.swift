@@ -59,14 +59,14 @@ extension DKG {
         ///   - id: this participant, one of `parameters.participants`.
         ///   - parameters: the run's parameters.
         /// - Throws: ``ShardCryptoError/Code/invalidParameters`` when `id` is not a participant.
-        public convenience init(id: ParticipantID, parameters: Parameters) throws {
+        public convenience init(id: ParticipantID, parameters: Parameters) throws(ShardCryptoError) {
             try self.init(
                 id: id, parameters: parameters,
                 polynomial: try Polynomial.random(constant: .random(), threshold: parameters.threshold))
         }
 
         /// Starts a run with a given polynomial (tests, and malicious participants in them).
-        init(id: ParticipantID, parameters: Parameters, polynomial: Polynomial) throws {
+        init(id: ParticipantID, parameters: Parameters, polynomial: Polynomial) throws(ShardCryptoError) {
             guard parameters.participants.contains(id) else {
                 throw ShardCryptoError(.invalidParameters, "participant \(id) is not in this run")
             }
@@ -80,14 +80,14 @@ extension DKG {
             self.round1Package = Round1Package(from: id, commitment: commitment, proof: proof)
         }
 
-        private func activePolynomial() throws -> Polynomial {
+        private func activePolynomial() throws(ShardCryptoError) -> Polynomial {
             guard let polynomial else {
                 throw ShardCryptoError(.invalidParameters, "the DKG run of participant \(id) has finished")
             }
             return polynomial
         }
 
-        private func share(to recipient: ParticipantID, outcome: Round1Outcome) throws -> Round2Share {
+        private func share(to recipient: ParticipantID, outcome: Round1Outcome) throws(ShardCryptoError) -> Round2Share {
             let polynomial = try activePolynomial()
             return try Round2Share.signed(
                 from: id, to: recipient, value: polynomial.evaluate(at: recipient.scalar), round1Digest: outcome.digest,
@@ -100,14 +100,16 @@ extension DKG {
         /// - Throws: the errors of ``Round1Outcome/init(parameters:packages:)``;
         ///   ``ShardCryptoError/Code/transcriptMismatch`` when the broadcast holds a different
         ///   package for this participant; ``ShardCryptoError/Code/invalidParameters`` out of order.
-        public func round2(packages: [Round1Package]) throws -> [Round2Share] {
+        public func round2(packages: [Round1Package]) throws(ShardCryptoError) -> [Round2Share] {
             guard case .round1 = phase else { throw ShardCryptoError(.invalidParameters, "round 2 was already dealt") }
             let outcome = try Round1Outcome(parameters: parameters, packages: packages)
             guard outcome.packages.first(where: { $0.from == id }) == round1Package else {
                 throw ShardCryptoError(
                     .transcriptMismatch, "the round-1 broadcast holds a package for \(id) that \(id) did not send")
             }
-            let shares = try outcome.qualified.filter { $0 != id }.map { try share(to: $0, outcome: outcome) }
+            let shares = try outcome.qualified.filter { $0 != id }.map { recipient throws(ShardCryptoError) in
+                try share(to: recipient, outcome: outcome)
+            }
             phase = .round2(outcome)
             return shares
         }
@@ -122,7 +124,7 @@ extension DKG {
         ///   participant, from an unknown, disqualified or own sender, or out of order;
         ///   ``ShardCryptoError/Code/duplicateParticipant`` for two shares from one dealer;
         ///   ``ShardCryptoError/Code/transcriptMismatch`` when a dealer saw a different round-1 broadcast.
-        public func receive(shares: [Round2Share]) throws -> [Complaint] {
+        public func receive(shares: [Round2Share]) throws(ShardCryptoError) -> [Complaint] {
             guard case .round2(let outcome) = phase else {
                 throw ShardCryptoError(.invalidParameters, "shares can be received only once, after round 2 was dealt")
             }
@@ -149,7 +151,7 @@ extension DKG {
                 }
             }
             let secret = try activePolynomial().coefficients[0]
-            func complaint(about dealer: ParticipantID, _ reason: Complaint.Reason) throws -> Complaint {
+            func complaint(about dealer: ParticipantID, _ reason: Complaint.Reason) throws(ShardCryptoError) -> Complaint {
                 try Complaint.signed(
                     accuser: id, accused: dealer, reason: reason, round1Digest: outcome.digest, accuserSecret: secret,
                     parameters: parameters)
@@ -189,7 +191,7 @@ extension DKG {
         ///   QUAL member without a valid share (its complaint is missing from `complaints`);
         ///   ``ShardCryptoError/Code/invalidShare`` when x_j·G ≠ X_j;
         ///   ``ShardCryptoError/Code/invalidParameters`` out of order. Every refusal ends the run.
-        public func finish(complaints: [Complaint]) throws -> Confirmation {
+        public func finish(complaints: [Complaint]) throws(ShardCryptoError) -> Confirmation {
             guard case .complaints(let outcome, let received) = phase else {
                 throw ShardCryptoError(.invalidParameters, "the run finishes after shares were received, once")
             }
@@ -253,7 +255,7 @@ extension DKG {
         ///   this participant computed (m saw other complaints, QUAL or commitments, or it is
         ///   forged); ``ShardCryptoError/Code/invalidParameters`` before ``finish(complaints:)``
         ///   or after the run ended. Every refusal wipes the pending share.
-        public func confirm(confirmations: [Confirmation]) throws -> Result? {
+        public func confirm(confirmations: [Confirmation]) throws(ShardCryptoError) -> Result? {
             guard case .confirming(let round1, let result, let share) = phase else {
                 throw ShardCryptoError(.invalidParameters, "participant \(id) has no pending DKG result to confirm")
             }

@@ -75,13 +75,13 @@ extension FROST {
     }
 
     /// Reads a 2-byte big-endian identifier.
-    static func decodeID(_ bytes: ArraySlice<UInt8>) throws -> ParticipantID {
+    static func decodeID(_ bytes: ArraySlice<UInt8>) throws(ShardCryptoError) -> ParticipantID {
         precondition(bytes.count == 2)
         return try ParticipantID(UInt16(bytes[bytes.startIndex]) << 8 | UInt16(bytes[bytes.startIndex + 1]))
     }
 
     /// RFC 9591 `DeserializeElement` for P-256: exactly the 33-byte compressed form.
-    static func decodeElement(_ bytes: some Collection<UInt8>) throws -> Point {
+    static func decodeElement(_ bytes: some Collection<UInt8>) throws(ShardCryptoError) -> Point {
         guard bytes.count == Point.compressedByteCount else {
             throw ShardCryptoError(
                 .invalidPointEncoding, "a FROST element is \(Point.compressedByteCount) bytes, got \(bytes.count)")

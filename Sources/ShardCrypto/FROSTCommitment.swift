@@ -25,7 +25,7 @@ extension FROST {
 
         /// keyshard's wire form: big-endian 2-byte identifier ‖ compressed D ‖ compressed E (68 bytes).
         /// - Throws: ``ShardCryptoError/Code/identityPoint`` when a commitment is the identity.
-        public func serialized() throws -> [UInt8] {
+        public func serialized() throws(ShardCryptoError) -> [UInt8] {
             FROST.encode(id) + (try hiding.compressed()) + (try binding.compressed())
         }
 
@@ -33,7 +33,7 @@ extension FROST {
         /// - Throws: ``ShardCryptoError/Code/invalidCommitments`` for a wrong length,
         ///   ``ShardCryptoError/Code/invalidParameters`` for identifier 0, and the point
         ///   decoding errors of ``Point/init(sec1:)`` for a bad commitment.
-        public init(serialized bytes: [UInt8]) throws {
+        public init(serialized bytes: [UInt8]) throws(ShardCryptoError) {
             guard bytes.count == Self.byteCount else {
                 throw ShardCryptoError(
                     .invalidCommitments, "a signing commitment is \(Self.byteCount) bytes, got \(bytes.count)")
@@ -62,7 +62,8 @@ extension FROST {
         }
 
         /// Encodes the JSON form.
-        /// - Throws: ``ShardCryptoError/Code/identityPoint`` when a commitment is the identity.
+        /// - Throws: ``ShardCryptoError/Code/identityPoint`` when a commitment is the identity, and
+        ///   whatever the encoder throws (`Encodable` fixes the untyped signature).
         public func encode(to encoder: any Encoder) throws {
             var container = encoder.container(keyedBy: CodingKeys.self)
             try container.encode(id, forKey: .id)
@@ -82,7 +83,7 @@ extension FROST {
         /// Validates `commitments`.
         /// - Throws: ``ShardCryptoError/Code/invalidCommitments`` when the list is
         ///   empty, unsorted, repeats an identifier or holds an identity commitment.
-        init(validating commitments: [SigningCommitment]) throws {
+        init(validating commitments: [SigningCommitment]) throws(ShardCryptoError) {
             guard !commitments.isEmpty else {
                 throw ShardCryptoError(.invalidCommitments, "the commitment list is empty")
             }
@@ -114,22 +115,24 @@ extension FROST {
 
         /// RFC 9591 §4.3 `encode_group_commitment_list`:
         /// Σ SerializeScalar(id) ‖ SerializeElement(D) ‖ SerializeElement(E).
-        func encoded() throws -> [UInt8] {
-            try commitments.flatMap { commitment in
-                commitment.id.scalar.serialized() + (try commitment.hiding.compressed())
-                    + (try commitment.binding.compressed())
-            }
+        func encoded() throws(ShardCryptoError) -> [UInt8] {
+            // `flatMap` only rethrows untyped errors; `map` keeps the type.
+            Array(
+                try commitments.map { commitment throws(ShardCryptoError) in
+                    commitment.id.scalar.serialized() + (try commitment.hiding.compressed())
+                        + (try commitment.binding.compressed())
+                }.joined())
         }
 
         /// RFC 9591 §4.4 `rho_input` for every participant, in list order:
         /// SerializeElement(PK) ‖ H4(msg) ‖ H5(encoded list) ‖ SerializeScalar(id).
-        func bindingFactorInputs(groupPublicKey: Point, message: [UInt8]) throws -> [(ParticipantID, [UInt8])] {
+        func bindingFactorInputs(groupPublicKey: Point, message: [UInt8]) throws(ShardCryptoError) -> [(ParticipantID, [UInt8])] {
             let prefix = try groupPublicKey.compressed() + Ciphersuite.h4(message) + Ciphersuite.h5(try encoded())
             return commitments.map { ($0.id, prefix + $0.id.scalar.serialized()) }
         }
 
         /// RFC 9591 §4.4 `compute_binding_factors`: ρ_i = H1(rho_input_i).
-        func bindingFactors(groupPublicKey: Point, message: [UInt8]) throws -> [ParticipantID: Scalar] {
+        func bindingFactors(groupPublicKey: Point, message: [UInt8]) throws(ShardCryptoError) -> [ParticipantID: Scalar] {
             let inputs = try bindingFactorInputs(groupPublicKey: groupPublicKey, message: message)
             return Dictionary(uniqueKeysWithValues: inputs.map { ($0.0, Ciphersuite.h1($0.1)) })
         }
@@ -142,7 +145,7 @@ extension FROST {
         /// RFC 9591 §4.5 `compute_group_commitment`: R = Σ D_i + ρ_i·E_i.
         /// - Throws: ``ShardCryptoError/Code/invalidCommitments`` when R is the
         ///   identity, which RFC 9591 `SerializeElement` refuses to encode.
-        func groupCommitment(bindingFactors: [ParticipantID: Scalar]) throws -> Point {
+        func groupCommitment(bindingFactors: [ParticipantID: Scalar]) throws(ShardCryptoError) -> Point {
             let sum = Point.sum(commitments.map { Self.commitmentShare($0, bindingFactor: bindingFactors[$0.id]!) })
             guard !sum.isIdentity else {
                 throw ShardCryptoError(.invalidCommitments, "the commitments add up to the identity group commitment")
@@ -161,7 +164,7 @@ extension FROST {
         /// Runs RFC 9591 §4.4–4.6 over a validated list.
         /// - Throws: ``ShardCryptoError/Code/invalidCommitments`` when R is the identity,
         ///   ``ShardCryptoError/Code/identityPoint`` when the group public key is.
-        init(list: CommitmentList, groupPublicKey: Point, message: [UInt8]) throws {
+        init(list: CommitmentList, groupPublicKey: Point, message: [UInt8]) throws(ShardCryptoError) {
             guard !groupPublicKey.isIdentity else {
                 throw ShardCryptoError(.identityPoint, "the group public key is the identity")
             }
@@ -174,7 +177,7 @@ extension FROST {
 
     /// RFC 9591 §4.6 `compute_challenge`: c = H2(SerializeElement(R) ‖ SerializeElement(PK) ‖ msg).
     /// - Throws: ``ShardCryptoError/Code/identityPoint`` when R or PK is the identity.
-    static func challenge(groupCommitment: Point, groupPublicKey: Point, message: [UInt8]) throws -> Scalar {
+    static func challenge(groupCommitment: Point, groupPublicKey: Point, message: [UInt8]) throws(ShardCryptoError) -> Scalar {
         Ciphersuite.h2(try groupCommitment.compressed() + groupPublicKey.compressed() + message)
     }
 }

@@ -25,7 +25,7 @@ extension FROST {
         /// - Throws: ``ShardCryptoError/Code/invalidSignatureShare`` for a wrong length,
         ///   ``ShardCryptoError/Code/invalidParameters`` for identifier 0,
         ///   ``ShardCryptoError/Code/scalarOutOfRange`` when z_i is not below the group order.
-        public init(serialized bytes: [UInt8]) throws {
+        public init(serialized bytes: [UInt8]) throws(ShardCryptoError) {
             guard bytes.count == Self.byteCount else {
                 throw ShardCryptoError(
                     .invalidSignatureShare, "a signature share is \(Self.byteCount) bytes, got \(bytes.count)")
@@ -104,7 +104,7 @@ extension FROST {
     public static func aggregate(
         shares: [SignatureShare], message: [UInt8], commitments: [SigningCommitment], groupPublicKey: Point,
         publicShares: [ParticipantID: Point]
-    ) throws -> Signature {
+    ) throws(ShardCryptoError) -> Signature {
         let list = try CommitmentList(validating: commitments)
         let signers = Set(list.participants)
         var sharesByID: [ParticipantID: SignatureShare] = [:]

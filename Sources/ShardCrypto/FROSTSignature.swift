@@ -19,7 +19,7 @@ extension FROST {
         /// Decodes RFC 9591 `SerializeElement(R) ‖ SerializeScalar(z)`.
         /// - Throws: ``ShardCryptoError/Code/invalidSignature`` when the length is not 65,
         ///   R is not a compressed non-identity P-256 point, or z is not below the group order.
-        public init(serialized bytes: [UInt8]) throws {
+        public init(serialized bytes: [UInt8]) throws(ShardCryptoError) {
             guard bytes.count == Self.byteCount else {
                 throw ShardCryptoError(
                     .invalidSignature, "a FROST signature is \(Self.byteCount) bytes, got \(bytes.count)")
@@ -27,19 +27,19 @@ extension FROST {
             let split = Point.compressedByteCount
             do {
                 r = try FROST.decodeElement(bytes[0..<split])
-            } catch let error as ShardCryptoError {
+            } catch {
                 throw ShardCryptoError(.invalidSignature, "the signature's R is not a valid point: \(error.reason)")
             }
             do {
                 z = try Scalar(bigEndian: bytes[split...])
-            } catch let error as ShardCryptoError {
+            } catch {
                 throw ShardCryptoError(.invalidSignature, "the signature's z is not a valid scalar: \(error.reason)")
             }
         }
 
         /// The 65-byte encoding, compressed R ‖ z.
         /// - Throws: ``ShardCryptoError/Code/identityPoint`` when R is the identity.
-        public func serialized() throws -> [UInt8] { try r.compressed() + z.serialized() }
+        public func serialized() throws(ShardCryptoError) -> [UInt8] { try r.compressed() + z.serialized() }
 
         /// Signatures are public: shows the encoding.
         public var description: String {

@@ -31,7 +31,7 @@ extension FROST {
 
         /// Hands out the nonces exactly once.
         /// - Throws: ``ShardCryptoError/Code/nonceReuse`` on every call after the first.
-        func take() throws -> (hiding: Scalar, binding: Scalar) {
+        func take() throws(ShardCryptoError) -> (hiding: Scalar, binding: Scalar) {
             guard let taken = secrets.withLock({ state -> Secrets? in
                 defer { state = nil }
                 return state
@@ -90,7 +90,7 @@ extension FROST {
     public static func sign(
         share: SecretShare, nonces: SigningNonces, message: [UInt8], commitments: [SigningCommitment],
         groupPublicKey: Point
-    ) throws -> SignatureShare {
+    ) throws(ShardCryptoError) -> SignatureShare {
         let (hidingNonce, bindingNonce) = try nonces.take()
         guard nonces.commitment.id == share.id else {
             throw ShardCryptoError(

@@ -47,7 +47,7 @@ public enum ThresholdHPKE {
 
         /// - Throws: ``ShardCryptoError/Code/invalidCiphertext`` when too short for enc and a tag;
         ///   point errors when enc is not a valid non-identity P-256 point.
-        init(_ bytes: [UInt8]) throws {
+        init(_ bytes: [UInt8]) throws(ShardCryptoError) {
             guard bytes.count >= ThresholdHPKE.minimumCiphertextByteCount else {
                 throw ShardCryptoError(
                     .invalidCiphertext,
@@ -67,7 +67,7 @@ public enum ThresholdHPKE {
     ///   - info: application context; the recipient must supply the same bytes.
     /// - Returns: enc (65 bytes) ‖ AEAD ciphertext (plaintext length + 16).
     /// - Throws: ``ShardCryptoError/Code/identityPoint`` when `publicKey` is the identity.
-    public static func seal(plaintext: [UInt8], to publicKey: Point, info: [UInt8]) throws -> [UInt8] {
+    public static func seal(plaintext: [UInt8], to publicKey: Point, info: [UInt8]) throws(ShardCryptoError) -> [UInt8] {
         try seal(plaintext, to: publicKey, info: info, ephemeral: .random())
     }
 
@@ -76,14 +76,16 @@ public enum ThresholdHPKE {
     /// - Parameters: as ``seal(plaintext:to:info:)``.
     /// - Returns: enc ‖ AEAD ciphertext.
     /// - Throws: ``ShardCryptoError/Code/identityPoint`` when `publicKey` is the identity.
-    public static func seal(plaintext: SecretBytes, to publicKey: Point, info: [UInt8]) throws -> [UInt8] {
-        try plaintext.withUnsafeBytes { try seal($0, to: publicKey, info: info, ephemeral: .random()) }
+    public static func seal(plaintext: SecretBytes, to publicKey: Point, info: [UInt8]) throws(ShardCryptoError) -> [UInt8] {
+        try plaintext.withUnsafeBytes { bytes throws(ShardCryptoError) in
+            try seal(bytes, to: publicKey, info: info, ephemeral: .random())
+        }
     }
 
     /// `SealBase` with a chosen ephemeral key, so tests can reproduce the RFC vectors.
     static func seal(
         _ plaintext: some DataProtocol, to publicKey: Point, info: [UInt8], ephemeral: Scalar
-    ) throws -> [UInt8] {
+    ) throws(ShardCryptoError) -> [UInt8] {
         let (sharedSecret, enc) = try DHKEM.encap(to: publicKey, ephemeral: ephemeral)
         var context = HPKEKeySchedule.base(sharedSecret: sharedSecret, info: info).context
         return enc + (try context.seal(plaintext, aad: []))
@@ -100,7 +102,7 @@ public enum ThresholdHPKE {
     /// - Throws: ``ShardCryptoError/Code/invalidCiphertext`` when too short, point errors for a
     ///   bad enc, ``ShardCryptoError/Code/zeroScalar`` for a zero key,
     ///   ``ShardCryptoError/Code/decryptionFailed`` when authentication fails.
-    public static func open(ciphertext: [UInt8], privateKey: Scalar, info: [UInt8]) throws -> SecretBytes {
+    public static func open(ciphertext: [UInt8], privateKey: Scalar, info: [UInt8]) throws(ShardCryptoError) -> SecretBytes {
         let parsed = try Ciphertext(ciphertext)
         let sharedSecret = try DHKEM.decap(enc: parsed.enc, privateKey: privateKey)
         var context = HPKEKeySchedule.base(sharedSecret: sharedSecret, info: info).context

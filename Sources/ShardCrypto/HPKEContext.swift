@@ -36,7 +36,7 @@ struct HPKEContext: Sendable, CustomStringConvertible, CustomReflectable {
     }
 
     /// RFC 9180 `IncrementSeq`: refuses to wrap, which would reuse a nonce.
-    private mutating func incrementSequenceNumber() throws {
+    private mutating func incrementSequenceNumber() throws(ShardCryptoError) {
         guard sequenceNumber < UInt64.max else {
             throw ShardCryptoError(
                 .invalidParameters, "the HPKE context has sent its last message (sequence number limit)")
@@ -46,9 +46,15 @@ struct HPKEContext: Sendable, CustomStringConvertible, CustomReflectable {
 
     /// `ContextS.Seal(aad, pt)`: encrypts the next message.
     /// - Returns: ciphertext ‖ 16-byte tag.
-    mutating func seal(_ plaintext: some DataProtocol, aad: [UInt8]) throws -> [UInt8] {
-        let nonce = try AES.GCM.Nonce(data: nonce(sequenceNumber: sequenceNumber))
-        let box = try AES.GCM.seal(plaintext, using: key, nonce: nonce, authenticating: aad)
+    mutating func seal(_ plaintext: some DataProtocol, aad: [UInt8]) throws(ShardCryptoError) -> [UInt8] {
+        let box: AES.GCM.SealedBox
+        do {
+            let nonce = try AES.GCM.Nonce(data: nonce(sequenceNumber: sequenceNumber))
+            box = try AES.GCM.seal(plaintext, using: key, nonce: nonce, authenticating: aad)
+        } catch {
+            // A 12-byte nonce and a 16-byte key are right by construction: nothing the caller gave explains this.
+            throw ShardCryptoError(.libcryptoFailure, "AES-GCM sealing failed: \(error)")
+        }
         try incrementSequenceNumber()
         return Array(box.ciphertext) + Array(box.tag)
     }
@@ -57,7 +63,7 @@ struct HPKEContext: Sendable, CustomStringConvertible, CustomReflectable {
     /// advances only on success, as RFC 9180 requires.
     /// - Throws: ``ShardCryptoError/Code/invalidCiphertext`` when shorter than a tag,
     ///   ``ShardCryptoError/Code/decryptionFailed`` when authentication fails.
-    mutating func open(_ ciphertext: some Collection<UInt8>, aad: [UInt8]) throws -> SecretBytes {
+    mutating func open(_ ciphertext: some Collection<UInt8>, aad: [UInt8]) throws(ShardCryptoError) -> SecretBytes {
         let bytes = Array(ciphertext)
         guard bytes.count >= HPKEKeySchedule.tagByteCount else {
             throw ShardCryptoError(
@@ -82,7 +88,7 @@ struct HPKEContext: Sendable, CustomStringConvertible, CustomReflectable {
 
     /// `Context.Export(exporter_context, L)` = LabeledExpand(exporter_secret, "sec", exporter_context, L).
     /// - Throws: ``ShardCryptoError/Code/invalidParameters`` unless 1 ≤ `length` ≤ 255·Nh.
-    func export(context: [UInt8], length: Int) throws -> SymmetricKey {
+    func export(context: [UInt8], length: Int) throws(ShardCryptoError) -> SymmetricKey {
         let maximum = 255 * HPKEKeySchedule.hashByteCount
         guard length >= 1, length <= maximum else {
             throw ShardCryptoError(.invalidParameters, "an HPKE export is 1…\(maximum) bytes, asked for \(length)")

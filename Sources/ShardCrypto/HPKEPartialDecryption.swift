@@ -29,7 +29,7 @@ public struct PartialDecryption: Sendable, Equatable, CustomStringConvertible {
     /// Decodes id ‖ compressed D_i ‖ c ‖ z.
     /// - Throws: ``ShardCryptoError/Code/invalidParameters`` for a wrong length or identifier 0,
     ///   point errors for a bad D_i, scalar errors for a bad proof.
-    public init(serialized bytes: [UInt8]) throws {
+    public init(serialized bytes: [UInt8]) throws(ShardCryptoError) {
         guard bytes.count == Self.byteCount else {
             throw ShardCryptoError(
                 .invalidParameters, "a partial decryption is \(Self.byteCount) bytes, got \(bytes.count)")
@@ -43,7 +43,7 @@ public struct PartialDecryption: Sendable, Equatable, CustomStringConvertible {
 
     /// id ‖ compressed D_i ‖ c ‖ z, ``byteCount`` bytes.
     /// - Throws: ``ShardCryptoError/Code/identityPoint`` when D_i is the identity (never for a decoded value).
-    public func serialized() throws -> [UInt8] {
+    public func serialized() throws(ShardCryptoError) -> [UInt8] {
         HPKEKeySchedule.bigEndian(id.rawValue) + (try value.compressed()) + proof.serialized()
     }
 

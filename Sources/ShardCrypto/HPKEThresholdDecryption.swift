@@ -52,7 +52,7 @@ extension ThresholdHPKE {
     /// - Throws: ``ShardCryptoError/Code/invalidCiphertext`` when the ciphertext is too short,
     ///   point errors when enc is malformed, off the curve or the identity,
     ///   ``ShardCryptoError/Code/zeroScalar`` for a zero share.
-    public static func partialDecrypt(ciphertext: [UInt8], share: SecretShare, context: [UInt8]) throws
+    public static func partialDecrypt(ciphertext: [UInt8], share: SecretShare, context: [UInt8]) throws(ShardCryptoError)
         -> PartialDecryption
     {
         let parsed = try Ciphertext(ciphertext)
@@ -75,14 +75,14 @@ extension ThresholdHPKE {
     ///   ciphertext, ``ShardCryptoError/Code/duplicateParticipant`` when an identifier repeats.
     public static func verifyPartials(
         ciphertext: [UInt8], partials: [PartialDecryption], publicShares: [ParticipantID: Point], context: [UInt8]
-    ) throws -> PartialVerification {
+    ) throws(ShardCryptoError) -> PartialVerification {
         let parsed = try Ciphertext(ciphertext)
         return try verify(partials, enc: parsed.ephemeralKey, publicShares: publicShares, context: context)
     }
 
     static func verify(
         _ partials: [PartialDecryption], enc: Point, publicShares: [ParticipantID: Point], context: [UInt8]
-    ) throws -> PartialVerification {
+    ) throws(ShardCryptoError) -> PartialVerification {
         // Duplicates are refused outright rather than resolved: which of two answers
         // "from" one custodian is genuine is not a question the combiner can settle.
         var seen = Set<ParticipantID>()
@@ -131,7 +131,7 @@ extension ThresholdHPKE {
     public static func combine(
         ciphertext: [UInt8], partials: [PartialDecryption], publicKey: Point,
         publicShares: [ParticipantID: Point], threshold: Int, info: [UInt8], context: [UInt8]
-    ) throws -> SecretBytes {
+    ) throws(ShardCryptoError) -> SecretBytes {
         let parsed = try Ciphertext(ciphertext)
         var recovered = try recoverContext(
             parsed, partials: partials, publicKey: publicKey, publicShares: publicShares,
@@ -149,7 +149,7 @@ extension ThresholdHPKE {
     public static func combineRobustly(
         ciphertext: [UInt8], partials: [PartialDecryption], publicKey: Point,
         publicShares: [ParticipantID: Point], threshold: Int, info: [UInt8], context: [UInt8]
-    ) throws -> CombineResult {
+    ) throws(ShardCryptoError) -> CombineResult {
         let parsed = try Ciphertext(ciphertext)
         var recovered = try recoverContext(
             parsed, partials: partials, publicKey: publicKey, publicShares: publicShares,
@@ -163,7 +163,7 @@ extension ThresholdHPKE {
     static func recoverContext(
         _ ciphertext: Ciphertext, partials: [PartialDecryption], publicKey: Point,
         publicShares: [ParticipantID: Point], threshold: Int, info: [UInt8], context: [UInt8], robust: Bool
-    ) throws -> (context: HPKEContext, used: [ParticipantID], rejected: [RejectedPartial]) {
+    ) throws(ShardCryptoError) -> (context: HPKEContext, used: [ParticipantID], rejected: [RejectedPartial]) {
         guard threshold >= 1 else {
             throw ShardCryptoError(.invalidParameters, "the threshold must be at least 1, got \(threshold)")
         }
@@ -188,7 +188,9 @@ extension ThresholdHPKE {
         // Any t valid partials lie on the same polynomial; the lowest identifiers
         // make the choice deterministic and the cost t scalar multiplications.
         let chosen = Array(verification.valid.prefix(threshold))
-        let chosenShares = try chosen.map { (id: $0.id, point: try publicShare(of: $0.id, in: publicShares)) }
+        let chosenShares = try chosen.map { partial throws(ShardCryptoError) in
+            (id: partial.id, point: try publicShare(of: partial.id, in: publicShares))
+        }
         // A cheap guard against a coordinator that mixed up key versions: without it
         // the failure would surface as an unexplained AEAD error.
         guard try Shamir.interpolate(points: chosenShares) == publicKey else {
@@ -203,7 +205,7 @@ extension ThresholdHPKE {
         return (schedule.context, chosen.map(\.id), verification.rejected)
     }
 
-    private static func publicShare(of id: ParticipantID, in publicShares: [ParticipantID: Point]) throws -> Point {
+    private static func publicShare(of id: ParticipantID, in publicShares: [ParticipantID: Point]) throws(ShardCryptoError) -> Point {
         guard let share = publicShares[id] else {
             throw ShardCryptoError(.invalidParameters, "participant \(id) has no public share")
         }

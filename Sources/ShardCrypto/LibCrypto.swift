@@ -80,7 +80,7 @@ final class BigNum: @unchecked Sendable {
 
 /// Runs `body` with a fresh `BN_CTX` from the secure heap and frees it afterwards.
 @inline(__always)
-func withBNContext<R>(_ body: (OpaquePointer) throws -> R) rethrows -> R {
+func withBNContext<R, E: Error>(_ body: (OpaquePointer) throws(E) -> R) throws(E) -> R {
     SecureHeap.ensureInitialized()
     guard let context = BN_CTX_secure_new() else { fatalError("BN_CTX_secure_new: out of memory") }
     defer { BN_CTX_free(context) }

@@ -22,7 +22,7 @@ public final class LibcryptoReferenceKey: @unchecked Sendable {
     deinit { EVP_PKEY_free(key) }
 
     /// ECDH with `peer`'s public key (`EVP_PKEY_derive`): the 32-byte x-coordinate.
-    public func deriveSharedSecret(with peer: LibcryptoReferenceKey) throws -> SecretBytes {
+    public func deriveSharedSecret(with peer: LibcryptoReferenceKey) throws(ShardCryptoError) -> SecretBytes {
         guard let context = EVP_PKEY_CTX_new(key, nil) else { fatalError("EVP_PKEY_CTX_new failed") }
         defer { EVP_PKEY_CTX_free(context) }
         var length = 32
@@ -39,7 +39,7 @@ public final class LibcryptoReferenceKey: @unchecked Sendable {
     }
 
     /// ECDSA P-256 with SHA-256 (`EVP_DigestSign`); a DER-encoded signature.
-    public func sign(_ message: [UInt8]) throws -> [UInt8] {
+    public func sign(_ message: [UInt8]) throws(ShardCryptoError) -> [UInt8] {
         guard let context = EVP_MD_CTX_new() else { fatalError("EVP_MD_CTX_new failed") }
         defer { EVP_MD_CTX_free(context) }
         var signature = [UInt8](repeating: 0, count: 80)

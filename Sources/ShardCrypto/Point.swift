@@ -49,7 +49,7 @@ public struct Point: Sendable, Equatable, CustomStringConvertible {
     ///   ``ShardCryptoError/Code/invalidPointEncoding`` for a wrong length or prefix
     ///   (including the hybrid forms `06`/`07`), and
     ///   ``ShardCryptoError/Code/pointNotOnCurve`` when the coordinates are not on P-256.
-    public init(sec1 bytes: some Collection<UInt8>) throws {
+    public init(sec1 bytes: some Collection<UInt8>) throws(ShardCryptoError) {
         let bytes = Array(bytes)
         guard let prefix = bytes.first else {
             throw ShardCryptoError(.invalidPointEncoding, "an empty point encoding")
@@ -87,7 +87,7 @@ public struct Point: Sendable, Equatable, CustomStringConvertible {
     /// Whether this is the identity element.
     public var isIdentity: Bool { EC_POINT_is_at_infinity(P256Group.group, storage.pointer) == 1 }
 
-    private func encode(_ form: point_conversion_form_t, count: Int) throws -> [UInt8] {
+    private func encode(_ form: point_conversion_form_t, count: Int) throws(ShardCryptoError) -> [UInt8] {
         guard !isIdentity else {
             throw ShardCryptoError(.identityPoint, "the identity element has no encoding")
         }
@@ -103,16 +103,16 @@ public struct Point: Sendable, Equatable, CustomStringConvertible {
 
     /// The 33-byte compressed SEC1 encoding (RFC 9591 `SerializeElement`).
     /// - Throws: ``ShardCryptoError/Code/identityPoint`` for the identity.
-    public func compressed() throws -> [UInt8] { try encode(POINT_CONVERSION_COMPRESSED, count: Self.compressedByteCount) }
+    public func compressed() throws(ShardCryptoError) -> [UInt8] { try encode(POINT_CONVERSION_COMPRESSED, count: Self.compressedByteCount) }
 
     /// The 65-byte uncompressed SEC1 encoding (RFC 9180 `SerializePublicKey`).
     /// - Throws: ``ShardCryptoError/Code/identityPoint`` for the identity.
-    public func uncompressed() throws -> [UInt8] { try encode(POINT_CONVERSION_UNCOMPRESSED, count: Self.uncompressedByteCount) }
+    public func uncompressed() throws(ShardCryptoError) -> [UInt8] { try encode(POINT_CONVERSION_UNCOMPRESSED, count: Self.uncompressedByteCount) }
 
     /// The 32-byte big-endian affine x-coordinate: the Diffie–Hellman value of
     /// RFC 9180 DHKEM(P-256).
     /// - Throws: ``ShardCryptoError/Code/identityPoint`` for the identity.
-    public func affineX() throws -> SecretBytes {
+    public func affineX() throws(ShardCryptoError) -> SecretBytes {
         guard !isIdentity else { throw ShardCryptoError(.identityPoint, "the identity element has no coordinates") }
         let x = BigNum()
         withBNContext { context in

@@ -48,7 +48,7 @@ public struct DLEQProof: Sendable, Equatable {
 
     /// Decodes c ‖ z.
     /// - Throws: ``ShardCryptoError/Code/invalidScalarEncoding`` / ``ShardCryptoError/Code/scalarOutOfRange``.
-    public init(serialized bytes: [UInt8]) throws {
+    public init(serialized bytes: [UInt8]) throws(ShardCryptoError) {
         guard bytes.count == Self.byteCount else {
             throw ShardCryptoError(.invalidScalarEncoding, "a DLEQ proof is \(Self.byteCount) bytes, got \(bytes.count)")
         }
@@ -58,7 +58,7 @@ public struct DLEQProof: Sendable, Equatable {
     /// c ‖ z.
     public func serialized() -> [UInt8] { challenge.serialized() + response.serialized() }
 
-    static func challenge(base: Point, publicKey: Point, partial: Point, a1: Point, a2: Point, context: [UInt8]) throws -> Scalar {
+    static func challenge(base: Point, publicKey: Point, partial: Point, a1: Point, a2: Point, context: [UInt8]) throws(ShardCryptoError) -> Scalar {
         HashToScalar.hash(
             parts: [
                 try Point.generator.compressed(), try publicKey.compressed(), try base.compressed(),
@@ -73,7 +73,7 @@ public struct DLEQProof: Sendable, Equatable {
     ///   - context: bytes the proof is bound to; the verifier must supply the same.
     /// - Returns: the partial result D = x·H and its proof.
     /// - Throws: ``ShardCryptoError/Code/identityPoint`` when `base` is the identity.
-    public static func prove(secret: Scalar, base: Point, context: [UInt8]) throws -> (partial: Point, proof: DLEQProof) {
+    public static func prove(secret: Scalar, base: Point, context: [UInt8]) throws(ShardCryptoError) -> (partial: Point, proof: DLEQProof) {
         guard !base.isIdentity else { throw ShardCryptoError(.identityPoint, "the DLEQ base point is the identity") }
         let publicKey = Point.generatorMultiple(secret)
         let partial = secret * base
@@ -117,7 +117,7 @@ public struct PossessionProof: Sendable, Equatable {
     }
 
     /// Decodes R ‖ z.
-    public init(serialized bytes: [UInt8]) throws {
+    public init(serialized bytes: [UInt8]) throws(ShardCryptoError) {
         guard bytes.count == Self.byteCount else {
             throw ShardCryptoError(.invalidScalarEncoding, "a possession proof is \(Self.byteCount) bytes, got \(bytes.count)")
         }
@@ -125,16 +125,16 @@ public struct PossessionProof: Sendable, Equatable {
     }
 
     /// R ‖ z.
-    public func serialized() throws -> [UInt8] { try commitment.compressed() + response.serialized() }
+    public func serialized() throws(ShardCryptoError) -> [UInt8] { try commitment.compressed() + response.serialized() }
 
-    static func challenge(id: ParticipantID, publicShare: Point, commitment: Point, nonce: [UInt8]) throws -> Scalar {
+    static func challenge(id: ParticipantID, publicShare: Point, commitment: Point, nonce: [UInt8]) throws(ShardCryptoError) -> Scalar {
         HashToScalar.hash(
             parts: [[UInt8(id.rawValue >> 8), UInt8(id.rawValue & 0xff)], try publicShare.compressed(), try commitment.compressed(), nonce],
             dst: dst)
     }
 
     /// Proves possession of `share` bound to `nonce`.
-    public static func prove(share: SecretShare, nonce: [UInt8]) throws -> PossessionProof {
+    public static func prove(share: SecretShare, nonce: [UInt8]) throws(ShardCryptoError) -> PossessionProof {
         let publicShare = share.publicShare
         let k = hedgedNonce(secret: share.value, transcript: [nonce], dst: dst + "/nonce")
         let r = Point.generatorMultiple(k)

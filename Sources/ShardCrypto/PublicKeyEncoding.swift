@@ -7,7 +7,7 @@ extension Point {
     /// - Throws: ``ShardCryptoError/Code/invalidKeyEncoding`` with a reason that says which
     ///   form was recognised and what was wrong with it; point errors for hex that is
     ///   not a valid P-256 point.
-    public init(publicKeyText text: String) throws {
+    public init(publicKeyText text: String) throws(ShardCryptoError) {
         let trimmed = text.trimmingWhitespace()
         guard !trimmed.isEmpty else {
             throw ShardCryptoError(.invalidKeyEncoding, "the public key is empty")
@@ -34,8 +34,14 @@ extension Point {
 
     /// The PEM `PUBLIC KEY` (SubjectPublicKeyInfo) form, readable by OpenSSL and every X.509 tool.
     /// - Throws: ``ShardCryptoError/Code/identityPoint`` for the identity.
-    public func pemRepresentation() throws -> String {
-        try P256.Signing.PublicKey(x963Representation: uncompressed()).pemRepresentation
+    public func pemRepresentation() throws(ShardCryptoError) -> String {
+        let encoded = try uncompressed()
+        do {
+            return try P256.Signing.PublicKey(x963Representation: encoded).pemRepresentation
+        } catch {
+            // A non-identity Point is on the curve by construction, so swift-crypto has no reason to refuse it.
+            throw ShardCryptoError(.libcryptoFailure, "swift-crypto refused a valid P-256 point: \(error)")
+        }
     }
 }
 

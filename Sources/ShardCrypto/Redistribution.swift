@@ -32,15 +32,15 @@ public enum Redistribution {
         /// Decodes `from (2) ‖ to (2) ‖ value (32)`.
         /// - Throws: ``ShardCryptoError/Code/invalidParameters`` for a wrong length or zero
         ///   identifier, the scalar decoding errors for the value.
-        public init(serialized encoding: SecretBytes) throws {
+        public init(serialized encoding: SecretBytes) throws(ShardCryptoError) {
             guard encoding.count == Self.byteCount else {
                 throw ShardCryptoError(
                     .invalidParameters, "a sub-share is \(Self.byteCount) bytes, got \(encoding.count)")
             }
             try self.init(
-                from: encoding.withUnsafeBytes { try ParticipantID(encoded: $0[0..<2]) },
-                to: encoding.withUnsafeBytes { try ParticipantID(encoded: $0[2..<4]) },
-                value: encoding.withUnsafeBytes { try Scalar(bigEndian: $0[4..<36]) })
+                from: encoding.withUnsafeBytes { bytes throws(ShardCryptoError) in try ParticipantID(encoded: bytes[0..<2]) },
+                to: encoding.withUnsafeBytes { bytes throws(ShardCryptoError) in try ParticipantID(encoded: bytes[2..<4]) },
+                value: encoding.withUnsafeBytes { bytes throws(ShardCryptoError) in try Scalar(bigEndian: bytes[4..<36]) })
         }
 
         /// `from (2) ‖ to (2) ‖ value (32)`, in wiped storage.
@@ -72,7 +72,7 @@ public enum Redistribution {
 
         /// Decodes `from (2) ‖ G_i (33 bytes per coefficient)`.
         /// - Throws: the identifier and commitment decoding errors.
-        public init(serialized bytes: [UInt8]) throws {
+        public init(serialized bytes: [UInt8]) throws(ShardCryptoError) {
             guard bytes.count > 2 else { throw ShardCryptoError(.invalidParameters, "a public dealing is too short") }
             self.init(
                 from: try ParticipantID(encoded: bytes[0..<2]),
@@ -80,7 +80,7 @@ public enum Redistribution {
         }
 
         /// `from (2) ‖ G_i (33 bytes per coefficient)`.
-        public func serialized() throws -> [UInt8] { from.encoded + (try commitment.serialized()) }
+        public func serialized() throws(ShardCryptoError) -> [UInt8] { from.encoded + (try commitment.serialized()) }
 
         public var description: String {
             "Redistribution.PublicDealing(from: \(from), threshold: \(commitment.threshold))"
@@ -127,7 +127,7 @@ public enum Redistribution {
     /// - Returns: G_i and g_i(j) for every new holder j.
     /// - Throws: ``ShardCryptoError/Code/invalidParameters`` for an unusable (t', n'),
     ///   ``ShardCryptoError/Code/duplicateParticipant`` for a repeated new holder.
-    public static func deal(share: SecretShare, newThreshold: Int, newParticipants: [ParticipantID]) throws -> Dealing {
+    public static func deal(share: SecretShare, newThreshold: Int, newParticipants: [ParticipantID]) throws(ShardCryptoError) -> Dealing {
         try Shamir.checkDistinct(newParticipants)
         try Shamir.validate(threshold: newThreshold, participants: newParticipants.count)
         let polynomial = try Polynomial.random(constant: share.value, threshold: newThreshold)
@@ -150,7 +150,7 @@ public enum Redistribution {
     ///   not re-share the share it holds) or whose G_i does not have t' points.
     public static func newCommitment(
         oldCommitment: FeldmanCommitment, newThreshold: Int, dealings: [PublicDealing]
-    ) throws -> FeldmanCommitment {
+    ) throws(ShardCryptoError) -> FeldmanCommitment {
         guard newThreshold >= 1 else {
             throw ShardCryptoError(.invalidParameters, "the new threshold must be at least 1, got \(newThreshold)")
         }
@@ -174,7 +174,7 @@ public enum Redistribution {
                     .invalidShare, "dealer \(dealing.from) re-shares a value that is not its share of the old key")
             }
         }
-        let lagrange = try dealers.map { try Shamir.lagrangeCoefficient(for: $0, in: dealers) }
+        let lagrange = try dealers.map { dealer throws(ShardCryptoError) in try Shamir.lagrangeCoefficient(for: dealer, in: dealers) }
         let combined = FeldmanCommitment(
             unchecked: (0..<newThreshold).map { k in
                 Point.sum(zip(lagrange, dealings).map { λ, dealing in λ * dealing.commitment.coefficients[k] })
@@ -202,7 +202,7 @@ public enum Redistribution {
     public static func receive(
         recipient: ParticipantID, oldCommitment: FeldmanCommitment, newThreshold: Int, dealings: [PublicDealing],
         subShares: [SubShare]
-    ) throws -> Result {
+    ) throws(ShardCryptoError) -> Result {
         let commitment = try newCommitment(oldCommitment: oldCommitment, newThreshold: newThreshold, dealings: dealings)
         let byDealer = try checkedSubShares(subShares, recipient: recipient, dealers: dealings.map(\.from))
         let dealers = dealings.map(\.from)
@@ -223,7 +223,7 @@ public enum Redistribution {
     /// Checks that `subShares` holds exactly one sub-share to `recipient` from each dealer.
     static func checkedSubShares(
         _ subShares: [SubShare], recipient: ParticipantID, dealers: [ParticipantID]
-    ) throws -> [ParticipantID: SubShare] {
+    ) throws(ShardCryptoError) -> [ParticipantID: SubShare] {
         var byDealer: [ParticipantID: SubShare] = [:]
         for subShare in subShares {
             guard subShare.to == recipient else {

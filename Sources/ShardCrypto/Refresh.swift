@@ -17,7 +17,7 @@ public enum Refresh {
         /// - Throws: ``ShardCryptoError/Code/invalidParameters`` when empty (t would be 1,
         ///   where there is nothing to refresh), ``ShardCryptoError/Code/identityPoint`` for
         ///   an identity point.
-        public init(coefficients: [Point]) throws {
+        public init(coefficients: [Point]) throws(ShardCryptoError) {
             guard !coefficients.isEmpty else {
                 throw ShardCryptoError(
                     .invalidParameters, "a refresh commitment needs at least one point (threshold 2 or more)")
@@ -46,19 +46,19 @@ public enum Refresh {
         }
 
         /// Concatenated 33-byte compressed points A_1 … A_{t−1}.
-        public func serialized() throws -> [UInt8] { try coefficients.flatMap { try $0.compressed() } }
+        public func serialized() throws(ShardCryptoError) -> [UInt8] { Array(try coefficients.map { point throws(ShardCryptoError) in try point.compressed() }.joined()) }
 
         /// Decodes concatenated 33-byte compressed points A_1 … A_{t−1}.
         /// - Throws: ``ShardCryptoError/Code/invalidPointEncoding`` for a bad length, and the point decoding errors.
-        public init(serialized bytes: [UInt8]) throws {
+        public init(serialized bytes: [UInt8]) throws(ShardCryptoError) {
             guard !bytes.isEmpty, bytes.count % Point.compressedByteCount == 0 else {
                 throw ShardCryptoError(
                     .invalidPointEncoding,
                     "a refresh commitment is a non-empty list of 33-byte points, got \(bytes.count) bytes")
             }
             try self.init(
-                coefficients: stride(from: 0, to: bytes.count, by: Point.compressedByteCount).map {
-                    try Point(sec1: bytes[$0..<$0 + Point.compressedByteCount])
+                coefficients: stride(from: 0, to: bytes.count, by: Point.compressedByteCount).map { offset throws(ShardCryptoError) in
+                    try Point(sec1: bytes[offset..<offset + Point.compressedByteCount])
                 })
         }
 
@@ -79,7 +79,7 @@ public enum Refresh {
         }
 
         /// Decodes `from (2) ‖ Z_i (33 bytes per point)`.
-        public init(serialized bytes: [UInt8]) throws {
+        public init(serialized bytes: [UInt8]) throws(ShardCryptoError) {
             guard bytes.count > 2 else { throw ShardCryptoError(.invalidParameters, "a refresh dealing is too short") }
             self.init(
                 from: try ParticipantID(encoded: bytes[0..<2]),
@@ -87,7 +87,7 @@ public enum Refresh {
         }
 
         /// `from (2) ‖ Z_i (33 bytes per point)`.
-        public func serialized() throws -> [UInt8] { from.encoded + (try commitment.serialized()) }
+        public func serialized() throws(ShardCryptoError) -> [UInt8] { from.encoded + (try commitment.serialized()) }
 
         public var description: String { "Refresh.PublicDealing(from: \(from), threshold: \(commitment.threshold))" }
     }
@@ -115,7 +115,7 @@ public enum Refresh {
     ///   - participants: every holder, this one included.
     /// - Throws: ``ShardCryptoError/Code/invalidParameters`` for t < 2, an unusable (t, n) or
     ///   a dealer outside `participants`; ``ShardCryptoError/Code/duplicateParticipant`` for a repeated holder.
-    public static func deal(from: ParticipantID, threshold: Int, participants: [ParticipantID]) throws -> Dealing {
+    public static func deal(from: ParticipantID, threshold: Int, participants: [ParticipantID]) throws(ShardCryptoError) -> Dealing {
         guard threshold >= 2 else {
             throw ShardCryptoError(
                 .invalidParameters, "a threshold-\(threshold) sharing has nothing to refresh (every share is the key)")
@@ -144,7 +144,7 @@ public enum Refresh {
     ///   ``ShardCryptoError/Code/invalidShare`` naming a dealer whose Z_i does not have t − 1 points.
     public static func newCommitment(
         oldCommitment: FeldmanCommitment, dealings: [PublicDealing]
-    ) throws -> FeldmanCommitment {
+    ) throws(ShardCryptoError) -> FeldmanCommitment {
         let threshold = oldCommitment.threshold
         guard threshold >= 2 else {
             throw ShardCryptoError(
@@ -182,7 +182,7 @@ public enum Refresh {
     public static func receive(
         share: SecretShare, oldCommitment: FeldmanCommitment, dealings: [PublicDealing],
         subShares: [Redistribution.SubShare]
-    ) throws -> Redistribution.Result {
+    ) throws(ShardCryptoError) -> Redistribution.Result {
         try oldCommitment.verify(share)
         let commitment = try newCommitment(oldCommitment: oldCommitment, dealings: dealings)
         let byDealer = try Redistribution.checkedSubShares(

@@ -30,7 +30,7 @@ public struct Scalar: Sendable, Equatable, CustomStringConvertible, CustomDebugS
     /// the first differing byte; only the outcome (accepted or refused) is visible.
     /// - Throws: ``ShardCryptoError/Code/invalidScalarEncoding`` when the length is not 32,
     ///   ``ShardCryptoError/Code/scalarOutOfRange`` when the value is not below n.
-    public init(bigEndian bytes: some Collection<UInt8>) throws {
+    public init(bigEndian bytes: some Collection<UInt8>) throws(ShardCryptoError) {
         guard bytes.count == Self.byteCount else {
             throw ShardCryptoError(.invalidScalarEncoding, "a scalar is \(Self.byteCount) bytes, got \(bytes.count)")
         }
@@ -103,7 +103,7 @@ public struct Scalar: Sendable, Equatable, CustomStringConvertible, CustomDebugS
     /// running time and the `BIGNUM`'s width reveal how many leading zero bytes the
     /// value has (the top byte is zero with probability 1/256). Do not let the
     /// pointer escape `body`.
-    func withBigNum<R>(_ body: (OpaquePointer) throws -> R) rethrows -> R {
+    func withBigNum<R, E: Error>(_ body: (OpaquePointer) throws(E) -> R) throws(E) -> R {
         SecureHeap.ensureInitialized()
         guard let value = BN_secure_new() else { fatalError("BN_secure_new: out of memory") }
         defer { BN_clear_free(value) }
@@ -136,7 +136,7 @@ public struct Scalar: Sendable, Equatable, CustomStringConvertible, CustomDebugS
     /// The multiplicative inverse, computed as a^(n−2) by a fixed sequence of
     /// Montgomery squarings and multiplications (the exponent is public).
     /// - Throws: ``ShardCryptoError/Code/zeroScalar`` for zero.
-    public func inverse() throws -> Scalar {
+    public func inverse() throws(ShardCryptoError) -> Scalar {
         guard !isZero else { throw ShardCryptoError(.zeroScalar, "zero has no inverse") }
         return Scalar(element: ScalarField.inverse(element))
     }

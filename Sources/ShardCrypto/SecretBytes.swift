@@ -37,7 +37,7 @@ public struct SecretBytes: Sendable, CustomStringConvertible, CustomDebugStringC
 
     /// Creates `count` bytes and lets `body` fill them in place, so the secret never
     /// exists in an unwiped buffer.
-    public init(count: Int, initializingWith body: (UnsafeMutableRawBufferPointer) throws -> Void) rethrows {
+    public init<E: Error>(count: Int, initializingWith body: (UnsafeMutableRawBufferPointer) throws(E) -> Void) throws(E) {
         storage = Storage(count: count)
         try body(UnsafeMutableRawBufferPointer(rebasing: storage.buffer[0..<count]))
     }
@@ -55,7 +55,7 @@ public struct SecretBytes: Sendable, CustomStringConvertible, CustomDebugStringC
     public var count: Int { storage.count }
 
     /// Calls `body` with the secret bytes. Do not let the pointer escape.
-    public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+    public func withUnsafeBytes<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
         try body(UnsafeRawBufferPointer(rebasing: storage.buffer[0..<storage.count]))
     }
 

@@ -6,7 +6,7 @@ public struct ParticipantID: Hashable, Comparable, Sendable, CustomStringConvert
 
     /// Creates an identifier.
     /// - Throws: ``ShardCryptoError/Code/invalidParameters`` for zero.
-    public init(_ rawValue: UInt16) throws {
+    public init(_ rawValue: UInt16) throws(ShardCryptoError) {
         guard rawValue != 0 else { throw ShardCryptoError(.invalidParameters, "participant identifier 0 is not allowed (0 is where the secret lives)") }
         self.rawValue = rawValue
     }
@@ -54,13 +54,13 @@ public struct Polynomial: Sendable, CustomStringConvertible {
 
     /// A polynomial with the given coefficients, constant term first.
     /// - Throws: ``ShardCryptoError/Code/invalidParameters`` when there are none.
-    public init(coefficients: [Scalar]) throws {
+    public init(coefficients: [Scalar]) throws(ShardCryptoError) {
         guard !coefficients.isEmpty else { throw ShardCryptoError(.invalidParameters, "a polynomial needs at least one coefficient") }
         self.coefficients = coefficients
     }
 
     /// A random polynomial of degree `threshold − 1` with constant term `secret`.
-    public static func random(constant secret: Scalar, threshold: Int) throws -> Polynomial {
+    public static func random(constant secret: Scalar, threshold: Int) throws(ShardCryptoError) -> Polynomial {
         guard threshold >= 1 else { throw ShardCryptoError(.invalidParameters, "the threshold must be at least 1, got \(threshold)") }
         return try Polynomial(coefficients: [secret] + (1..<threshold).map { _ in Scalar.random() })
     }
@@ -85,7 +85,7 @@ public struct Polynomial: Sendable, CustomStringConvertible {
 /// Shamir secret sharing over the P-256 scalar field.
 public enum Shamir {
     /// Checks a (t, n) pair: 1 ≤ t ≤ n ≤ 65535.
-    public static func validate(threshold: Int, participants: Int) throws {
+    public static func validate(threshold: Int, participants: Int) throws(ShardCryptoError) {
         guard threshold >= 1 else { throw ShardCryptoError(.invalidParameters, "the threshold must be at least 1, got \(threshold)") }
         guard participants >= threshold else {
             throw ShardCryptoError(.invalidParameters, "\(participants) participants cannot meet a threshold of \(threshold)")
@@ -99,15 +99,15 @@ public enum Shamir {
     /// of which recover it, with Feldman commitments that make every share verifiable.
     /// This is the *dealer* path (key import); key creation uses ``DKG`` so that no
     /// one ever holds the whole key.
-    public static func split(secret: Scalar, threshold: Int, participants: Int) throws -> (shares: [SecretShare], commitment: FeldmanCommitment) {
+    public static func split(secret: Scalar, threshold: Int, participants: Int) throws(ShardCryptoError) -> (shares: [SecretShare], commitment: FeldmanCommitment) {
         try validate(threshold: threshold, participants: participants)
         let polynomial = try Polynomial.random(constant: secret, threshold: threshold)
-        let shares = try (1...participants).map { try polynomial.share(for: ParticipantID(UInt16($0))) }
+        let shares = try (1...participants).map { index throws(ShardCryptoError) in try polynomial.share(for: ParticipantID(UInt16(index))) }
         return (shares, polynomial.commitment)
     }
 
     /// Throws unless `ids` is non-empty and free of duplicates.
-    public static func checkDistinct(_ ids: [ParticipantID]) throws {
+    public static func checkDistinct(_ ids: [ParticipantID]) throws(ShardCryptoError) {
         guard !ids.isEmpty else { throw ShardCryptoError(.invalidParameters, "the participant set is empty") }
         var seen = Set<ParticipantID>()
         for id in ids where !seen.insert(id).inserted {
@@ -119,7 +119,7 @@ public enum Shamir {
     /// Π_{j≠id} x_j / (x_j − x_id) (RFC 9591 `derive_interpolating_value`).
     /// - Throws: ``ShardCryptoError/Code/invalidParameters`` when `id` is not in `set`,
     ///   ``ShardCryptoError/Code/duplicateParticipant`` when `set` repeats an identifier.
-    public static func lagrangeCoefficient(for id: ParticipantID, in set: [ParticipantID]) throws -> Scalar {
+    public static func lagrangeCoefficient(for id: ParticipantID, in set: [ParticipantID]) throws(ShardCryptoError) -> Scalar {
         try checkDistinct(set)
         guard set.contains(id) else { throw ShardCryptoError(.invalidParameters, "participant \(id) is not in the interpolation set") }
         var numerator = Scalar.one
@@ -134,7 +134,7 @@ public enum Shamir {
     /// Recovers f(0) from at least t shares. With fewer than t shares the result is
     /// simply some unrelated scalar: Shamir gives no error signal, so callers check
     /// the result against a public key when they have one.
-    public static func interpolate(_ shares: [SecretShare]) throws -> Scalar {
+    public static func interpolate(_ shares: [SecretShare]) throws(ShardCryptoError) -> Scalar {
         let ids = shares.map(\.id)
         var secret = Scalar.zero
         for share in shares {
@@ -145,7 +145,7 @@ public enum Shamir {
 
     /// Σ λ_i·P_i: interpolation "in the exponent", for public shares or partial
     /// decryptions D_i = x_i·E.
-    public static func interpolate(points: [(id: ParticipantID, point: Point)]) throws -> Point {
+    public static func interpolate(points: [(id: ParticipantID, point: Point)]) throws(ShardCryptoError) -> Point {
         let ids = points.map(\.id)
         var sum = Point.identity
         for entry in points {
@@ -166,7 +166,7 @@ public struct FeldmanCommitment: Sendable, Equatable, CustomStringConvertible {
     /// Wraps received commitments.
     /// - Throws: ``ShardCryptoError/Code/invalidParameters`` when empty,
     ///   ``ShardCryptoError/Code/identityPoint`` when any is the identity.
-    public init(coefficients: [Point]) throws {
+    public init(coefficients: [Point]) throws(ShardCryptoError) {
         guard !coefficients.isEmpty else { throw ShardCryptoError(.invalidParameters, "a commitment needs at least one point") }
         guard !coefficients.contains(where: \.isIdentity) else {
             throw ShardCryptoError(.identityPoint, "a commitment point is the identity")
@@ -198,7 +198,7 @@ public struct FeldmanCommitment: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// Throws ``ShardCryptoError/Code/invalidShare`` unless `share` matches.
-    public func verify(_ share: SecretShare) throws {
+    public func verify(_ share: SecretShare) throws(ShardCryptoError) {
         guard verifies(share) else {
             throw ShardCryptoError(.invalidShare, "the share for participant \(share.id) does not match the published commitments")
         }
@@ -206,7 +206,7 @@ public struct FeldmanCommitment: Sendable, Equatable, CustomStringConvertible {
 
     /// Pointwise sum, the commitment to the sum of the polynomials (DKG, refresh).
     /// - Throws: ``ShardCryptoError/Code/invalidParameters`` when the thresholds differ.
-    public static func combine(_ commitments: [FeldmanCommitment]) throws -> FeldmanCommitment {
+    public static func combine(_ commitments: [FeldmanCommitment]) throws(ShardCryptoError) -> FeldmanCommitment {
         guard let first = commitments.first else { throw ShardCryptoError(.invalidParameters, "nothing to combine") }
         guard commitments.allSatisfy({ $0.threshold == first.threshold }) else {
             throw ShardCryptoError(.invalidParameters, "commitments of different thresholds cannot be combined")
@@ -215,15 +215,15 @@ public struct FeldmanCommitment: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// Concatenated 33-byte compressed points.
-    public func serialized() throws -> [UInt8] { try coefficients.flatMap { try $0.compressed() } }
+    public func serialized() throws(ShardCryptoError) -> [UInt8] { Array(try coefficients.map { point throws(ShardCryptoError) in try point.compressed() }.joined()) }
 
     /// Decodes concatenated 33-byte compressed points.
-    public init(serialized bytes: [UInt8]) throws {
+    public init(serialized bytes: [UInt8]) throws(ShardCryptoError) {
         guard !bytes.isEmpty, bytes.count % Point.compressedByteCount == 0 else {
             throw ShardCryptoError(.invalidPointEncoding, "a commitment is a non-empty list of 33-byte points, got \(bytes.count) bytes")
         }
-        try self.init(coefficients: stride(from: 0, to: bytes.count, by: Point.compressedByteCount).map {
-            try Point(sec1: bytes[$0..<$0 + Point.compressedByteCount])
+        try self.init(coefficients: stride(from: 0, to: bytes.count, by: Point.compressedByteCount).map { offset throws(ShardCryptoError) in
+            try Point(sec1: bytes[offset..<offset + Point.compressedByteCount])
         })
     }
 

@@ -102,7 +102,7 @@ enum PublicKeyFile {
         }
         do {
             return try Point(publicKeyText: text)
-        } catch let error as ShardCryptoError {
+        } catch {
             throw fail("'\(path)' is not a usable P-256 public key: \(error.reason)", exit: KeyshardExit.badInput)
         }
     }

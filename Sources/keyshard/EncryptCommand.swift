@@ -71,7 +71,7 @@ struct EncryptCommand: AsyncParsableCommand {
             let sealed: [UInt8]
             do {
                 sealed = try ThresholdHPKE.seal(plaintext: plaintext, to: point, info: info.bytes)
-            } catch let error as ShardCryptoError {
+            } catch {
                 throw fail("encryption failed: \(error.reason)", exit: KeyshardExit.failed)
             }
             print(KeyshardCiphertext(version: keyVersion, bytes: sealed))

@@ -106,7 +106,7 @@ struct VerifyCommand: AsyncParsableCommand {
         }
         do {
             return (try FROST.Signature(serialized: bytes), version)
-        } catch let error as ShardCryptoError {
+        } catch {
             throw fail("malformed signature: \(error.reason)", exit: KeyshardExit.badInput)
         }
     }

@@ -358,7 +358,7 @@ struct MessageCodecTests {
                         let decoded = try AgentMessage(type: message.type.rawValue, payload: corrupted)
                         #expect(try decoded.encode() == corrupted, "\(message.type) byte \(position) ^ \(flip)")
                         accepted += 1
-                    } catch let error as AgentProtocolError {
+                    } catch {
                         #expect(error.code == .malformedMessage)
                     }
                 }

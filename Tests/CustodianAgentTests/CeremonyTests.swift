@@ -85,7 +85,7 @@ struct CeremonyTests {
         var remote: AgentErrorCode?
         do {
             _ = try await client.request(.deliverShare(delivery))
-        } catch let error as AgentProtocolError {
+        } catch {
             remote = error.remote?.code
         }
         #expect(remote == .noSession)

@@ -113,7 +113,7 @@ final class Ring: @unchecked Sendable {
             let answer = try await clients[index].request(message)
             transcript.record(try answer.encode())
             return answer
-        } catch let error as AgentProtocolError {
+        } catch {
             if let remote = error.remote { transcript.record(Array(remote.text.utf8)) }
             throw error
         }

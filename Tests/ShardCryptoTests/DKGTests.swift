@@ -92,10 +92,8 @@ struct SimulatedDKG {
         for participant in participants {
             do {
                 confirmations.append(try participant.finish(complaints: view(participant.id)))
-            } catch let error as ShardCryptoError {
-                failures[participant.id] = error.code
             } catch {
-                Issue.record("unexpected error \(error)")
+                failures[participant.id] = error.code
             }
         }
         return (confirmations, failures)
@@ -120,10 +118,8 @@ struct SimulatedDKG {
                 } else {
                     ended.insert(participant.id)
                 }
-            } catch let error as ShardCryptoError {
-                failures[participant.id] = error.code
             } catch {
-                Issue.record("unexpected error \(error)")
+                failures[participant.id] = error.code
             }
         }
         return (results, ended, failures)
