@@ -5,6 +5,10 @@ import ServerTestSupport
 import TestSupport
 import Testing
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// The optional TCP listener: clients must present a certificate from the client CA, and its
 /// subject is the caller the roles see.
 @Suite struct MutualTLSTests {
@@ -39,6 +43,28 @@ import Testing
         }
     }
 
+    /// A port the kernel just handed out on 127.0.0.1 (a random pick can collide with the swtpms and
+    /// servers other tests start).
+    static func freeLoopbackPort() throws -> Int {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { throw CocoaError(.fileReadUnknown) }
+        defer { close(descriptor) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) }
+        }
+        guard bound == 0 else { throw CocoaError(.fileReadUnknown) }
+        let named = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
+        }
+        guard named == 0 else { throw CocoaError(.fileReadUnknown) }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
     @Test func onlyClientsWithACertificateFromTheClientCAAreServed() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
             "ks-tls-\(UUID().uuidString.prefix(8))")
@@ -46,7 +72,7 @@ import Testing
         defer { try? FileManager.default.removeItem(at: directory) }
         try Self.makeCertificates(in: directory)
         let file: @Sendable (String) -> String = { directory.appendingPathComponent($0).path }
-        let port = Int.random(in: 20_000...60_000)
+        let port = try Self.freeLoopbackPort()
         let resolver = CapturingResolver(answer: .client)
 
         try await TestServer.with(
