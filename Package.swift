@@ -164,6 +164,15 @@ let package = Package(
             name: "CustodianBackend",
             dependencies: ["AgentProtocol", "Attestation", "Coordinator"]
         ),
+        // Custodians as transient libvirt domains (the isolation keyshard is designed for).
+        .target(
+            name: "LibvirtBackend",
+            dependencies: [
+                "AgentProtocol", "Attestation", "Coordinator", "CustodianBackend", "Hypervisor",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
         // Custodians as local agent + swtpm processes (development and tests; isolates nothing).
         .target(
             name: "ProcessBackend",
@@ -247,6 +256,7 @@ let package = Package(
                 "KeyStore",
                 "AuditLog",
                 "ProcessBackend",
+                "LibvirtBackend",
                 "CustodianBackend",
                 "Attestation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

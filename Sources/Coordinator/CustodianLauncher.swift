@@ -263,7 +263,9 @@ public struct CustodianLauncher: Sendable {
     /// socket until the guest opens its port, so the first request is answered once the agent
     /// serves; `session-hello` costs the agent one random nonce and no TPM command, which makes it
     /// a cheap readiness probe (the nonce is replaced by the real opening's hello).
-    private static func waitUntilServing(_ client: AgentClient, timeout: Duration) async throws(CoordinatorError) {
+    /// - Throws: ``CoordinatorError/Code/agentUnreachable`` when no answer comes within the client's
+    ///   request timeout.
+    public static func waitUntilServing(_ client: AgentClient, timeout: Duration) async throws(CoordinatorError) {
         do {
             _ = try await client.request(.sessionHello(SessionHello()))
         } catch where error.code == .remoteError {

@@ -6,9 +6,9 @@ import Foundation
 /// Where custodians run: starts them with the coordinator's pins, finds the ones still running
 /// after a daemon restart, destroys them, and reports when one stops on its own.
 ///
-/// A backend never talks to an agent's protocol and never sees a share: it hands the engine a
-/// ``CustodianRecord`` whose ``CustodianRecord/transport`` the engine connects to, attests and
-/// opens a session on. Two implementations: `ProcessBackend` (agent + swtpm child processes,
+/// A backend never sees a share and speaks no more of the agent's protocol than "do you serve
+/// yet?": it hands the engine a ``CustodianRecord`` whose ``CustodianRecord/transport`` the
+/// engine connects to, attests and opens a session on. Two implementations: `ProcessBackend` (agent + swtpm child processes,
 /// isolating nothing, for development and tests) and `LibvirtBackend` (transient microVMs).
 public protocol CustodianBackend: Sendable {
     /// `process` or `libvirt`, as the configuration names it.
@@ -21,6 +21,19 @@ public protocol CustodianBackend: Sendable {
 
     /// The measured-boot policy a custodian this backend launched with `pins` must satisfy.
     func attestationPolicy(for pins: CustodianPins) throws(BackendError) -> AttestationPolicy
+
+    /// Where to start custodians for some slots of a ring: slot → ``CustodianRecord/host``.
+    /// A backend with several hosts keeps fewer than the ring's threshold of the custodians that
+    /// will share an epoch (the request's companions and the new ones) on any one machine; a
+    /// backend with one host answers with an empty map (its one host).
+    /// - Throws: ``BackendError/Code/placementImpossible`` when the hosts that answer cannot take
+    ///   the custodians within that rule.
+    func place(_ request: PlacementRequest) async throws(BackendError) -> [UInt16: String]
+
+    /// Checks an attested custodian against what only the backend knows (for libvirt: that the EK
+    /// it attested with is one swtpm_setup made for its domain's vTPM). The default accepts.
+    /// - Throws: ``BackendError/Code/launchFailed`` with the reason to refuse it.
+    func checkAdmission(_ record: CustodianRecord, attested: AttestedCustodian) async throws(BackendError)
 
     /// Starts one custodian and returns once its agent accepts connections (not yet attested).
     /// - Throws: ``BackendError``; nothing of the attempt is left running or on disk.
@@ -45,6 +58,35 @@ public protocol CustodianBackend: Sendable {
     func monitor() async
 }
 
+/// What the engine asks ``CustodianBackend/place(_:)``.
+public struct PlacementRequest: Sendable, Hashable {
+    /// The ring.
+    public let ring: String
+    /// Its threshold t: no machine may hold t of the custodians that share an epoch.
+    public let threshold: Int
+    /// The slots to place.
+    public let slots: [UInt16]
+    /// The custodians that will share the new custodians' epoch (a repair's survivors); empty
+    /// when the whole ring is new (creation, rotation).
+    public let companions: [CustodianRecord]
+
+    /// Creates a request.
+    public init(ring: String, threshold: Int, slots: [UInt16], companions: [CustodianRecord]) {
+        self.ring = ring
+        self.threshold = threshold
+        self.slots = slots
+        self.companions = companions
+    }
+}
+
+extension CustodianBackend {
+    /// One host: nothing to choose.
+    public func place(_ request: PlacementRequest) async throws(BackendError) -> [UInt16: String] { [:] }
+
+    /// Nothing more to check.
+    public func checkAdmission(_ record: CustodianRecord, attested: AttestedCustodian) async throws(BackendError) {}
+}
+
 /// What the engine asks a backend to start.
 public struct LaunchRequest: Sendable, Hashable {
     /// The ring the custodian will serve.
@@ -56,13 +98,16 @@ public struct LaunchRequest: Sendable, Hashable {
     public let generation: UInt64
     /// The coordinator key, EK roots and minimum threshold the custodian boots with.
     public let pins: CustodianPins
+    /// The host ``CustodianBackend/place(_:)`` chose; nil lets the backend pick.
+    public let host: String?
 
     /// Creates a request.
-    public init(ring: String, slot: UInt16, generation: UInt64, pins: CustodianPins) {
+    public init(ring: String, slot: UInt16, generation: UInt64, pins: CustodianPins, host: String? = nil) {
         self.ring = ring
         self.slot = slot
         self.generation = generation
         self.pins = pins
+        self.host = host
     }
 }
 
@@ -119,6 +164,8 @@ public struct BackendError: Error, Hashable, Sendable, CustomStringConvertible {
         case launchFailed = "launch-failed"
         /// Stopping or cleaning up failed; the custodian may still run.
         case destroyFailed = "destroy-failed"
+        /// The hosts cannot take the custodians without one machine holding a threshold of a ring.
+        case placementImpossible = "placement-impossible"
     }
 
     /// What went wrong.

@@ -11,9 +11,9 @@ extension Engine {
     /// Launches a custodian for `slot` of `ring`, attests it and opens its session. It is not yet a
     /// member of any epoch: the caller seats it or hands it shares.
     /// - Throws: the backend's or the attestation's refusal; nothing of the attempt is left.
-    func launchCustodian(ring: String, slot: UInt16) async throws -> LiveCustodian {
+    func launchCustodian(ring: String, slot: UInt16, host: String?) async throws -> LiveCustodian {
         let generation = try await store.nextGeneration()
-        let request = LaunchRequest(ring: ring, slot: slot, generation: UInt64(generation), pins: try pins())
+        let request = LaunchRequest(ring: ring, slot: slot, generation: UInt64(generation), pins: try pins(), host: host)
         let started = ContinuousClock.now
         let record = try await backend.launch(request)
         try await store.upsertCustodian(
@@ -49,11 +49,22 @@ extension Engine {
         let options = AgentConnectionOptions(
             requestTimeout: .nanoseconds(Int64(configuration.requestTimeout.components.seconds) * 1_000_000_000),
             logger: logger)
-        let client = try await AgentClient.connect(to: specification, options: options)
+        var client = try await AgentClient.connect(to: specification, options: options)
+        var outcome: Result<AttestedCustodian, CoordinatorError>
+        do { outcome = .success(try await attestor.attest(client)) } catch { outcome = .failure(error) }
+        if case .failure(let error) = outcome, error.reason.contains(AgentProtocolError.Code.connectionClosed.name) {
+            // A virtio-serial port the agent is just reopening (after an earlier client left) drops a
+            // connection before any answer; a fresh challenge on a new connection is as good.
+            try? await client.close()
+            try await Task.sleep(for: .seconds(1))
+            client = try await AgentClient.connect(to: specification, options: options)
+            do { outcome = .success(try await attestor.attest(client)) } catch { outcome = .failure(error) }
+        }
         let attested: AttestedCustodian
-        do {
-            attested = try await attestor.attest(client)
-        } catch {
+        switch outcome {
+        case .success(let value):
+            attested = value
+        case .failure(let error):
             try? await client.close()
             await note(
                 "attestation.refused",
@@ -63,6 +74,13 @@ extension Engine {
         }
         // One TPM, one custodian: a second custodian presenting a live member's EK, AK or
         // transport key is a clone or a relay.
+        do {
+            try await backend.checkAdmission(record, attested: attested)
+        } catch {
+            try? await client.close()
+            await note("attestation.refused", ["custodian": record.backendID, "policy": attestor.policy.name, "reason": error.reason])
+            throw KeyshardError(.custodianFailure, "custodian \(record.backendID) was refused: \(error.reason)")
+        }
         let fingerprint = attested.fingerprint
         let duplicate = custodiansBox.withLock { live in
             live.values.first { other in
@@ -155,8 +173,14 @@ extension Engine {
         }
     }
 
-    /// Launches custodians for `slots` of `ring`, a few at a time; all or nothing.
-    func launchCustodians(ring: String, slots: [UInt16]) async throws -> [UInt16: LiveCustodian] {
+    /// Launches custodians for `slots` of `ring`, a few at a time; all or nothing. The backend
+    /// places them so that no machine holds `threshold` of them together with `companions` (the
+    /// members that will share their epoch).
+    func launchCustodians(
+        ring: String, threshold: Int, slots: [UInt16], companions: [LiveCustodian] = []
+    ) async throws -> [UInt16: LiveCustodian] {
+        let hosts = try await backend.place(
+            PlacementRequest(ring: ring, threshold: threshold, slots: slots, companions: companions.map(\.record)))
         var launched: [UInt16: LiveCustodian] = [:]
         do {
             var pending = slots[...]
@@ -167,7 +191,7 @@ extension Engine {
                 let results = await withTaskGroup(of: Result<LiveCustodian, any Error>.self) { group in
                     for slot in batch {
                         group.addTask {
-                            do { return .success(try await self.launchCustodian(ring: ring, slot: slot)) } catch {
+                            do { return .success(try await self.launchCustodian(ring: ring, slot: slot, host: hosts[slot])) } catch {
                                 return .failure(error)
                             }
                         }

@@ -54,7 +54,8 @@ extension Engine {
                 }
                 ring.setChange("rotation")
                 defer { ring.setChange(nil) }
-                let replacements = try await launchCustodians(ring: name, slots: (1...ring.shares).map(UInt16.init))
+                let replacements = try await launchCustodians(
+                    ring: name, threshold: ring.threshold, slots: (1...ring.shares).map(UInt16.init))
                 do {
                     try await changeEpoch(ring, kind: "rotation", newMembers: replacements, retiring: Array(old.values))
                 } catch {

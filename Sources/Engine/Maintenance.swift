@@ -116,7 +116,8 @@ extension Engine {
             defer { ring.setChange(nil) }
             let replacements: [UInt16: LiveCustodian]
             do {
-                replacements = try await launchCustodians(ring: name, slots: empty)
+                replacements = try await launchCustodians(
+                    ring: name, threshold: ring.threshold, slots: empty, companions: Array(fresh.values))
             } catch {
                 logger.error("repair could not launch replacements", metadata: ["ring": "\(name)", "error": "\(error)"])
                 return false
@@ -175,7 +176,11 @@ extension Engine {
             guard ring.members[old.slot] === old else { return false }
             ring.setChange("replacement")
             defer { ring.setChange(nil) }
-            guard let replacement = try? await launchCustodians(ring: ring.name, slots: [old.slot])[old.slot] else {
+            let companions = ring.members.values.filter { $0 !== old }
+            guard
+                let replacement = try? await launchCustodians(
+                    ring: ring.name, threshold: ring.threshold, slots: [old.slot], companions: companions)[old.slot]
+            else {
                 return false
             }
             var members = ring.members

@@ -47,7 +47,7 @@ extension Engine {
                 "a ring needs \(configuration.minimumThreshold) ≤ threshold ≤ shares ≤ 64; got \(threshold)-of-\(shares)")
         }
         try await audited("ring.create", ["ring": name, "threshold": "\(threshold)", "shares": "\(shares)"])
-        let members = try await launchCustodians(ring: name, slots: (1...shares).map { UInt16($0) })
+        let members = try await launchCustodians(ring: name, threshold: threshold, slots: (1...shares).map { UInt16($0) })
         let ring = RingRuntime(name: name, threshold: threshold, shares: shares, epoch: 1)
         do {
             try await store.insertRing(

@@ -53,7 +53,14 @@ extension CustodianDomainSpec {
                         MarkupElement("\(prefix):ring", text: identity.ring),
                         MarkupElement("\(prefix):shareIndex", text: String(identity.shareIndex)),
                         MarkupElement("\(prefix):epoch", text: String(identity.epoch)),
-                    ])
+                    ]
+                        + (annotations.map { annotations in
+                            [
+                                MarkupElement("\(prefix):owner", text: annotations.owner),
+                                MarkupElement("\(prefix):launched", text: String(annotations.launchedAtSeconds)),
+                                MarkupElement("\(prefix):generation", text: String(annotations.generation)),
+                            ]
+                        } ?? []))
             ])
     }
 

@@ -87,6 +87,8 @@ public struct CustodianDomainSpec: Sendable, Hashable {
     public var consoleLogPath: String?
     /// Emulator binary; nil uses the host's default.
     public var emulatorPath: String?
+    /// The owning daemon and launch time, written to the metadata beside the identity; nil writes none.
+    public var annotations: CustodianAnnotations?
 
     /// A spec with keyshard's defaults (name from the identity, QEMU/TCG, vTPM on).
     public init(
@@ -100,7 +102,8 @@ public struct CustodianDomainSpec: Sendable, Hashable {
         virtualTPM: Bool = true,
         transport: AgentTransport,
         consoleLogPath: String? = nil,
-        emulatorPath: String? = nil
+        emulatorPath: String? = nil,
+        annotations: CustodianAnnotations? = nil
     ) {
         self.identity = identity
         self.name = name ?? identity.suggestedDomainName
@@ -113,6 +116,7 @@ public struct CustodianDomainSpec: Sendable, Hashable {
         self.transport = transport
         self.consoleLogPath = consoleLogPath
         self.emulatorPath = emulatorPath
+        self.annotations = annotations
     }
 
     /// Largest accepted vCPU count and memory (sanity bounds, not host limits).

@@ -71,6 +71,8 @@ public struct DiscoveredCustodian: Sendable {
     public let domain: Domain
     /// What its metadata says it holds.
     public let identity: CustodianIdentity
+    /// Its owner and launch time, when the metadata has them.
+    public let annotations: CustodianAnnotations?
 }
 
 /// A domain with keyshard's name prefix whose metadata could not be read as a custodian.
@@ -118,9 +120,15 @@ extension Connection {
                 unrecognized.append(UnrecognizedDomain(name: domain.name, reason: "no keyshard metadata"))
                 continue
             }
-            do {
+            do throws(HypervisorError) {
+                let element: ParsedElement
+                do { element = try ParsedElement.parse(metadata) } catch {
+                    throw HypervisorError(.malformedMetadata, "metadata is not well-formed XML")
+                }
                 custodians.append(
-                    DiscoveredCustodian(domain: domain, identity: try CustodianIdentity(metadataXML: metadata)))
+                    DiscoveredCustodian(
+                        domain: domain, identity: try CustodianIdentity(metadataElement: element),
+                        annotations: CustodianAnnotations(metadataElement: element)))
             } catch {
                 unrecognized.append(UnrecognizedDomain(name: domain.name, reason: error.reason))
             }

@@ -167,3 +167,37 @@ extension Connection {
         return stream
     }
 }
+
+extension DomainLifecycleEvent.Kind: CustomStringConvertible {
+    /// libvirt's word for the event, with the stop reason: `stopped (destroyed)`, `crashed`, …
+    public var description: String {
+        switch self {
+        case .defined: "defined"
+        case .undefined: "undefined"
+        case .started: "started"
+        case .suspended: "suspended"
+        case .resumed: "resumed"
+        case .stopped(let reason): "stopped (\(reason))"
+        case .shutdown: "shutting down"
+        case .pmSuspended: "suspended by the guest"
+        case .crashed: "crashed"
+        case .other(let value): "event \(value)"
+        }
+    }
+}
+
+extension DomainLifecycleEvent.StopReason: CustomStringConvertible {
+    /// libvirt's word for why the domain stopped.
+    public var description: String {
+        switch self {
+        case .shutdown: "shut down"
+        case .destroyed: "destroyed"
+        case .crashed: "crashed"
+        case .migrated: "migrated"
+        case .saved: "saved"
+        case .failed: "emulator failed"
+        case .fromSnapshot: "snapshot loaded"
+        case .other(let value): "reason \(value)"
+        }
+    }
+}

@@ -16,13 +16,19 @@ extension Connection {
     ///   capabilities cannot be read as XML.
     /// - Throws: `LibvirtError` (operation `virConnectGetCapabilities`).
     public func hostUUID() throws(LibvirtError) -> String? {
+        guard let capabilities = try? ParsedElement.parse(try capabilitiesXML()),
+            let uuid = capabilities.child("host")?.child("uuid")?.text
+        else { return nil }
+        return uuid.isEmpty ? nil : uuid.lowercased()
+    }
+
+    /// The host's capabilities document (`virConnectGetCapabilities`).
+    /// - Throws: `LibvirtError` (operation `virConnectGetCapabilities`).
+    public func capabilitiesXML() throws(LibvirtError) -> String {
         guard let raw = virConnectGetCapabilities(handle) else {
             throw LibvirtError.takeLast(operation: "virConnectGetCapabilities")
         }
         defer { free(raw) }
-        guard let capabilities = try? ParsedElement.parse(String(cString: raw)),
-            let uuid = capabilities.child("host")?.child("uuid")?.text
-        else { return nil }
-        return uuid.isEmpty ? nil : uuid.lowercased()
+        return String(cString: raw)
     }
 }

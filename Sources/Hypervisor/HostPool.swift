@@ -143,6 +143,19 @@ public final class HostPool: Sendable {
     public func planPlacement(
         ring: String, epoch: UInt64, threshold: Int, shareIndices: [UInt16]
     ) async throws(HypervisorError) -> PlacementPlan {
+        try await planPlacement(threshold: threshold, shareIndices: shareIndices) { survey in
+            survey.custodians.count { $0.ring == ring && $0.epoch == epoch }
+        }
+    }
+
+    /// Plans like ``planPlacement(ring:epoch:threshold:shareIndices:)`` with the caller saying how
+    /// many members of the ring's new epoch each surveyed host already runs (keyshardd knows its
+    /// members by name, and its custodians live across epochs).
+    ///
+    /// - Throws: `HypervisorError` (`.placementImpossible`, `.invalidSpec`) from `Placement.assign`.
+    public func planPlacement(
+        threshold: Int, shareIndices: [UInt16], ringMembers: (HostSurvey) -> Int
+    ) async throws(HypervisorError) -> PlacementPlan {
         let surveys = await survey()
         var machinesSeen = Set<String>()
         var reachable: [HostSurvey] = []
@@ -157,7 +170,7 @@ public final class HostPool: Sendable {
         let capacities = reachable.map { survey in
             HostCapacity(
                 uri: survey.host.uri, freeSlots: survey.freeSlots,
-                ringMembers: survey.custodians.count { $0.ring == ring && $0.epoch == epoch })
+                ringMembers: ringMembers(survey))
         }
         let assignments = try Placement.assign(shareIndices: shareIndices, threshold: threshold, hosts: capacities)
         return PlacementPlan(

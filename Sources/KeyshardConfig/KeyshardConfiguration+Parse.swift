@@ -196,30 +196,82 @@ struct ConfigParser {
         guard let fields = section(field, known: ["kind", "libvirt", "process"]) else { return }
         if let kind = reader.choice(fields["kind"], KeyshardConfiguration.BackendKind.self) { backend.kind = kind }
         if let libvirt = section(
-            fields["libvirt"], known: ["hosts", "image_dir", "policy", "memory_mib", "vcpus", "virtualization"])
+            fields["libvirt"],
+            known: [
+                "hosts", "image_dir", "policy", "directory", "vcpus", "virtualization", "transport", "boot_timeout",
+                "firmware_code", "firmware_vars", "memory_mib",
+            ])
         {
-            if let hostsField = libvirt["hosts"], let hosts = reader.strings(hostsField) {
-                if hosts.isEmpty {
+            if let hostsField = libvirt["hosts"], let items = reader.items(hostsField) {
+                let hosts = items.compactMap(readLibvirtHost)
+                if items.isEmpty {
                     reader.problem(hostsField.value, hostsField.path, "must list at least one libvirt URI")
-                } else if let bad = hosts.first(where: { !$0.contains("://") }) {
-                    reader.problem(
-                        hostsField.value, hostsField.path, "\"\(bad)\" is not a libvirt URI (e.g. qemu:///system)")
-                } else {
+                } else if hosts.count == items.count {
+                    if let repeated = hosts.map(\.uri).first(where: { uri in hosts.count { $0.uri == uri } > 1 }) {
+                        reader.problem(hostsField.value, hostsField.path, "lists \(repeated) twice")
+                    }
                     backend.libvirt.hosts = hosts
                 }
             }
             if let path = reader.absolutePath(libvirt["image_dir"]) { backend.libvirt.imageDirectory = path }
             if let path = reader.absolutePath(libvirt["policy"]) { backend.libvirt.policy = path }
-            if let memory = reader.int(libvirt["memory_mib"], in: 64...1_048_576) { backend.libvirt.memoryMiB = memory }
+            if let path = reader.absolutePath(libvirt["directory"]) { backend.libvirt.directory = path }
+            if let field = libvirt["memory_mib"] {
+                reader.problem(
+                    field.key, field.path,
+                    "the guest memory is the image's own (PCR 4 measures it); set it when building the image")
+            }
             if let vcpus = reader.int(libvirt["vcpus"], in: 1...64) { backend.libvirt.vcpus = vcpus }
             if let mode = reader.choice(libvirt["virtualization"], KeyshardConfiguration.Virtualization.self) {
                 backend.libvirt.virtualization = mode
             }
+            if let transport = reader.choice(libvirt["transport"], KeyshardConfiguration.AgentTransport.self) {
+                backend.libvirt.transport = transport
+            }
+            if let timeout = reader.duration(libvirt["boot_timeout"]) { backend.libvirt.bootTimeout = timeout }
+            if let path = reader.absolutePath(libvirt["firmware_code"]) { backend.libvirt.firmwareCode = path }
+            if let path = reader.absolutePath(libvirt["firmware_vars"]) { backend.libvirt.firmwareVariables = path }
         }
         if let process = section(fields["process"], known: ["agent", "policy"]) {
             if let path = reader.absolutePath(process["agent"]) { backend.process.agent = path }
             if let path = reader.absolutePath(process["policy"]) { backend.process.policy = path }
         }
+    }
+
+    /// A host as a URI, or as a mapping with `uri`, `max_custodians`, `ek_roots`, `directory`, `swtpm_logs`.
+    private func readLibvirtHost(_ item: Field) -> KeyshardConfiguration.LibvirtHost? {
+        func checked(_ uri: String, _ node: Node) -> String? {
+            guard uri.contains("://") else {
+                reader.problem(node, item.path, "\"\(uri)\" is not a libvirt URI (e.g. qemu:///system)")
+                return nil
+            }
+            return uri
+        }
+        if case .scalar = item.value {
+            guard let uri = reader.nonEmptyString(item), let valid = checked(uri, item.value) else { return nil }
+            return KeyshardConfiguration.LibvirtHost(uri: valid)
+        }
+        guard let fields = reader.fields(item.value, item.path, known: ["uri", "max_custodians", "ek_roots", "directory", "swtpm_logs"])
+        else { return nil }
+        guard let uriField = fields["uri"] else {
+            reader.problem(item.value, item.path, "needs a uri")
+            return nil
+        }
+        guard let uri = reader.nonEmptyString(uriField), let valid = checked(uri, uriField.value) else { return nil }
+        var host = KeyshardConfiguration.LibvirtHost(uri: valid)
+        if let limit = reader.int(fields["max_custodians"], in: 1...4096) { host.maxCustodians = limit }
+        if let roots = fields["ek_roots"] {
+            guard let items = reader.items(roots) else { return nil }
+            var paths: [String] = []
+            for root in items {
+                guard let path = reader.absolutePath(root) else { return nil }
+                paths.append(path)
+            }
+            host.endorsementRoots = paths
+        }
+        if let path = reader.absolutePath(fields["directory"]) { host.directory = path }
+        if let path = reader.absolutePath(fields["swtpm_logs"]) { host.swtpmLogs = path }
+        return host
     }
 
     private func readHeartbeat(_ field: Field?, into heartbeat: inout KeyshardConfiguration.HeartbeatSettings) {

@@ -188,33 +188,84 @@ extension KeyshardConfiguration {
         case qemu
     }
 
+    /// One libvirt host (`backend.libvirt.hosts[]`: a URI, or a mapping with `uri` and the rest).
+    public struct LibvirtHost: Sendable, Hashable {
+        /// The libvirt URI (`qemu:///system`, `qemu+ssh://root@host2/system`).
+        public var uri: String
+        /// How many custodians of all rings it may run (`max_custodians`, default 16).
+        public var maxCustodians: Int
+        /// PEM files of its swtpm's EK root and issuing CA (`ek_roots`); empty: libvirt's local CA
+        /// for `qemu:///system`.
+        public var endorsementRoots: [String]
+        /// Where its custodians' directories go (`directory`); nil: under the backend's directory.
+        public var directory: String?
+        /// Where its swtpm logs are readable here (`swtpm_logs`); nil: libvirt's for `qemu:///system`.
+        public var swtpmLogs: String?
+
+        /// A host.
+        public init(
+            uri: String, maxCustodians: Int = 16, endorsementRoots: [String] = [], directory: String? = nil,
+            swtpmLogs: String? = nil
+        ) {
+            self.uri = uri
+            self.maxCustodians = maxCustodians
+            self.endorsementRoots = endorsementRoots
+            self.directory = directory
+            self.swtpmLogs = swtpmLogs
+        }
+    }
+
+    /// How the coordinator reaches agents in VMs.
+    public enum AgentTransport: String, Sendable, Hashable, CaseIterable {
+        /// vsock where `/dev/vhost-vsock` exists, else virtio-serial.
+        case auto
+        /// virtio-vsock.
+        case vsock
+        /// virtio-serial (a Unix socket on the host).
+        case virtioSerial = "virtio-serial"
+    }
+
     /// Custodians as libvirt domains.
     public struct LibvirtSettings: Sendable, Hashable {
-        /// The libvirt URIs of the hosts (`qemu:///system`, `qemu+ssh://host2/system`).
-        public var hosts: [String]
-        /// The directory holding the custodian image.
+        /// The hosts, in order of preference.
+        public var hosts: [LibvirtHost]
+        /// The directory holding the custodian image (`make image` writes `vm-images/out`).
         public var imageDirectory: String
-        /// The attestation policy custodians must meet.
+        /// The image's attestation policy; each boot's policy is derived from it.
         public var policy: String
-        /// Guest memory in MiB; nil: the image's own recommendation.
-        public var memoryMiB: Int?
+        /// The backend's directory (`directory`); nil: `<state_dir>/libvirt`.
+        public var directory: String?
         /// Virtual CPUs per guest.
         public var vcpus: Int
         /// KVM, TCG or probe.
         public var virtualization: Virtualization
+        /// vsock, virtio-serial or probe.
+        public var transport: AgentTransport
+        /// How long a VM may take to boot until its agent answers.
+        public var bootTimeout: Duration
+        /// OVMF's code image.
+        public var firmwareCode: String
+        /// OVMF's variable store template.
+        public var firmwareVariables: String
 
         /// Creates settings with the documented defaults.
         public init(
-            hosts: [String] = ["qemu:///system"], imageDirectory: String = "/var/lib/keyshard/image",
-            policy: String = "/etc/keyshard/policies/custodian-image.yaml", memoryMiB: Int? = nil, vcpus: Int = 1,
-            virtualization: Virtualization = .auto
+            hosts: [LibvirtHost] = [LibvirtHost(uri: "qemu:///system")], imageDirectory: String = "/var/lib/keyshard/image",
+            policy: String = "/etc/keyshard/policies/custodian-image.yaml", directory: String? = nil, vcpus: Int = 1,
+            virtualization: Virtualization = .auto, transport: AgentTransport = .auto, bootTimeout: Duration = .seconds(240),
+            firmwareCode: String = "/usr/share/OVMF/OVMF_CODE_4M.fd",
+            firmwareVariables: String = "/usr/share/OVMF/OVMF_VARS_4M.fd"
         ) {
             self.hosts = hosts
             self.imageDirectory = imageDirectory
             self.policy = policy
-            self.memoryMiB = memoryMiB
+            self.directory = directory
             self.vcpus = vcpus
             self.virtualization = virtualization
+            self.transport = transport
+            self.bootTimeout = bootTimeout
+            self.firmwareCode = firmwareCode
+            self.firmwareVariables = firmwareVariables
         }
     }
 

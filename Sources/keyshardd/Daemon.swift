@@ -9,6 +9,7 @@ import KeyStore
 import KeyshardAPI
 import KeyshardConfig
 import KeyshardServer
+import LibvirtBackend
 import Logging
 import ProcessBackend
 import ServiceLifecycle
@@ -41,9 +42,7 @@ struct Daemon {
             backend = try ProcessBackend(
                 stateDirectory: state, agentExecutable: configuration.backend.process.agent, logger: logger)
         case .libvirt:
-            throw DaemonError(
-                "the libvirt backend is not part of this build yet; run with the process backend "
-                    + "(backend: {kind: process}, or keyshardd --dev --backend process)")
+            backend = try await makeLibvirtBackend(configuration.backend.libvirt, stateDirectory: state, logger: logger)
         }
 
         var engineConfiguration = EngineConfiguration()
@@ -55,7 +54,9 @@ struct Daemon {
             shares: configuration.defaultRing.shares)
         engineConfiguration.newKeyVersionOnQuarantine = configuration.newKeyVersionOn.contains(.quarantine)
         engineConfiguration.newKeyVersionOnPolicyChange = configuration.newKeyVersionOn.contains(.policyChange)
-        let policyPath = configuration.backend.kind == .process ? configuration.backend.process.policy : configuration.backend.libvirt.policy
+        // The libvirt backend derives each boot's policy from the image policy itself (PCR 9 covers
+        // the pins on the command line); only the process backend takes a policy as it is.
+        let policyPath = configuration.backend.kind == .process ? configuration.backend.process.policy : nil
         let engine = Engine(
             configuration: engineConfiguration, store: store, audit: recorder, backend: backend, identity: identity,
             policySource: { try policyPath.map { try PolicyFile.load($0) } }, version: keyshardVersion, logger: logger)
@@ -73,6 +74,41 @@ struct Daemon {
                 services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
+    }
+
+    /// The libvirt backend for the settings; hosts and image are checked now, not at the first launch.
+    static func makeLibvirtBackend(
+        _ settings: KeyshardConfiguration.LibvirtSettings, stateDirectory: String, logger: Logger
+    ) async throws -> LibvirtBackend {
+        var configuration = LibvirtBackendConfiguration(
+            hosts: settings.hosts.map { host in
+                LibvirtBackendConfiguration.Host(
+                    uri: host.uri, maxCustodians: host.maxCustodians, endorsementRoots: host.endorsementRoots,
+                    directory: host.directory, swtpmLogDirectory: host.swtpmLogs.map { .some($0) } ?? nil)
+            },
+            imageDirectory: settings.imageDirectory, imagePolicyPath: settings.policy,
+            directory: settings.directory ?? stateDirectory + "/libvirt")
+        configuration.vcpus = settings.vcpus
+        configuration.bootTimeout = settings.bootTimeout
+        configuration.firmwareCodePath = settings.firmwareCode
+        configuration.firmwareVariablesTemplatePath = settings.firmwareVariables
+        configuration.virtualization =
+            switch settings.virtualization {
+            case .auto: .auto
+            case .kvm: .kvm
+            case .qemu: .qemu
+            }
+        configuration.transport =
+            switch settings.transport {
+            case .auto: .auto
+            case .vsock: .vsock
+            case .virtioSerial: .virtioSerial
+            }
+        do {
+            return try await LibvirtBackend(configuration: configuration, logger: logger)
+        } catch {
+            throw DaemonError("the libvirt backend cannot start: \(error.reason)")
+        }
     }
 
     /// Two daemons on one state directory would each think they own its custodians: the second

@@ -32,6 +32,9 @@ struct Keyshardd: AsyncParsableCommand {
             --dev starts a throwaway daemon without a configuration file, like `vault server -dev`:
             process backend (which isolates nothing), 2 s heartbeats, only you may call it, and
             its custodians are destroyed when it exits (--keep-custodians keeps them).
+            `--dev --backend libvirt` runs real custodian VMs on qemu:///system instead (root,
+            libvirtd running, `make image` built; --image-dir names the image, policy.yaml in it
+            is the image's policy).
 
             Signals: SIGTERM/SIGINT stop gracefully (custodians keep running and the next
             keyshardd serves the same keys); SIGHUP reloads the attestation policy and reopens
@@ -39,6 +42,7 @@ struct Keyshardd: AsyncParsableCommand {
 
             Examples:
               keyshardd --dev --state-dir /tmp/ks --socket /tmp/ks.sock
+              keyshardd --dev --backend libvirt --image-dir vm-images/out --state-dir /var/tmp/ks --socket /tmp/ks.sock
               keyshardd --check-config --config /etc/keyshard/keyshard.yaml
               systemctl start keyshardd        # docs/examples/keyshardd.service
             """)
@@ -61,6 +65,9 @@ struct Keyshardd: AsyncParsableCommand {
     @Option(help: ArgumentHelp("With --dev: where custodians run, process or libvirt.", valueName: "kind"))
     var backend: String = "process"
 
+    @Option(help: ArgumentHelp("With --dev --backend libvirt: the image directory (default: vm-images/out).", valueName: "dir"))
+    var imageDir: String?
+
     @Flag(help: "With --dev: leave the custodians running at exit (a later --dev daemon on the same state dir serves the same keys).")
     var keepCustodians = false
 
@@ -72,8 +79,12 @@ struct Keyshardd: AsyncParsableCommand {
             guard KeyshardConfiguration.BackendKind(rawValue: backend) != nil else {
                 throw ValidationError("--backend is process or libvirt, not \(backend)")
             }
-        } else if stateDir != nil || socket != nil || keepCustodians {
-            throw ValidationError("--state-dir, --socket and --keep-custodians go with --dev; otherwise set them in the configuration")
+            if imageDir != nil, backend != "libvirt" {
+                throw ValidationError("--image-dir goes with --backend libvirt")
+            }
+        } else if stateDir != nil || socket != nil || keepCustodians || imageDir != nil {
+            throw ValidationError(
+                "--state-dir, --socket, --image-dir and --keep-custodians go with --dev; otherwise set them in the configuration")
         }
     }
 
@@ -105,9 +116,18 @@ struct Keyshardd: AsyncParsableCommand {
 
     func loadConfiguration() throws -> KeyshardConfiguration {
         if dev, let stateDir, let socket {
-            return KeyshardConfiguration.development(
+            var configuration = KeyshardConfiguration.development(
                 stateDir: stateDir, socketPath: socket,
                 backend: KeyshardConfiguration.BackendKind(rawValue: backend) ?? .process)
+            if configuration.backend.kind == .libvirt {
+                var image = imageDir ?? "vm-images/out"
+                if !image.hasPrefix("/") { image = FileManager.default.currentDirectoryPath + "/" + image }
+                configuration.backend.libvirt.imageDirectory = image
+                configuration.backend.libvirt.policy = image + "/policy.yaml"
+                // VMs answer heartbeats from an emulated TPM under TCG: give them room.
+                configuration.heartbeat.freshnessWindow = .seconds(30)
+            }
+            return configuration
         }
         do {
             return try KeyshardConfiguration.load(path: configurationPath)

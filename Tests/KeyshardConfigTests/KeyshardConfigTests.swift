@@ -48,12 +48,16 @@ struct ConfigParsingTests {
             backend:
               kind: process
               libvirt:
-                hosts: ["qemu:///system", "qemu+ssh://host2/system"]
+                hosts:
+                  - "qemu:///system"
+                  - { uri: "qemu+ssh://host2/system", max_custodians: 4, ek_roots: [/etc/ks/host2-ca.pem], directory: /srv/h2 }
                 image_dir: /srv/image
                 policy: /etc/ks/policy.yaml
-                memory_mib: 512
+                directory: /srv/keyshard-vms
                 vcpus: 2
                 virtualization: qemu
+                transport: virtio-serial
+                boot_timeout: 90s
               process: { agent: /usr/libexec/keyshard-agent, policy: /etc/ks/process-policy.yaml }
             heartbeat: { interval: 500ms, freshness_window: 5s, missed_before_quarantine: 3 }
             custodians: { max_age: 30m }
@@ -80,8 +84,14 @@ struct ConfigParsingTests {
         #expect(
             config.backend.libvirt
                 == .init(
-                    hosts: ["qemu:///system", "qemu+ssh://host2/system"], imageDirectory: "/srv/image",
-                    policy: "/etc/ks/policy.yaml", memoryMiB: 512, vcpus: 2, virtualization: .qemu))
+                    hosts: [
+                        .init(uri: "qemu:///system"),
+                        .init(
+                            uri: "qemu+ssh://host2/system", maxCustodians: 4, endorsementRoots: ["/etc/ks/host2-ca.pem"],
+                            directory: "/srv/h2"),
+                    ],
+                    imageDirectory: "/srv/image", policy: "/etc/ks/policy.yaml", directory: "/srv/keyshard-vms", vcpus: 2,
+                    virtualization: .qemu, transport: .virtioSerial, bootTimeout: .seconds(90)))
         #expect(
             config.backend.process == .init(agent: "/usr/libexec/keyshard-agent", policy: "/etc/ks/process-policy.yaml")
         )
@@ -113,11 +123,11 @@ struct ConfigParsingTests {
         #expect(config.socket == .init(path: "/run/keyshard/keyshard.sock", mode: 0o660, group: nil))
         #expect(config.tcp == nil)
         #expect(config.backend.kind == .libvirt)
-        #expect(config.backend.libvirt.hosts == ["qemu:///system"])
+        #expect(config.backend.libvirt.hosts == [.init(uri: "qemu:///system", maxCustodians: 16)])
         #expect(config.backend.libvirt.imageDirectory == "/var/lib/keyshard/image")
         #expect(config.backend.libvirt.policy == "/etc/keyshard/policies/custodian-image.yaml")
-        #expect(config.backend.libvirt.memoryMiB == nil && config.backend.libvirt.vcpus == 1)
-        #expect(config.backend.libvirt.virtualization == .auto)
+        #expect(config.backend.libvirt.directory == nil && config.backend.libvirt.vcpus == 1)
+        #expect(config.backend.libvirt.virtualization == .auto && config.backend.libvirt.transport == .auto)
         #expect(config.backend.process == .init(agent: nil, policy: nil))
         #expect(
             config.heartbeat == .init(interval: .seconds(2), freshnessWindow: .seconds(10), missedBeforeQuarantine: 1))
@@ -237,8 +247,17 @@ struct ConfigProblemTests {
             "custodians: { max_age: 5s }", line: 1, column: 24, path: "custodians.max_age",
             containing: "not longer than the freshness window")
         expectProblem(
-            "backend: { libvirt: { hosts: [localhost] } }", line: 1, column: 30, path: "backend.libvirt.hosts",
+            "backend: { libvirt: { hosts: [localhost] } }", line: 1, column: 31, path: "backend.libvirt.hosts[0]",
             containing: "not a libvirt URI")
+        expectProblem(
+            "backend: { libvirt: { hosts: [{ max_custodians: 2 }] } }", line: 1, column: 31,
+            path: "backend.libvirt.hosts[0]", containing: "needs a uri")
+        expectProblem(
+            "backend: { libvirt: { memory_mib: 512 } }", line: 1, column: 23, path: "backend.libvirt.memory_mib",
+            containing: "PCR 4 measures it")
+        expectProblem(
+            "backend: { libvirt: { transport: serial } }", line: 1, column: 34, path: "backend.libvirt.transport",
+            containing: "not one of auto, vsock, virtio-serial")
         expectProblem(
             "backend: { libvirt: { vcpus: 0 } }", line: 1, column: 30, path: "backend.libvirt.vcpus",
             containing: "not between 1 and 64")
