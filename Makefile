@@ -2,7 +2,7 @@
 #
 #   make test    install what is missing, build, run every test (what CI runs)
 #   make demo    the main job against keyshardd: a 3-of-5 key by DKG, decrypt, sign, a custodian killed and
-#                replaced, the ring rotated, the audit chain verified
+#                replaced, the ring rotated, the audit chain verified (five real VMs as root, else processes)
 #   make bench   threshold costs next to OpenSSL's single-key operations; quotes verified per second
 #   make fuzz    libFuzzer over the decoders of untrusted input (FUZZ_SECONDS each)
 #   make image   the custodian VM image (kernel, initramfs with keyshard-agent, predicted PCRs)
@@ -47,7 +47,9 @@ test: deps image
 	@scripts/start-libvirt
 	timeout --kill-after=30 $(TEST_TIMEOUT) stdbuf -oL -eL $(SWIFT) test --skip-build --no-parallel $(SWIFT_FLAGS) </dev/null
 
+# As root the demo's custodians are VMs (the image is built first); otherwise local processes.
 demo: deps
+	@if [ "$$(id -u)" = 0 ]; then $(MAKE) --no-print-directory image; fi
 	$(SWIFT) build -c $(CONFIG) --product keyshardd $(SWIFT_FLAGS)
 	$(SWIFT) build -c $(CONFIG) --product keyshard $(SWIFT_FLAGS)
 	$(SWIFT) build -c $(CONFIG) --product keyshard-agent $(SWIFT_FLAGS)

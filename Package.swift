@@ -425,10 +425,19 @@ let package = Package(
             ],
             path: "Tests/ServerTestSupport"
         ),
+        // The libvirt backend's placement, transport, discovery and staging on libvirt's test driver.
+        .testTarget(
+            name: "LibvirtBackendTests",
+            dependencies: [
+                "LibvirtBackend", "CustodianBackend", "Coordinator", "Hypervisor",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // keyshardd and the keyshard CLI, started for real, driven over the socket.
         .testTarget(
             name: "DaemonTests",
-            dependencies: ["ShardCrypto", "TestSupport"]
+            dependencies: ["ShardCrypto", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]
         ),
         // Runs vm-images/test/ (image builder, PCR 4/9 prediction, a real OVMF boot).
         .testTarget(name: "VMImageTests", dependencies: ["TestSupport"]),

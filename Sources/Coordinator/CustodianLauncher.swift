@@ -156,6 +156,17 @@ public struct CustodianLauncher: Sendable {
         } catch {
             throw CoordinatorError(.invalidConfiguration, "\(error)")
         }
+        // Under qemu:///system QEMU runs as libvirt-qemu: say so before libvirt's "Permission denied".
+        if connection.uri == "qemu:///system" {
+            for path in [image.kernelPath, image.initrdPath] {
+                if let problem = HostPathAccess.problemForOthers(path, readable: true) {
+                    throw CoordinatorError(
+                        .invalidConfiguration,
+                        "QEMU (libvirt-qemu) cannot read the image: \(problem); stage it where it can "
+                            + "(CustodianImage.stage(from:into:))")
+                }
+            }
+        }
         let directory = custodianDirectory(spec.name)
         do {
             try FileManager.default.createDirectory(

@@ -434,6 +434,11 @@ public final class LibvirtBackend: CustodianBackend {
     private func handle(_ event: HostEvent) async {
         switch event {
         case .lifecycle(let lifecycle) where lifecycle.meansCustodianLost:
+            if lifecycle.domainName.hasPrefix(CustodianDomainSpec.domainNamePrefix) {
+                logger.notice(
+                    "libvirt lifecycle event",
+                    metadata: ["domain": "\(lifecycle.domainName)", "uri": "\(lifecycle.connectionURI)", "event": "\(lifecycle.kind)"])
+            }
             let record = state.withLock { state -> CustodianRecord? in
                 guard let record = state.known[lifecycle.domainName], record.host == lifecycle.connectionURI else { return nil }
                 state.known.removeValue(forKey: lifecycle.domainName)

@@ -47,13 +47,16 @@ struct CustodianVMTests {
             else {
                 throw CoordinatorError(.invalidImage, "no image in \(directory.path): run `make image` first")
             }
-            image = try CustodianImage(directory: directory.path)
             let policyText = try String(contentsOf: directory.appendingPathComponent("policy.yaml"), encoding: .utf8)
             policy = try AttestationPolicy(yaml: policyText, source: "policy.yaml")
             connection = try Connection(uri: "qemu:///system")
             stateDirectory = URL(fileURLWithPath: "/tmp/keyshard-vmtest-\(UUID().uuidString.prefix(8))")
             try FileManager.default.createDirectory(
                 at: stateDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+            // QEMU runs as libvirt-qemu: a checkout under a private directory (a clone in
+            // `mktemp -d`) is out of its reach, the staged copy is not.
+            image = try CustodianImage.stage(
+                from: directory.path, into: stateDirectory.appendingPathComponent("image").path)
         }
 
         func launcher(image: CustodianImage? = nil) -> CustodianLauncher {

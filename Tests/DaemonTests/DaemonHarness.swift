@@ -44,15 +44,18 @@ final class DaemonHarness: @unchecked Sendable {
         harness.destroy()
     }
 
-    /// Starts keyshardd and waits until its socket answers health checks.
-    func start(environment extra: [String: String] = [:], arguments: [String] = []) throws {
+    /// Starts keyshardd (`--dev` in the scratch directory, or with `configuration` instead, whose
+    /// socket must be ``socket`` and state directory ``stateDirectory``) and waits until its socket
+    /// answers health checks.
+    func start(environment extra: [String: String] = [:], arguments: [String] = [], configuration: String? = nil) throws {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let handle = try FileHandle(forWritingTo: log)
         handle.seekToEndOfFile()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.keyshardd)
-        process.arguments = ["--dev", "--state-dir", stateDirectory, "--socket", socket] + arguments
+        process.arguments =
+            (configuration.map { ["--config", $0] } ?? ["--dev", "--state-dir", stateDirectory, "--socket", socket]) + arguments
         var environment = ProcessInfo.processInfo.environment
         for (key, value) in extra { environment[key] = value }
         process.environment = environment
