@@ -110,14 +110,15 @@ public final class LibvirtBackend: CustodianBackend {
                 "one libvirt host: every custodian of every ring runs there, so no placement rule keeps t shares off one machine; list more hosts to spread rings",
                 metadata: ["uri": "\(configuration.hosts[0].uri)"])
         }
+        let transport = configuration.chosenTransport(vhostVsockExists: vhostVsockExists)
+        let why =
+            configuration.transport != .auto
+            ? "configured" : transport == .vsock
+                ? "\(configuration.vhostVsockPath) exists"
+                : vhostVsockExists ? "a host other than qemu:///system cannot use vsock" : "\(configuration.vhostVsockPath) is missing"
+        logger.notice("agent transport chosen", metadata: ["transport": "\(transport.rawValue)", "why": "\(why)"])
         for host in configuration.hosts {
-            let transport = configuration.chosenTransport(for: host, vhostVsockExists: vhostVsockExists)
-            logger.notice(
-                "libvirt host",
-                metadata: [
-                    "uri": "\(host.uri)", "transport": "\(transport.rawValue)",
-                    "why": "\(transport == .vsock ? "\(configuration.vhostVsockPath) exists" : vhostVsockExists ? "configured or remote host" : "\(configuration.vhostVsockPath) is missing")",
-                ])
+            logger.notice("libvirt host", metadata: ["uri": "\(host.uri)", "max_custodians": "\(host.maxCustodians)"])
             _ = await virtualization(for: host.uri)
         }
     }
@@ -159,10 +160,9 @@ public final class LibvirtBackend: CustodianBackend {
         }
     }
 
-    /// One transport for all hosts' policies: a policy names one command line. Mixed hosts (vsock on
-    /// some, virtio-serial on others) would need a policy per host, which the engine does not do.
+    /// One transport for all hosts: a policy names one command line.
     private var defaultTransport: LibvirtBackendConfiguration.Transport {
-        configuration.chosenTransport(for: configuration.hosts[0], vhostVsockExists: vhostVsockExists)
+        configuration.chosenTransport(vhostVsockExists: vhostVsockExists)
     }
 
     private func imagePolicy() throws(BackendError) -> AttestationPolicy {
@@ -254,7 +254,7 @@ public final class LibvirtBackend: CustodianBackend {
             throw BackendError(.invalidConfiguration, "host \(hostURI) is not configured")
         }
         let name = "\(CustodianDomainSpec.domainNamePrefix)\(request.ring)-s\(request.slot)-g\(request.generation)"
-        let transport = configuration.chosenTransport(for: host, vhostVsockExists: vhostVsockExists)
+        let transport = defaultTransport
         let launchedAt = Date()
         let spec: CustodianDomainSpec
         let directory = custodianDirectory(name, on: host)

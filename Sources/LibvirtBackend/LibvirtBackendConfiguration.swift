@@ -47,7 +47,7 @@ public struct LibvirtBackendConfiguration: Sendable, Hashable {
 
     /// How the coordinator reaches the agents.
     public enum Transport: String, Sendable, Hashable, CaseIterable {
-        /// vsock where `/dev/vhost-vsock` exists on a local host, virtio-serial otherwise.
+        /// vsock where `/dev/vhost-vsock` exists and every host is `qemu:///system`, virtio-serial otherwise.
         case auto
         /// virtio-vsock (the agent listens on ``LibvirtBackendConfiguration/vsockPort``).
         case vsock
@@ -96,13 +96,14 @@ public struct LibvirtBackendConfiguration: Sendable, Hashable {
         self.directory = directory
     }
 
-    /// The transport for a host, decided by probe when ``transport`` is `auto`: vsock only where the
-    /// host is this machine's (`qemu:///…`) and `/dev/vhost-vsock` exists; a guest's vsock is only
-    /// reachable from its own host.
-    public func chosenTransport(for host: Host, vhostVsockExists: Bool) -> Transport {
+    /// The transport for every host (one policy names one command line, so all hosts use the same),
+    /// decided by probe when ``transport`` is `auto`: vsock only where `/dev/vhost-vsock` exists and
+    /// every host is this machine's `qemu:///system` (a guest's vsock is reachable only from its own
+    /// host, and only a privileged QEMU may open the device); virtio-serial otherwise.
+    public func chosenTransport(vhostVsockExists: Bool) -> Transport {
         switch transport {
         case .vsock, .virtioSerial: return transport
-        case .auto: return vhostVsockExists && host.uri.hasPrefix("qemu:///") ? .vsock : .virtioSerial
+        case .auto: return vhostVsockExists && hosts.allSatisfy { $0.uri == "qemu:///system" } ? .vsock : .virtioSerial
         }
     }
 }

@@ -106,19 +106,22 @@ struct LibvirtBackendTests {
         #expect(try await one.place(PlacementRequest(ring: "r", threshold: 2, slots: [1, 2, 3], companions: [])).values.allSatisfy { $0 == hosts[2].uri })
     }
 
-    @Test("transport by probe: vsock only where /dev/vhost-vsock exists and the host is this machine's")
+    @Test("transport by probe: vsock only where /dev/vhost-vsock exists and every host is qemu:///system")
     func transportProbe() {
         let local = LibvirtBackendConfiguration.Host(uri: "qemu:///system")
-        let remote = LibvirtBackendConfiguration.Host(uri: "qemu+ssh://root@host2/system", endorsementRoots: ["/x"])
+        let session = LibvirtBackendConfiguration.Host(uri: "qemu+unix:///session?socket=/s", endorsementRoots: ["/x"])
         var configuration = LibvirtBackendConfiguration(hosts: [local], imageDirectory: "/i", imagePolicyPath: "/p", directory: "/d")
-        #expect(configuration.chosenTransport(for: local, vhostVsockExists: true) == .vsock)
-        #expect(configuration.chosenTransport(for: local, vhostVsockExists: false) == .virtioSerial)
-        #expect(configuration.chosenTransport(for: remote, vhostVsockExists: true) == .virtioSerial)
+        #expect(configuration.chosenTransport(vhostVsockExists: true) == .vsock)
+        #expect(configuration.chosenTransport(vhostVsockExists: false) == .virtioSerial)
+        // One command line for every host: a session or remote host makes it virtio-serial for all.
+        configuration.hosts.append(session)
+        #expect(configuration.chosenTransport(vhostVsockExists: true) == .virtioSerial)
+        configuration.hosts = [local]
         configuration.transport = .virtioSerial
-        #expect(configuration.chosenTransport(for: local, vhostVsockExists: true) == .virtioSerial)
+        #expect(configuration.chosenTransport(vhostVsockExists: true) == .virtioSerial)
         // qemu:///system defaults to libvirt's local CA and swtpm logs; other hosts must name theirs.
         #expect(local.endorsementRoots == LibvirtBackendConfiguration.libvirtLocalCA)
-        #expect(local.swtpmLogDirectory == SwtpmManufacturingLog.libvirtLogDirectory && remote.swtpmLogDirectory == nil)
+        #expect(local.swtpmLogDirectory == SwtpmManufacturingLog.libvirtLogDirectory && session.swtpmLogDirectory == nil)
     }
 
     @Test("an image under a private directory is staged where QEMU can read it; the state directory becomes passable, not listable")
