@@ -131,6 +131,16 @@ struct LibvirtDaemonTests {
             seen.formUnion(ring.map(\.id))
             let domains = try Self.runningDomains()
             #expect(ring.allSatisfy { domains.contains($0.id) }, "custodians \(ring) are not running domains \(domains)")
+            // The accelerator was probed once for the host, and the domains run under what it decided.
+            let decisions = daemon.logText.split(separator: "\n").filter { $0.contains("custodian virtualization chosen") }
+            #expect(decisions.count == 1, "\(decisions)")
+            let kvm = decisions.first?.contains("virtualization=kvm") == true
+            let domainXML = try Self.virsh(["dumpxml", ring[0].id]).standardOutput
+            #expect(domainXML.contains(kvm ? "<domain type='kvm'" : "<domain type='qemu'"), "\(domainXML.prefix(200))")
+            if !kvm, try Self.virsh(["capabilities"]).standardOutput.contains("<domain type='kvm'") {
+                // KVM is offered but was not taken: the probe domain must have failed under it.
+                #expect(decisions.first?.contains("does not run under it") == true, "\(decisions)")
+            }
             for (custodian, seconds) in Self.admissionTimes(daemon) {
                 print("custodian create-to-ready: \(custodian) \(String(format: "%.1f", seconds)) s")
             }
