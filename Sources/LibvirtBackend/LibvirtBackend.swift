@@ -74,7 +74,7 @@ public final class LibvirtBackend: CustodianBackend {
         }
         let directory = configuration.directory
         try Self.makeReachableDirectory(directory)
-        for host in configuration.hosts where host.directory == nil {
+        if configuration.hosts.contains(where: { $0.directory == nil }) {
             try Self.makeReachableDirectory(directory + "/custodians")
         }
         for host in configuration.hosts {
@@ -102,7 +102,7 @@ public final class LibvirtBackend: CustodianBackend {
         _ = try endorsementRootsPEM()
         if !image.initrdMatchesMeasurements() {
             logger.error(
-                "the staged initrd's SHA-256 differs from measurements.json: every custodian will be refused at its first quote (PCR 9)",
+                "the staged initrd's SHA-256 differs from measurements.json: every custodian will be refused at its first quote (PCR 4 and 9)",
                 metadata: ["image": "\(configuration.imageDirectory)"])
         }
         if configuration.hosts.count == 1 {
