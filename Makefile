@@ -64,6 +64,9 @@ demo-protocols: deps
 bench: deps
 	cd Benchmarks && set -o pipefail && $(SWIFT) package --disable-sandbox benchmark --format markdown --no-progress \
 		| /usr/bin/python3 ../scripts/bench-summary
+	$(SWIFT) build -c release --product keyshardd $(SWIFT_FLAGS)
+	$(SWIFT) build -c release --product keyshard-agent $(SWIFT_FLAGS)
+	cd Benchmarks && $(SWIFT) run -c release EndToEnd "$$(cd .. && $(SWIFT) build -c release --show-bin-path)" ../bench/results.json
 	$(SWIFT) run -c release $(PREFIX_MAP) attestation-benchmark
 	@if [ "$$(id -u)" = 0 ]; then scripts/start-libvirt && $(MAKE) --no-print-directory image \
 		&& $(SWIFT) run -c release $(PREFIX_MAP) custodian-benchmark vm-images/out $(VM_BENCH_RUNS); \

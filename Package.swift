@@ -14,6 +14,9 @@ let package = Package(
         .library(name: "Attestation", targets: ["Attestation"]),
         .library(name: "Hypervisor", targets: ["Hypervisor"]),
         .library(name: "AgentProtocol", targets: ["AgentProtocol"]),
+        // For the benchmark package (Benchmarks/), which drives keyshardd as a client would.
+        .library(name: "KeyshardAPI", targets: ["KeyshardAPI"]),
+        .library(name: "KeyshardClient", targets: ["KeyshardClient"]),
         .executable(name: "keyshard", targets: ["keyshard"]),
         .executable(name: "keyshard-demo", targets: ["keyshard-demo"]),
         .executable(name: "keyshard-agent", targets: ["keyshard-agent"]),

@@ -15,6 +15,7 @@ let package = Package(
     dependencies: [
         .package(path: root.path),
         .package(url: "https://github.com/ordo-one/benchmark.git", from: "1.38.1", traits: ["MallocInterposer"]),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.1.4"),
     ],
     targets: [
         .executableTarget(
@@ -25,7 +26,18 @@ let package = Package(
             ],
             path: "ThresholdCosts",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
-        )
+        ),
+        // End to end through keyshardd (client → socket → daemon → agents), next to single-key baselines.
+        .executableTarget(
+            name: "EndToEnd",
+            dependencies: [
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "KeyshardAPI", package: rootIdentity),
+                .product(name: "KeyshardClient", package: rootIdentity),
+                .product(name: "ShardCrypto", package: rootIdentity),
+            ],
+            path: "EndToEnd"
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

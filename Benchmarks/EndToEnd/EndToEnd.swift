@@ -1,0 +1,240 @@
+import Foundation
+import Histogram
+import KeyshardAPI
+import KeyshardClient
+import ShardCrypto
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// `make bench`'s end-to-end rows: threshold decryption and FROST signing through the whole path
+/// a user's request takes (client library → Unix socket → keyshardd → t agents → back), on the
+/// process backend, for 2-of-3 and 3-of-5 rings and 1, 16 and 64 concurrent clients, each client
+/// with its own connection. Next to them, measured in the same run on the same machine, the
+/// single-key operation each replaces in one process: HPKE open with the whole key, and OpenSSL's
+/// ECDSA P-256 sign. Latencies go into HdrHistogram (µs, 3 significant digits); the rows are
+/// printed and written to `bench/results.json` beside earlier runs' shape, never judged.
+///
+///   EndToEnd BIN_DIR [RESULTS_JSON]     (BIN_DIR holds keyshardd and keyshard-agent)
+///   BENCH_SECONDS (default 5): how long each row runs; BENCH_CLIENTS (default "1,16,64").
+@main
+struct EndToEnd {
+    struct Row: Encodable {
+        let name: String
+        let value: Double
+        let unit: String
+        let p50_ms: Double?
+        let p99_ms: Double?
+        let baseline_name: String
+        let baseline_value: Double
+        let ratio: Double
+        let goal: String
+    }
+
+    struct Results: Encodable {
+        struct Machine: Encodable {
+            let cpu: String
+            let cores: Int
+            let kernel: String
+        }
+        let machine: Machine
+        let date: String
+        let seconds_per_row: Double
+        let results: [Row]
+    }
+
+    struct Measurement {
+        let operations: Int
+        let seconds: Double
+        let histogram: Histogram<UInt64>
+        var perSecond: Double { Double(operations) / seconds }
+        var p50: Double { Double(histogram.valueAtPercentile(50)) / 1000 }
+        var p99: Double { Double(histogram.valueAtPercentile(99)) / 1000 }
+    }
+
+    static func main() async throws {
+        let arguments = CommandLine.arguments.dropFirst()
+        guard let bin = arguments.first else {
+            FileHandle.standardError.write(Data("usage: EndToEnd BIN_DIR [RESULTS_JSON]\n".utf8))
+            exit(64)
+        }
+        let output = arguments.dropFirst().first ?? "bench/results.json"
+        let environment = ProcessInfo.processInfo.environment
+        let seconds = Double(environment["BENCH_SECONDS"] ?? "") ?? 5
+        let clientCounts = (environment["BENCH_CLIENTS"] ?? "1,16,64").split(separator: ",").compactMap { Int($0) }
+        let machine = Results.Machine(cpu: cpuModel(), cores: ProcessInfo.processInfo.activeProcessorCount, kernel: kernel())
+        print("machine: \(machine.cpu), \(machine.cores) cores, Linux \(machine.kernel); \(seconds) s per row")
+
+        // Baselines, one process, one task: what a single-key KMS would do per request.
+        let wholeKey = Scalar.random()
+        let info = Array("bench".utf8)
+        let sealedToWholeKey = try ThresholdHPKE.seal(
+            plaintext: Array(repeating: 0x42, count: 32), to: .generatorMultiple(wholeKey), info: info)
+        let hpkeOpen = measureLocally(seconds: seconds) {
+            _ = try ThresholdHPKE.open(ciphertext: sealedToWholeKey, privateKey: wholeKey, info: info)
+        }
+        let ecdsaKey = LibcryptoReferenceKey()
+        let message = Array("a 32-byte message to be signed..".utf8)
+        let ecdsaSign = measureLocally(seconds: seconds) { _ = try ecdsaKey.sign(message) }
+        print(String(format: "baseline  single-key HPKE open (keyshard's HPKE, one core): %.0f ops/s", hpkeOpen.perSecond))
+        print(String(format: "baseline  OpenSSL ECDSA P-256 sign (one core): %.0f ops/s", ecdsaSign.perSecond))
+
+        let daemon = try Daemon(bin: bin)
+        defer { daemon.stop() }
+        let admin = KeyshardClient(socketPath: daemon.socket)
+        var rows: [Row] = []
+        for (threshold, shares) in [(2, 3), (3, 5)] {
+            let ring = "\(threshold)-of-\(shares)"
+            _ = try await admin.createKey("bench-hpke-\(ring)", type: .hpkeP256, threshold: threshold, shares: shares)
+            _ = try await admin.createKey("bench-frost-\(ring)", type: .frostP256, threshold: threshold, shares: shares)
+            let ciphertext = try await admin.encrypt(
+                "bench-hpke-\(ring)", plaintext: SecretBytes(Array(repeating: 0x42, count: 32)))
+            for clients in clientCounts {
+                let decrypt = try await measureThroughDaemon(socket: daemon.socket, clients: clients, seconds: seconds) {
+                    client in _ = try await client.decrypt("bench-hpke-\(ring)", ciphertext: ciphertext)
+                }
+                rows.append(
+                    Row(
+                        name: "threshold decrypt end to end, \(ring), \(clients) clients", value: decrypt.perSecond,
+                        unit: "ops/s", p50_ms: decrypt.p50, p99_ms: decrypt.p99,
+                        baseline_name: "single-key HPKE open, one process", baseline_value: hpkeOpen.perSecond,
+                        ratio: decrypt.perSecond / hpkeOpen.perSecond,
+                        goal: ">= 0.1x baseline throughput; p99 <= 5 ms at 16 clients"))
+                print(rows.last!.line)
+                let sign = try await measureThroughDaemon(socket: daemon.socket, clients: clients, seconds: seconds) {
+                    client in _ = try await client.sign("bench-frost-\(ring)", message: message)
+                }
+                rows.append(
+                    Row(
+                        name: "FROST sign end to end, \(ring), \(clients) clients", value: sign.perSecond, unit: "ops/s",
+                        p50_ms: sign.p50, p99_ms: sign.p99, baseline_name: "OpenSSL ECDSA P-256 sign, one process",
+                        baseline_value: ecdsaSign.perSecond, ratio: sign.perSecond / ecdsaSign.perSecond,
+                        goal: ">= 0.05x ECDSA throughput; p99 <= 10 ms"))
+                print(rows.last!.line)
+            }
+        }
+        try await admin.shutdown()
+
+        let results = Results(
+            machine: machine, date: ISO8601DateFormatter().string(from: Date()), seconds_per_row: seconds, results: rows)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let directory = (output as NSString).deletingLastPathComponent
+        if !directory.isEmpty { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
+        try encoder.encode(results).write(to: URL(fileURLWithPath: output))
+        print("wrote \(output)")
+    }
+
+    /// Runs `body` back to back on this task for `seconds`.
+    static func measureLocally(seconds: Double, _ body: () throws -> Void) -> Measurement {
+        var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+        let clock = ContinuousClock()
+        let start = clock.now
+        let end = start + .milliseconds(Int(seconds * 1000))
+        var operations = 0
+        while clock.now < end {
+            let began = clock.now
+            do { try body() } catch { fatalError("baseline failed: \(error)") }
+            _ = histogram.record(UInt64(max(0, (clock.now - began) / .nanoseconds(1))) / 1000)
+            operations += 1
+        }
+        return Measurement(operations: operations, seconds: (clock.now - start) / .seconds(1), histogram: histogram)
+    }
+
+    /// `clients` tasks, each with its own client (its own connection), calling `body` back to back
+    /// for `seconds`; every failure counts and is reported.
+    static func measureThroughDaemon(
+        socket: String, clients: Int, seconds: Double, _ body: @escaping @Sendable (KeyshardClient) async throws -> Void
+    ) async throws -> Measurement {
+        let clock = ContinuousClock()
+        let start = clock.now
+        let end = start + .milliseconds(Int(seconds * 1000))
+        let perClient = try await withThrowingTaskGroup(of: (Int, Histogram<UInt64>).self) { group in
+            for _ in 0..<clients {
+                group.addTask {
+                    let client = KeyshardClient(socketPath: socket, requestTimeout: .seconds(60))
+                    var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+                    var operations = 0
+                    do {
+                        while clock.now < end {
+                            let began = clock.now
+                            try await body(client)
+                            _ = histogram.record(UInt64(max(0, (clock.now - began) / .nanoseconds(1))) / 1000)
+                            operations += 1
+                        }
+                    } catch {
+                        try? await client.shutdown()
+                        throw error
+                    }
+                    try await client.shutdown()
+                    return (operations, histogram)
+                }
+            }
+            var results: [(Int, Histogram<UInt64>)] = []
+            for try await result in group { results.append(result) }
+            return results
+        }
+        var merged = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+        for (_, histogram) in perClient { merged.add(histogram) }
+        return Measurement(
+            operations: perClient.reduce(0) { $0 + $1.0 }, seconds: (clock.now - start) / .seconds(1), histogram: merged)
+    }
+
+    static func cpuModel() -> String {
+        let text = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        let line = text.split(separator: "\n").first { $0.hasPrefix("model name") }
+        return line.map { String($0.split(separator: ":", maxSplits: 1).last ?? "").trimmingCharacters(in: .whitespaces) }
+            ?? "unknown"
+    }
+
+    static func kernel() -> String {
+        var name = utsname()
+        uname(&name)
+        return withUnsafeBytes(of: &name.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+    }
+}
+
+extension EndToEnd.Row {
+    var line: String {
+        name.padding(toLength: 52, withPad: " ", startingAt: 0)
+            + String(
+                format: " %9.0f %@  p50 %7.2f ms  p99 %7.2f ms  %6.3fx ", value, unit as NSString, p50_ms ?? 0, p99_ms ?? 0,
+                ratio) + baseline_name
+    }
+}
+
+/// A `keyshardd --dev` (process backend) in a scratch directory, stopped (custodians destroyed) at the end.
+final class Daemon {
+    let directory: String
+    let socket: String
+    private let process: Process
+
+    init(bin: String) throws {
+        directory = "/tmp/ks-bench-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        socket = directory + "/keyshard.sock"
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: bin + "/keyshardd")
+        process.arguments = ["--dev", "--state-dir", directory + "/state", "--socket", socket]
+        FileManager.default.createFile(atPath: directory + "/keyshardd.log", contents: nil)
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: directory + "/keyshardd.log"))
+        process.standardOutput = log
+        process.standardError = log
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        for _ in 0..<300 {
+            if FileManager.default.fileExists(atPath: socket) { return }
+            guard process.isRunning else { break }
+            usleep(100_000)
+        }
+        throw NSError(domain: "EndToEnd", code: 1, userInfo: [NSLocalizedDescriptionKey: "keyshardd did not start; see \(directory)/keyshardd.log"])
+    }
+
+    func stop() {
+        guard process.isRunning else { return }
+        process.terminate()  // SIGTERM: --dev destroys its custodians
+        process.waitUntilExit()
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+}
