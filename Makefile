@@ -3,7 +3,8 @@
 #   make test    install what is missing, build, run every test (what CI runs)
 #   make demo    the main job against keyshardd: a 3-of-5 key by DKG, decrypt, sign, a custodian killed and
 #                replaced, the ring rotated, the audit chain verified (five real VMs as root, else processes)
-#   make bench   threshold costs next to OpenSSL's single-key operations; quotes verified per second
+#   make bench   threshold costs next to OpenSSL's single-key operations; decrypt and sign end to end through
+#                keyshardd next to single-key baselines and peers (bench/results.json); quotes verified per second
 #   make fuzz    libFuzzer over the decoders of untrusted input (FUZZ_SECONDS each)
 #   make image   the custodian VM image (kernel, initramfs with keyshard-agent, predicted PCRs)
 #
@@ -66,6 +67,7 @@ bench: deps
 		| /usr/bin/python3 ../scripts/bench-summary
 	$(SWIFT) build -c release --product keyshardd $(SWIFT_FLAGS)
 	$(SWIFT) build -c release --product keyshard-agent $(SWIFT_FLAGS)
+	scripts/bench-peers bench/peers.json
 	cd Benchmarks && $(SWIFT) run -c release EndToEnd "$$(cd .. && $(SWIFT) build -c release --show-bin-path)" ../bench/results.json
 	$(SWIFT) run -c release $(PREFIX_MAP) attestation-benchmark
 	@if [ "$$(id -u)" = 0 ]; then scripts/start-libvirt && $(MAKE) --no-print-directory image \

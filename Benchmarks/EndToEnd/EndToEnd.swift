@@ -17,7 +17,8 @@ import ShardCrypto
 /// printed and written to `bench/results.json` beside earlier runs' shape, never judged.
 ///
 ///   EndToEnd BIN_DIR [RESULTS_JSON]     (BIN_DIR holds keyshardd and keyshard-agent)
-///   BENCH_SECONDS (default 5): how long each row runs; BENCH_CLIENTS (default "1,16,64").
+///   BENCH_SECONDS (default 5): how long each row runs; BENCH_CLIENTS (default "1,16,64");
+///   BENCH_PEERS: the peers' rows from scripts/bench-peers (default: peers.json beside RESULTS_JSON).
 @main
 struct EndToEnd {
     struct Row: Encodable {
@@ -42,6 +43,13 @@ struct EndToEnd {
         let date: String
         let seconds_per_row: Double
         let results: [Row]
+    }
+
+    /// A row of scripts/bench-peers.
+    struct Peer: Decodable {
+        let name: String
+        let value: Double
+        let unit: String
     }
 
     struct Measurement {
@@ -115,6 +123,26 @@ struct EndToEnd {
             }
         }
         try await admin.shutdown()
+
+        // The peers' rows (scripts/bench-peers, run just before), on the same baselines.
+        let peersPath = environment["BENCH_PEERS"] ?? ((output as NSString).deletingLastPathComponent + "/peers.json")
+        if let data = FileManager.default.contents(atPath: peersPath),
+            let peers = try? JSONDecoder().decode([Peer].self, from: data)
+        {
+            for peer in peers {
+                let hpke = peer.name.contains("HPKE")
+                let baseline = hpke ? hpkeOpen.perSecond : ecdsaSign.perSecond
+                rows.append(
+                    Row(
+                        name: "peer: " + peer.name, value: peer.value, unit: peer.unit, p50_ms: nil, p99_ms: nil,
+                        baseline_name: hpke ? "single-key HPKE open, one process" : "OpenSSL ECDSA P-256 sign, one process",
+                        baseline_value: baseline, ratio: peer.value / baseline,
+                        goal: hpke ? "keyshard's single-key open near this library's" : "keyshard's FROST compute faster than ZF's"))
+                print(rows.last!.line)
+            }
+        } else {
+            print("no peer rows (\(peersPath) missing: scripts/bench-peers makes it)")
+        }
 
         let results = Results(
             machine: machine, date: ISO8601DateFormatter().string(from: Date()), seconds_per_row: seconds, results: rows)
@@ -197,10 +225,11 @@ struct EndToEnd {
 
 extension EndToEnd.Row {
     var line: String {
-        name.padding(toLength: 52, withPad: " ", startingAt: 0)
+        (name.count < 60 ? name.padding(toLength: 60, withPad: " ", startingAt: 0) : name)
             + String(
-                format: " %9.0f %@  p50 %7.2f ms  p99 %7.2f ms  %6.3fx ", value, unit as NSString, p50_ms ?? 0, p99_ms ?? 0,
-                ratio) + baseline_name
+                format: " %9.0f %@ ", value, unit as NSString)
+            + (p50_ms.map { String(format: " p50 %7.2f ms  p99 %7.2f ms ", $0, p99_ms ?? 0) } ?? String(repeating: " ", count: 30))
+            + String(format: " %6.3fx ", ratio) + baseline_name
     }
 }
 
