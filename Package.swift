@@ -432,7 +432,7 @@ let package = Package(
         .testTarget(
             name: "LibvirtBackendTests",
             dependencies: [
-                "LibvirtBackend", "CustodianBackend", "Coordinator", "Hypervisor",
+                "LibvirtBackend", "CustodianBackend", "Coordinator", "Hypervisor", "AgentProtocol",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -13,12 +13,6 @@ public enum DomainState: Sendable, Hashable, CustomStringConvertible {
     /// Any other state (blocked, shutting down, suspended by the guest, …) and its number.
     case other(state: Int32)
 
-    /// `VIR_DOMAIN_PAUSED_IOERROR`: the emulator stopped the guest after an error, which is how
-    /// QEMU reports "KVM internal error … emulation failure".
-    public static let pausedForIOError: Int32 = Int32(VIR_DOMAIN_PAUSED_IOERROR.rawValue)
-    /// `VIR_DOMAIN_PAUSED_CRASHED`: the guest crashed and the domain was kept paused.
-    public static let pausedCrashed: Int32 = Int32(VIR_DOMAIN_PAUSED_CRASHED.rawValue)
-
     public var description: String {
         switch self {
         case .running: "running"

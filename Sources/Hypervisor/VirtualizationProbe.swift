@@ -84,9 +84,9 @@ public struct VirtualizationProbe: Sendable, Hashable {
         while clock.now < deadline {
             try? await Task.sleep(for: .milliseconds(250))
             let state: DomainState
-            do { state = try domain.state() } catch {
+            do { state = try await offCooperativePool { try domain.state() } } catch {
                 return VirtualizationProbe(
-                    virtualization: .qemu, reason: "the KVM probe domain vanished (\(error.message)); using TCG")
+                    virtualization: .qemu, reason: "the KVM probe domain vanished (\(error)); using TCG")
             }
             guard state == .running else {
                 return VirtualizationProbe(

@@ -73,9 +73,9 @@ public final class LibvirtBackend: CustodianBackend {
             throw BackendError(.unavailable, "OVMF firmware \(path) is missing (Debian: apt-get install ovmf)")
         }
         let directory = configuration.directory
-        try Self.makeReachableDirectory(directory)
+        try Self.makeReachableDirectory(directory, mayLoosen: configuration.stateDirectory)
         if configuration.hosts.contains(where: { $0.directory == nil }) {
-            try Self.makeReachableDirectory(directory + "/custodians")
+            try Self.makeReachableDirectory(directory + "/custodians", mayLoosen: nil)
         }
         for host in configuration.hosts {
             if let hostDirectory = host.directory {
@@ -94,6 +94,16 @@ public final class LibvirtBackend: CustodianBackend {
             throw BackendError(.invalidConfiguration, "the image's agent is a \(image.agentKind), not keyshard-agent")
         }
         owner = try Self.loadOrCreateOwner(directory + "/instance")
+        // Each host's directory for this owner's custodians, owned like the host's directory.
+        for host in configuration.hosts {
+            let parent = host.directory ?? directory + "/custodians"
+            let own = parent + "/" + owner
+            if mkdir(own, 0o711) != 0, errno != EEXIST {
+                throw BackendError(.invalidConfiguration, "cannot create \(own): \(String(cString: strerror(errno)))")
+            }
+            _ = chmod(own, 0o711)
+            Self.giveOwnerOf(parent, to: own)
+        }
         vhostVsockExists = FileManager.default.fileExists(atPath: configuration.vhostVsockPath)
         pool = HostPool(hosts: configuration.hosts.map { HostConfiguration(uri: $0.uri, maxCustodians: $0.maxCustodians) })
         (events, continuation) = AsyncStream.makeStream(of: BackendEvent.self, bufferingPolicy: .unbounded)
@@ -283,19 +293,26 @@ public final class LibvirtBackend: CustodianBackend {
         } catch {
             throw BackendError(.invalidConfiguration, "\(name): \(error)")
         }
-        guard mkdir(directory, 0o755) == 0 else {
+        if case .virtioSerial(let socketPath) = spec.transport,
+            socketPath.utf8.count > TransportSpecification.maximumUnixPathLength
+        {
+            throw BackendError(
+                .invalidConfiguration,
+                "\(name)'s agent socket \(socketPath) is longer than a Unix socket path may be "
+                    + "(\(TransportSpecification.maximumUnixPathLength) bytes): use a shorter ring name, state directory "
+                    + "or host directory")
+        }
+        // 0711: QEMU opens the NVRAM by path; nobody lists the directory.
+        guard mkdir(directory, 0o711) == 0 else {
             let reason =
                 errno == EEXIST
                 ? "\(directory) exists: generation \(request.generation) was used by an earlier launch; launch with a new generation"
                 : "cannot create \(directory): \(String(cString: strerror(errno)))"
             throw BackendError(.launchFailed, reason)
         }
-        let parent = (directory as NSString).deletingLastPathComponent
-        var parentInfo = stat()
-        if stat(parent, &parentInfo) == 0, parentInfo.st_uid != geteuid() {
-            // A session libvirtd of another user creates the NVRAM and the socket in here.
-            _ = chown(directory, parentInfo.st_uid, parentInfo.st_gid)
-        }
+        _ = chmod(directory, 0o711)
+        // A session libvirtd of another user creates the NVRAM and the socket in here.
+        Self.giveOwnerOf((directory as NSString).deletingLastPathComponent, to: directory)
         let clock = ContinuousClock()
         let started = clock.now
         var domain: Domain?
@@ -364,7 +381,8 @@ public final class LibvirtBackend: CustodianBackend {
                     }
                 } catch {
                     logger.warning("a custodian domain has no agent endpoint; destroying it", metadata: ["custodian": "\(custodian.domain.name)"])
-                    _ = try? custodian.domain.destroy()
+                    let domain = custodian.domain
+                    _ = try? await offCooperativePool { try domain.destroy() }
                     continue
                 }
                 found.append(
@@ -378,7 +396,8 @@ public final class LibvirtBackend: CustodianBackend {
         if everyHostAnswered {
             let running = Set(found.map(\.backendID))
             for host in configuration.hosts {
-                let parent = host.directory ?? configuration.directory + "/custodians"
+                // Only this owner's directories: another daemon may share the host's directory.
+                let parent = custodiansDirectory(on: host)
                 for name in (try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? []
                 where name.hasPrefix(CustodianDomainSpec.domainNamePrefix) && !running.contains(name)
                     && state.withLock({ $0.known[name] == nil })
@@ -488,7 +507,7 @@ public final class LibvirtBackend: CustodianBackend {
         let probe = await VirtualizationProbe.probe(
             connection, firmwareCodePath: configuration.firmwareCodePath,
             firmwareVariablesTemplatePath: configuration.firmwareVariablesTemplatePath,
-            scratchDirectory: configuration.directory)
+            scratchDirectory: configuration.hosts.first { $0.uri == uri }.map(custodiansDirectory(on:)) ?? configuration.directory)
         let first = state.withLock { state -> Bool in
             defer { state.virtualization[uri] = probe }
             return state.virtualization[uri] == nil
@@ -566,13 +585,27 @@ public final class LibvirtBackend: CustodianBackend {
     }
 
     private func custodianDirectory(_ name: String, on host: LibvirtBackendConfiguration.Host) -> String {
-        (host.directory ?? configuration.directory + "/custodians") + "/" + name
+        custodiansDirectory(on: host) + "/" + name
     }
 
-    /// Creates `path` if needed and gives others search permission (0711 for directories this
-    /// backend owns), so QEMU reaches what is inside but cannot list it; its ancestors must allow
-    /// the same.
-    static func makeReachableDirectory(_ path: String) throws(BackendError) {
+    /// This owner's custodian directories on a host: `<host directory>/<owner>`.
+    private func custodiansDirectory(on host: LibvirtBackendConfiguration.Host) -> String {
+        (host.directory ?? configuration.directory + "/custodians") + "/" + owner
+    }
+
+    /// Gives `path` the owner and group of `parent` when they are not this process's (a session
+    /// libvirtd of another user must create files in it).
+    static func giveOwnerOf(_ parent: String, to path: String) {
+        var info = stat()
+        if stat(parent, &info) == 0, info.st_uid != geteuid() {
+            _ = chown(path, info.st_uid, info.st_gid)
+        }
+    }
+
+    /// Creates `path` if needed and gives others search permission (0711), so QEMU reaches what is
+    /// inside but cannot list it. Its parent gets search permission for others only when it is
+    /// `mayLoosen` (the daemon's state directory); any ancestor QEMU cannot pass is refused.
+    static func makeReachableDirectory(_ path: String, mayLoosen: String?) throws(BackendError) {
         do {
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         } catch {
@@ -581,7 +614,9 @@ public final class LibvirtBackend: CustodianBackend {
         let parent = (path as NSString).deletingLastPathComponent
         var info = stat()
         // The daemon's state directory is 0700; QEMU must pass through it (its files stay 0600).
-        if stat(parent, &info) == 0, info.st_uid == geteuid(), info.st_mode & S_IXOTH == 0 {
+        if let mayLoosen, (parent as NSString).standardizingPath == (mayLoosen as NSString).standardizingPath,
+            stat(parent, &info) == 0, info.st_uid == geteuid(), info.st_mode & S_IXOTH == 0
+        {
             _ = chmod(parent, mode_t(info.st_mode & 0o7777) | S_IXOTH)
         }
         guard chmod(path, 0o711) == 0 else {

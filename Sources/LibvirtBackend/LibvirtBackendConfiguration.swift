@@ -13,9 +13,10 @@ public struct LibvirtBackendConfiguration: Sendable, Hashable {
         /// The EK root (and issuing CA) certificates its swtpm signs EK certificates with; empty for
         /// a `qemu:///system` host means libvirt's local CA (``LibvirtBackendConfiguration/libvirtLocalCA``).
         public var endorsementRoots: [String]
-        /// Where its per-custodian directories (NVRAM, console log, agent socket) go; the host's
-        /// libvirt must be able to create files there. Nil: `<directory>/custodians`. Each custodian's
-        /// directory gets this directory's owner, so a session libvirtd of another user can write it.
+        /// Where its per-custodian directories (NVRAM, console log, agent socket) go, below a
+        /// subdirectory named after the owning daemon (so daemons may share it); the host's libvirt
+        /// must be able to create files there. Nil: `<directory>/custodians`. The directories made
+        /// below it get its owner, so a session libvirtd of another user can write them.
         public var directory: String?
         /// Where libvirt's swtpm logs for this host's domains are readable here, to check that an
         /// attested EK is one swtpm_setup made for that domain; nil skips the check.
@@ -70,6 +71,10 @@ public struct LibvirtBackendConfiguration: Sendable, Hashable {
     public var imagePolicyPath: String
     /// The backend's own directory (0711): the staged image and, by default, the custodians' directories.
     public var directory: String
+    /// The daemon's state directory when ``directory`` is inside it: the one ancestor the backend
+    /// gives others search permission (0701) so QEMU can pass; every other ancestor is left as it
+    /// is, and one QEMU cannot pass is refused at start.
+    public var stateDirectory: String?
     /// OVMF's code image.
     public var firmwareCodePath = "/usr/share/OVMF/OVMF_CODE_4M.fd"
     /// OVMF's variable store template, copied per custodian.

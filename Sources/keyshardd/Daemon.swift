@@ -88,6 +88,7 @@ struct Daemon {
             },
             imageDirectory: settings.imageDirectory, imagePolicyPath: settings.policy,
             directory: settings.directory ?? stateDirectory + "/libvirt")
+        configuration.stateDirectory = stateDirectory
         configuration.vcpus = settings.vcpus
         configuration.bootTimeout = settings.bootTimeout
         configuration.firmwareCodePath = settings.firmwareCode

@@ -1,3 +1,4 @@
+import AgentProtocol
 import Coordinator
 import Crypto
 import CustodianBackend
@@ -67,6 +68,7 @@ struct LibvirtBackendTests {
                 hosts: hosts, imageDirectory: image.path,
                 imagePolicyPath: LibvirtBackendTests.root.appendingPathComponent("policies/custodian-image.yaml").path,
                 directory: directory.appendingPathComponent(state).appendingPathComponent("libvirt").path)
+            configuration.stateDirectory = directory.appendingPathComponent(state).path
             configuration.virtualization = .auto  // the test driver offers no kvm: no probe domain
             return try await LibvirtBackend(configuration: configuration, logger: Logger(label: "test"))
         }
@@ -193,5 +195,61 @@ struct LibvirtBackendTests {
         #expect(try connection.domain(named: "keyshard-r-s1-g7") == nil)
         try await backend.destroy(try #require(found.first))
         #expect(try connection.domain(named: "keyshard-r-s2-g8") != nil, "another daemon's custodian was touched")
+    }
+
+    @Test("only the state directory is loosened: a parent of a configured directory keeps its mode")
+    func onlyTheStateDirectoryIsLoosened() async throws {
+        let fixture = try Fixture()
+        let parent = fixture.directory.appendingPathComponent("srv")
+        try FileManager.default.createDirectory(at: parent, withIntermediateDirectories: true)
+        chmod(parent.path, 0o750)
+        var configuration = LibvirtBackendConfiguration(
+            hosts: [try fixture.host("a")], imageDirectory: fixture.image.path,
+            imagePolicyPath: Self.root.appendingPathComponent("policies/custodian-image.yaml").path,
+            directory: parent.appendingPathComponent("vms").path)
+        configuration.stateDirectory = fixture.directory.appendingPathComponent("state").path
+        let error = await #expect(throws: BackendError.self) {
+            _ = try await LibvirtBackend(configuration: configuration, logger: Logger(label: "test"))
+        }
+        #expect(error?.reason.contains(parent.path) == true, "\(String(describing: error))")
+        var info = stat()
+        #expect(stat(parent.path, &info) == 0 && info.st_mode & 0o777 == 0o750, "the parent was loosened")
+    }
+
+    @Test("an agent socket path longer than a Unix socket may be is refused before libvirt is asked")
+    func socketPathTooLong() async throws {
+        let fixture = try Fixture()
+        var host = try fixture.host("a")
+        host.uri = "test:///default"
+        let backend = try await fixture.backend(hosts: [host])
+        let pins = try CustodianPins(
+            coordinatorKey: CoordinatorIdentity().publicKey, endorsementRootDigests: [[UInt8](repeating: 1, count: 32)])
+        let ring = String(repeating: "r", count: 64)
+        let error = await #expect(throws: BackendError.self) {
+            _ = try await backend.launch(LaunchRequest(ring: ring, slot: 1, generation: 1, pins: pins))
+        }
+        #expect(error?.code == .invalidConfiguration && error?.reason.contains("longer than a Unix socket path") == true,
+            "\(String(describing: error))")
+        #expect(try Connection(uri: "test:///default").domain(named: "keyshard-\(ring)-s1-g1") == nil)
+    }
+
+    @Test("discovery cleans up only this owner's stale directories in a host directory daemons share")
+    func cleanupIsPerOwner() async throws {
+        let fixture = try Fixture()
+        let shared = fixture.directory.appendingPathComponent("shared")
+        try FileManager.default.createDirectory(at: shared, withIntermediateDirectories: true)
+        chmod(shared.path, 0o755)
+        var host = try fixture.host("a")
+        host.uri = "test:///default"
+        host.directory = shared.path
+        let first = try await fixture.backend(hosts: [host], state: "one")
+        let second = try await fixture.backend(hosts: [host], state: "two")
+        #expect(first.owner != second.owner)
+        let mine = shared.appendingPathComponent(first.owner).appendingPathComponent("keyshard-r-s1-g3").path
+        let theirs = shared.appendingPathComponent(second.owner).appendingPathComponent("keyshard-r-s1-g3").path
+        for path in [mine, theirs] { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) }
+        _ = try await first.discover()
+        #expect(!FileManager.default.fileExists(atPath: mine), "a stale directory of this owner stayed")
+        #expect(FileManager.default.fileExists(atPath: theirs), "another daemon's custodian directory was removed")
     }
 }
