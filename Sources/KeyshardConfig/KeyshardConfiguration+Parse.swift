@@ -247,9 +247,20 @@ struct ConfigParser {
             }
             return uri
         }
+        // Only qemu:///system has a default EK CA (libvirt's local one); another host's must be named.
+        func rootsNamed(_ host: KeyshardConfiguration.LibvirtHost, _ node: Node) -> KeyshardConfiguration.LibvirtHost? {
+            guard host.uri == "qemu:///system" || !host.endorsementRoots.isEmpty else {
+                reader.problem(
+                    node, item.path,
+                    "\(host.uri) needs ek_roots: the PEM files of the CA its swtpm signs EK certificates with "
+                        + "(only qemu:///system defaults to libvirt's, /var/lib/swtpm-localca)")
+                return nil
+            }
+            return host
+        }
         if case .scalar = item.value {
             guard let uri = reader.nonEmptyString(item), let valid = checked(uri, item.value) else { return nil }
-            return KeyshardConfiguration.LibvirtHost(uri: valid)
+            return rootsNamed(KeyshardConfiguration.LibvirtHost(uri: valid), item.value)
         }
         guard let fields = reader.fields(item.value, item.path, known: ["uri", "max_custodians", "ek_roots", "directory", "swtpm_logs"])
         else { return nil }
@@ -271,7 +282,7 @@ struct ConfigParser {
         }
         if let path = reader.absolutePath(fields["directory"]) { host.directory = path }
         if let path = reader.absolutePath(fields["swtpm_logs"]) { host.swtpmLogs = path }
-        return host
+        return rootsNamed(host, item.value)
     }
 
     private func readHeartbeat(_ field: Field?, into heartbeat: inout KeyshardConfiguration.HeartbeatSettings) {

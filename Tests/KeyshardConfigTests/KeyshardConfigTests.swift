@@ -253,6 +253,9 @@ struct ConfigProblemTests {
             "backend: { libvirt: { hosts: [{ max_custodians: 2 }] } }", line: 1, column: 31,
             path: "backend.libvirt.hosts[0]", containing: "needs a uri")
         expectProblem(
+            "backend: { libvirt: { hosts: [\"qemu+ssh://h2/system\"] } }", line: 1, column: 31,
+            path: "backend.libvirt.hosts[0]", containing: "needs ek_roots")
+        expectProblem(
             "backend: { libvirt: { memory_mib: 512 } }", line: 1, column: 23, path: "backend.libvirt.memory_mib",
             containing: "PCR 4 measures it")
         expectProblem(
