@@ -1,3 +1,5 @@
+import Dispatch
+
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -6,15 +8,29 @@
 /// of the line before it, so an edited, dropped or reordered line breaks the chain
 /// (``AuditVerifier`` finds where).
 ///
-/// Every append is one `write(2)` of the whole line followed by `fdatasync(2)`; only then does
-/// it return. When it throws, the record is not in the file and the caller must refuse the
-/// operation the record describes. Rotation: rename the file (logrotate's default `create`
-/// mode, not `copytruncate`) and call ``reopen()`` (keyshardd does on SIGHUP); the new file
-/// starts with an `audit.continued` record whose `prev` is the old file's head.
+/// Every append is one `write(2)` of the whole line, and returns only once an `fdatasync(2)`
+/// begun after that write has completed. When it throws, the record is not in the file and the
+/// caller must refuse the operation the record describes. Rotation: rename the file
+/// (logrotate's default `create` mode, not `copytruncate`) and call ``reopen()`` (keyshardd
+/// does on SIGHUP); the new file starts with an `audit.continued` record whose `prev` is the
+/// old file's head.
+///
+/// Group commit: appends that arrive while a sync is running are written at once and made
+/// durable together by the next sync, so concurrent requests share one `fdatasync` rather than
+/// queueing behind one each (one per request capped a busy daemon at the disk's sync rate, and
+/// held a cooperative thread for every sync). Syncs run on the log's own queue, never on Swift's
+/// cooperative pool. When a sync fails, every record not yet durable is cut off the file and
+/// each of their appends throws, so "returned" still means "on disk".
 public actor AuditLog {
     /// The log's path.
     public nonisolated let path: String
     private var file: AuditFile
+    /// Appends written but not yet durable, waiting for a sync that covers their last byte.
+    private var waiting: [(end: Int, resume: CheckedContinuation<AuditError?, Never>)] = []
+    private var syncing = false
+    private let syncQueue = DispatchQueue(label: "keyshard.audit-log.sync")
+    /// Syncs completed by appends (not counting opening's), for the tests of group commit.
+    private(set) var appendSyncs = 0
 
     /// Opens the log at `path`, creating it (mode 0600, missing parent directories 0700) when
     /// needed, and resumes its chain.
@@ -35,8 +51,8 @@ public actor AuditLog {
         self.file = try AuditFile.open(path: path, previous: previous)
     }
 
-    /// The chain's head: the last record's seq and line hash.
-    public var head: AuditHead { file.head }
+    /// The chain's head: the last durable record's seq and line hash.
+    public var head: AuditHead { file.durableHead }
 
     /// Appends one record and makes it durable before returning.
     /// - Parameters:
@@ -47,9 +63,60 @@ public actor AuditLog {
     ///   the log; lines already written are left intact), `.invalidRecord` for a bad event name
     ///   or a line over 1 MiB.
     @discardableResult
-    public func append(_ event: String, _ fields: [String: AuditValue] = [:]) throws(AuditError) -> AuditHead {
-        try file.append(event, fields)
-        return file.head
+    public func append(_ event: String, _ fields: [String: AuditValue] = [:]) async throws(AuditError) -> AuditHead {
+        let written = file
+        try written.append(event, fields)
+        let head = written.head
+        try await waitUntilDurable(written, end: written.size)
+        return head
+    }
+
+    /// Suspends until a sync has covered `end` bytes of `written`, starting one when none runs.
+    private func waitUntilDurable(_ written: AuditFile, end: Int) async throws(AuditError) {
+        guard written.durableSize < end else { return }
+        let failure = await withCheckedContinuation { continuation in
+            waiting.append((end, continuation))
+            startSyncIfIdle()
+        }
+        if let failure { throw failure }
+    }
+
+    private func startSyncIfIdle() {
+        guard !syncing, !waiting.isEmpty else { return }
+        syncing = true
+        let syncing = file
+        let covered = SyncPoint(size: syncing.size, head: syncing.head)
+        syncQueue.async {
+            let failure = syncing.sync()
+            Task { await self.syncFinished(syncing, covered: covered, failure: failure) }
+        }
+    }
+
+    private func syncFinished(_ synced: AuditFile, covered: SyncPoint, failure: String?) {
+        syncing = false
+        if let failure {
+            // Nothing written since the last good sync is known to be on disk: cut it all off
+            // and fail every append still waiting (they were all written after that sync).
+            let error = synced.rollBack(reason: failure)
+            let failed = waiting
+            waiting = []
+            for waiter in failed { waiter.resume.resume(returning: error) }
+            return
+        }
+        appendSyncs += 1
+        synced.markDurable(covered.size, head: covered.head)
+        var stillWaiting: [(end: Int, resume: CheckedContinuation<AuditError?, Never>)] = []
+        for waiter in waiting {
+            if waiter.end <= covered.size { waiter.resume.resume(returning: nil) } else { stillWaiting.append(waiter) }
+        }
+        waiting = stillWaiting
+        startSyncIfIdle()
+    }
+
+    /// What one sync covers: the bytes written and the head when it began.
+    private struct SyncPoint: Sendable {
+        let size: Int
+        let head: AuditHead
     }
 
     /// Reopens the path after logrotate moved the file: when the path is gone or holds an empty
@@ -57,20 +124,27 @@ public actor AuditLog {
     /// this log's file, nothing changes.
     /// - Throws: ``AuditError`` `.corrupt` when the path now holds another chain, or the open and
     ///   write failures of ``init(path:continuing:)``. The old file stays in use then.
-    public func reopen() throws(AuditError) {
+    public func reopen() async throws(AuditError) {
+        // Records still being synced belong to the old file: let them finish there first.
+        try await waitUntilDurable(file, end: file.size)
         if try file.stillAtPath() { return }
         let replacement = try AuditFile.open(path: path, previous: file.head, expecting: file.head)
         file = replacement
     }
 }
 
-/// The open file and the chain state; owned by one ``AuditLog``.
-final class AuditFile {
+/// The open file and the chain state; owned by one ``AuditLog``, whose actor is the only
+/// caller except for ``sync()``, which its sync queue runs on the descriptor alone.
+final class AuditFile: @unchecked Sendable {
     let path: String
     private let fd: Int32
-    /// The bytes of whole records in the file.
-    private var size: Int
+    /// The bytes of whole records written to the file.
+    private(set) var size: Int
+    /// The head after the last record written.
     private(set) var head: AuditHead
+    /// The bytes, and the head, that a completed sync made durable.
+    private(set) var durableSize: Int
+    private(set) var durableHead: AuditHead
     /// Set when a failed append could not be undone: appends are refused until reopened.
     private var broken: String?
 
@@ -79,6 +153,8 @@ final class AuditFile {
         self.fd = fd
         self.size = size
         self.head = head
+        self.durableSize = size
+        self.durableHead = head
     }
 
     deinit { close(fd) }
@@ -129,7 +205,38 @@ final class AuditFile {
         if tail.droppedBytes > 0 {
             try file.append("audit.recovered", ["dropped_bytes": .int(tail.droppedBytes)])
         }
+        try file.syncNow()
         return file
+    }
+
+    /// fdatasync(2); the failure's reason, or nil. The only method safe off the owning actor.
+    func sync() -> String? {
+        var result: Int32
+        repeat { result = fdatasync(fd) } while result != 0 && errno == EINTR
+        return result == 0 ? nil : Paths.errnoText()
+    }
+
+    /// Makes everything written so far durable before returning (opening, where no append waits).
+    func syncNow() throws(AuditError) {
+        if let failure = sync() { throw rollBack(reason: failure) }
+        markDurable(size, head: head)
+    }
+
+    /// Records that a sync covered `size` bytes ending at `head`.
+    func markDurable(_ size: Int, head: AuditHead) {
+        guard size > durableSize else { return }
+        durableSize = size
+        durableHead = head
+    }
+
+    /// After a failed sync: cuts the file back to its last durable byte, so it ends with records
+    /// known to be on disk and the chain resumes from there; the error to give every append that
+    /// was waiting.
+    func rollBack(reason: String) -> AuditError {
+        size = durableSize
+        head = durableHead
+        undo(after: "syncing")
+        return AuditError(.writeFailed, "cannot make the audit log \(path) durable: \(reason)")
     }
 
     /// Whether the path still names this file and the file is as this log left it.
@@ -159,7 +266,10 @@ final class AuditFile {
             throw AuditError(
                 .writeFailed, "the audit log \(path) was removed; reopen it (SIGHUP) to start a continued file")
         }
-        if Int(info.st_size) != size {
+        if size == 0, head.seq > 0 {
+            // A failed sync cut the file back to nothing: it starts again as a continued file.
+            try appendContinued(from: head)
+        } else if Int(info.st_size) != size {
             guard info.st_size == 0 else {
                 throw AuditError(
                     .writeFailed,
@@ -168,6 +278,7 @@ final class AuditFile {
             }
             // Truncated in place (logrotate copytruncate): the chain goes on in the same file.
             size = 0
+            durableSize = 0
             try appendContinued(from: head)
         }
         try write(AuditEntry(seq: head.seq + 1, time: AuditEntry.now(), event: event, fields: fields, prev: head.hash))
@@ -200,11 +311,6 @@ final class AuditFile {
                 : "only \(written) of \(bytes.count) bytes written (is the file system full?)"
             undo(after: "writing")
             throw AuditError(.writeFailed, "cannot write to the audit log \(path): \(reason)")
-        }
-        if fdatasync(fd) != 0 {
-            let reason = Paths.errnoText()
-            undo(after: "syncing")
-            throw AuditError(.writeFailed, "cannot make the audit log \(path) durable: \(reason)")
         }
         size += bytes.count
         head = AuditHead(seq: entry.seq, hash: lineHash)

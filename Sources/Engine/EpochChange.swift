@@ -80,7 +80,10 @@ extension Engine {
                 guard let commitment = newCommitments[version] else { continue }
                 let context = VersionContext(
                     ring: ring, snapshot: probeSnapshot, commitment: commitment,
-                    reference: try ShareNames.reference(key: version.key, version: version.version, epoch: to))
+                    reference: try ShareNames.reference(key: version.key, version: version.version, epoch: to),
+                    publicShares: ThresholdHPKE.PublicShares(
+                        commitment: commitment,
+                        participants: probeSnapshot.members.keys.compactMap { try? ParticipantID($0) }))
                 try await probe(context, type: types[version.key].flatMap(KeyType.init(rawValue:)) ?? .hpkeP256)
             }
             try await FaultInjection.reached("epoch.probed")

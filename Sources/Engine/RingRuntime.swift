@@ -17,6 +17,9 @@ final class RingRuntime: Sendable {
         var epoch: Int
         var members: [UInt16: LiveCustodian]
         var commitments: [VersionID: FeldmanCommitment]
+        /// Every slot's public share of a version, derived from the commitment beside it (a
+        /// commitment that changed is derived again).
+        var publicShares: [VersionID: (commitment: FeldmanCommitment, shares: ThresholdHPKE.PublicShares)] = [:]
         var change: String?
     }
 
@@ -60,6 +63,23 @@ final class RingRuntime: Sendable {
         mutable.withLock { state in
             if state.members[custodian.slot] === custodian { state.members.removeValue(forKey: custodian.slot) }
         }
+    }
+
+    /// The public key and every slot's public share Xᵢ of `version` under `commitment`, derived
+    /// once per commitment: operations use them on every request, and each costs a multi-scalar
+    /// multiplication.
+    func publicShares(of version: VersionID, commitment: FeldmanCommitment) -> ThresholdHPKE.PublicShares {
+        if let cached = mutable.withLock({ $0.publicShares[version] }), cached.commitment == commitment {
+            return cached.shares
+        }
+        let slots = (1...max(shares, 1)).compactMap { try? ParticipantID(UInt16(clamping: $0)) }
+        let derived = ThresholdHPKE.PublicShares(commitment: commitment, participants: slots)
+        mutable.withLock { state in
+            // Only versions still committed are kept, so the cache never outgrows the commitments.
+            state.publicShares = state.publicShares.filter { state.commitments[$0.key] != nil }
+            if state.commitments[version] == commitment { state.publicShares[version] = (commitment, derived) }
+        }
+        return derived
     }
 
     func setCommitment(_ commitment: FeldmanCommitment, for version: VersionID) {

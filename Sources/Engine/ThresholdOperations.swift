@@ -13,6 +13,8 @@ extension Engine {
         let snapshot: RingRuntime.Snapshot
         let commitment: FeldmanCommitment
         let reference: KeyReference
+        /// Every slot's public share under `commitment` (cached by the ring).
+        let publicShares: ThresholdHPKE.PublicShares
     }
 
     func versionContext(key: String, ring ringName: String, version: Int) throws -> VersionContext {
@@ -20,12 +22,14 @@ extension Engine {
             throw KeyshardError(.internalError, "key \(key) names ring \(ringName), which is not loaded")
         }
         let snapshot = ring.snapshot
-        guard let commitment = snapshot.commitments[RingRuntime.VersionID(key: key, version: version)] else {
+        let versionID = RingRuntime.VersionID(key: key, version: version)
+        guard let commitment = snapshot.commitments[versionID] else {
             throw KeyshardError(.notFound, "key \(key) has no version \(version) at ring \(ringName)'s epoch \(snapshot.epoch)")
         }
         return VersionContext(
             ring: ring, snapshot: snapshot, commitment: commitment,
-            reference: try ShareNames.reference(key: key, version: version, epoch: snapshot.epoch))
+            reference: try ShareNames.reference(key: key, version: version, epoch: snapshot.epoch),
+            publicShares: ring.publicShares(of: versionID, commitment: commitment))
     }
 
     /// Custodians to ask, freshest first, or `below-threshold`.
@@ -84,11 +88,8 @@ extension Engine {
             var candidates = try participants(context)[...]
             let proofContext = Array("keyshard/v1/decrypt/".utf8) + (0..<16).map { _ in UInt8.random(in: 0...255) }
             let request = try PartialDecryptRequest(key: context.reference, ciphertext: ciphertext, context: proofContext)
-            let publicShares = Dictionary(
-                uniqueKeysWithValues: context.snapshot.members.keys.compactMap { slot in
-                    (try? ParticipantID(slot)).map { ($0, context.commitment.publicShare(for: $0)) }
-                })
             var valid: [PartialDecryption] = []
+            var lastVerification: ThresholdHPKE.PartialVerification?
             while valid.count < context.ring.threshold {
                 let needed = context.ring.threshold - valid.count
                 guard candidates.count >= needed else {
@@ -104,6 +105,8 @@ extension Engine {
                     else { throw KeyshardError(.custodianFailure, "custodian \(custodian.id) answered wrongly") }
                     return answer.partial
                 }
+                var arrived: [PartialDecryption] = []
+                var senders: [ParticipantID: LiveCustodian] = [:]
                 for (custodian, answer) in answers {
                     switch answer {
                     case .success(let partial):
@@ -111,13 +114,8 @@ extension Engine {
                             await quarantine(custodian, reason: "answered a partial decryption for another participant", misbehaved: true)
                             continue
                         }
-                        let verdict = try ThresholdHPKE.verifyPartials(
-                            ciphertext: ciphertext, partials: [partial], publicShares: publicShares, context: proofContext)
-                        if verdict.valid.count == 1 {
-                            valid.append(partial)
-                        } else {
-                            await quarantine(custodian, reason: "its partial decryption failed its DLEQ proof", misbehaved: true)
-                        }
+                        arrived.append(partial)
+                        senders[partial.id] = custodian
                     case .failure(let failure):
                         if failure.code == .unknownKey, context.ring.epoch != context.snapshot.epoch {
                             throw EpochMoved(ring: context.ring.name)
@@ -125,11 +123,28 @@ extension Engine {
                         logger.warning("a custodian did not decrypt", metadata: ["custodian": "\(custodian.id)", "error": "\(failure)"])
                     }
                 }
+                // One batch check of this round's proofs; one by one only when it fails.
+                let verdict = try ThresholdHPKE.verifyPartials(
+                    ciphertext: ciphertext, partials: arrived, publicShares: context.publicShares, context: proofContext)
+                for refused in verdict.rejected {
+                    guard let custodian = senders[refused.id] else { continue }
+                    await quarantine(custodian, reason: "its partial decryption failed its DLEQ proof", misbehaved: true)
+                }
+                valid += verdict.valid
+                lastVerification = verdict
             }
             do {
+                // A decryption that needed more than one round checks its survivors together once more,
+                // so that what is combined is one verification's output.
+                let verification =
+                    if let lastVerification, lastVerification.valid.count == valid.count {
+                        lastVerification
+                    } else {
+                        try ThresholdHPKE.verifyPartials(
+                            ciphertext: ciphertext, partials: valid, publicShares: context.publicShares, context: proofContext)
+                    }
                 return try ThresholdHPKE.combine(
-                    ciphertext: ciphertext, partials: valid, publicKey: context.commitment.publicKey,
-                    publicShares: publicShares, threshold: context.ring.threshold, info: info, context: proofContext)
+                    ciphertext: ciphertext, verified: verification, threshold: context.ring.threshold, info: info)
             } catch {
                 // Every partial verified, so the only way left to fail is the AEAD: wrong info
                 // (context), another key, or an altered ciphertext.
@@ -195,32 +210,41 @@ extension Engine {
                     return answer.share
                 }
                 var shares: [FROST.SignatureShare] = []
-                var publicShares: [ParticipantID: Point] = [:]
+                var signersByID: [ParticipantID: LiveCustodian] = [:]
                 for (custodian, answer) in round2 {
                     guard case .success(let share) = answer else {
                         excluded.insert(custodian.id)
                         failed = true
                         continue
                     }
-                    let id = try ParticipantID(custodian.slot)
-                    let publicShare = context.commitment.publicShare(for: id)
-                    publicShares[id] = publicShare
-                    guard share.id == id,
-                        FROST.verifySignatureShare(
-                            share, publicShare: publicShare, message: message, commitments: commitments,
-                            groupPublicKey: context.commitment.publicKey)
-                    else {
-                        await quarantine(custodian, reason: "its FROST signature share failed verification", misbehaved: true)
+                    guard share.id.rawValue == custodian.slot else {
+                        await quarantine(custodian, reason: "sent a FROST signature share for another participant", misbehaved: true)
                         excluded.insert(custodian.id)
                         failed = true
                         continue
                     }
                     shares.append(share)
+                    signersByID[share.id] = custodian
                 }
                 if failed { continue }
-                return try FROST.aggregate(
-                    shares: shares, message: message, commitments: commitments,
-                    groupPublicKey: context.commitment.publicKey, publicShares: publicShares)
+                let groupPublicKey = context.commitment.publicKey
+                do {
+                    // Aggregation verifies the signature; shares are checked only when it fails.
+                    return try FROST.aggregate(
+                        shares: shares, message: message, commitments: commitments, groupPublicKey: groupPublicKey,
+                        publicShares: context.publicShares.shares)
+                } catch {
+                    for share in shares {
+                        guard let custodian = signersByID[share.id], let publicShare = context.publicShares.shares[share.id],
+                            !FROST.verifySignatureShare(
+                                share, publicShare: publicShare, message: message, commitments: commitments,
+                                groupPublicKey: groupPublicKey)
+                        else { continue }
+                        await quarantine(custodian, reason: "its FROST signature share failed verification", misbehaved: true)
+                        excluded.insert(custodian.id)
+                    }
+                    logger.warning("a FROST signature did not aggregate", metadata: ["ring": "\(context.ring.name)", "error": "\(error)"])
+                }
             }
             throw KeyshardError(.custodianFailure, "signing failed three times; see keyshard custodians and the audit log")
         }

@@ -146,7 +146,9 @@ extension FROST {
         /// - Throws: ``ShardCryptoError/Code/invalidCommitments`` when R is the
         ///   identity, which RFC 9591 `SerializeElement` refuses to encode.
         func groupCommitment(bindingFactors: [ParticipantID: Scalar]) throws(ShardCryptoError) -> Point {
-            let sum = Point.sum(commitments.map { Self.commitmentShare($0, bindingFactor: bindingFactors[$0.id]!) })
+            // Σ D_i + Σ ρ_i·E_i: additions, and one multi-scalar multiplication for the t products.
+            let sum = Point.sum(commitments.map(\.hiding))
+                + Point.sumOfMultiples(commitments.map { (scalar: bindingFactors[$0.id]!, point: $0.binding) })
             guard !sum.isIdentity else {
                 throw ShardCryptoError(.invalidCommitments, "the commitments add up to the identity group commitment")
             }

@@ -84,8 +84,9 @@ extension FROST {
         return Point.generatorMultiple(share.value) == commitmentShare + (session.challenge * lambda) * publicShare
     }
 
-    /// The coordinator's last step (RFC 9591 §5.3 `aggregate`, with every share first
-    /// checked by §5.4 `verify_signature_share`): R from the commitments, z = Σ z_i.
+    /// The coordinator's last step (RFC 9591 §5.3 `aggregate`): R from the commitments,
+    /// z = Σ z_i, and the signature verified; when it does not verify, every share is checked
+    /// by §5.4 `verify_signature_share` to name the culprits.
     /// - Parameters:
     ///   - shares: one signature share from every participant in `commitments`, any order.
     ///   - message: the signed message.
@@ -128,6 +129,13 @@ extension FROST {
                 .invalidParameters, "no public share known for participant(s) \(Self.names(withoutPublicShare))")
         }
         let session = try SessionValues(list: list, groupPublicKey: groupPublicKey, message: message)
+        // The signature is checked first and the shares only when it fails (RFC 9591 §5.4's
+        // remark): a signature that verifies under the group key is correct whatever the
+        // shares were, so per-share checks (two multiplications each) only serve to name a
+        // culprit, and honest rounds skip them.
+        let z = list.participants.reduce(Scalar.zero) { sum, id in sum + sharesByID[id]!.value }
+        let signature = Signature(r: session.groupCommitment, z: z)
+        if verify(signature: signature, message: message, publicKey: groupPublicKey) { return signature }
         let culprits = list.participants.filter { id in
             !verifySignatureShare(sharesByID[id]!, publicShare: publicShares[id]!, list: list, session: session)
         }
@@ -136,15 +144,10 @@ extension FROST {
                 .invalidSignatureShare,
                 "the signature share(s) of participant(s) \(Self.names(culprits)) do not verify")
         }
-        let z = list.participants.reduce(Scalar.zero) { sum, id in sum + sharesByID[id]!.value }
-        let signature = Signature(r: session.groupCommitment, z: z)
-        guard verify(signature: signature, message: message, publicKey: groupPublicKey) else {
-            throw ShardCryptoError(
-                .invalidSignature,
-                "every share verified but the signature does not: fewer signers than the threshold, "
-                    + "or public shares that do not belong to the group key")
-        }
-        return signature
+        throw ShardCryptoError(
+            .invalidSignature,
+            "every share verified but the signature does not: fewer signers than the threshold, "
+                + "or public shares that do not belong to the group key")
     }
 
     private static func names(_ ids: [ParticipantID]) -> String {

@@ -59,6 +59,7 @@ extension FROST {
         guard !signature.r.isIdentity, !publicKey.isIdentity,
             let c = try? challenge(groupCommitment: signature.r, groupPublicKey: publicKey, message: message)
         else { return false }
-        return Point.generatorMultiple(signature.z) == signature.r + c * publicKey
+        // z·G − c·Y = R, in one multi-scalar multiplication.
+        return Point.sumOfMultiples([(Scalar.zero - c, publicKey)], generator: signature.z) == signature.r
     }
 }

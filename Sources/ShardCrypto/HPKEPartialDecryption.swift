@@ -12,8 +12,9 @@ public struct PartialDecryption: Sendable, Equatable, CustomStringConvertible {
     /// The Chaum–Pedersen proof for (G, X_i, enc, D_i), bound to the request context.
     public let proof: DLEQProof
 
-    /// The wire encoding's length: id (2, big-endian) ‖ compressed D_i (33) ‖ proof (64).
-    public static let byteCount = 2 + Point.compressedByteCount + DLEQProof.byteCount
+    /// The wire encoding's length: id (2, big-endian) ‖ uncompressed D_i (65) ‖ proof (162).
+    /// Uncompressed, as in the proof: the coordinator decodes t of these per decryption.
+    public static let byteCount = 2 + Point.uncompressedByteCount + DLEQProof.byteCount
 
     /// Wraps received parts.
     /// - Parameters:
@@ -26,7 +27,7 @@ public struct PartialDecryption: Sendable, Equatable, CustomStringConvertible {
         self.proof = proof
     }
 
-    /// Decodes id ‖ compressed D_i ‖ c ‖ z.
+    /// Decodes id ‖ D_i ‖ proof.
     /// - Throws: ``ShardCryptoError/Code/invalidParameters`` for a wrong length or identifier 0,
     ///   point errors for a bad D_i, scalar errors for a bad proof.
     public init(serialized bytes: [UInt8]) throws(ShardCryptoError) {
@@ -34,17 +35,18 @@ public struct PartialDecryption: Sendable, Equatable, CustomStringConvertible {
             throw ShardCryptoError(
                 .invalidParameters, "a partial decryption is \(Self.byteCount) bytes, got \(bytes.count)")
         }
-        let pointEnd = 2 + Point.compressedByteCount
+        let pointEnd = 2 + Point.uncompressedByteCount
         self.init(
             id: try ParticipantID(UInt16(bytes[0]) << 8 | UInt16(bytes[1])),
             value: try Point(sec1: bytes[2..<pointEnd]),
             proof: try DLEQProof(serialized: Array(bytes[pointEnd...])))
     }
 
-    /// id ‖ compressed D_i ‖ c ‖ z, ``byteCount`` bytes.
-    /// - Throws: ``ShardCryptoError/Code/identityPoint`` when D_i is the identity (never for a decoded value).
+    /// id ‖ uncompressed D_i ‖ proof, ``byteCount`` bytes.
+    /// - Throws: ``ShardCryptoError/Code/identityPoint`` when D_i or a proof commitment is the
+    ///   identity (never for a decoded value).
     public func serialized() throws(ShardCryptoError) -> [UInt8] {
-        HPKEKeySchedule.bigEndian(id.rawValue) + (try value.compressed()) + proof.serialized()
+        HPKEKeySchedule.bigEndian(id.rawValue) + (try value.uncompressed()) + (try proof.serialized())
     }
 
     /// D_i and the proof are public values.

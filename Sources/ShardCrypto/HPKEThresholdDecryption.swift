@@ -26,11 +26,38 @@ extension ThresholdHPKE {
     }
 
     /// The partial decryptions sorted into those that verified and those that did not.
+    ///
+    /// Only this module makes one, so a value in hand proves its `valid` partials were checked
+    /// against `enc`; when it came from ``verifyPartials(ciphertext:partials:publicShares:context:)``
+    /// with ``PublicShares``, it also carries the key they were checked for, and
+    /// ``combine(ciphertext:verified:threshold:info:)`` finishes without checking them again.
     public struct PartialVerification: Sendable {
         /// Partials whose proofs verify against their public shares, ascending by participant.
         public let valid: [PartialDecryption]
         /// Refused partials, ascending by participant.
         public let rejected: [RejectedPartial]
+        /// The encapsulated key the proofs were checked over.
+        let enc: Point
+        /// The group public key of the public shares, when they came from a ``PublicShares``.
+        let publicKey: Point?
+    }
+
+    /// A key version's group public key and every custodian's public share Xᵢ = f(i)·G, computed
+    /// once from its Feldman commitment (n multi-scalar multiplications) and then reused by every
+    /// decryption: recomputing them per request cost more than the decryption's own checks.
+    /// The shares interpolate to the key by construction, so decryption with them needs no
+    /// consistency check of its own.
+    public struct PublicShares: Sendable {
+        /// The group public key A₀.
+        public let publicKey: Point
+        /// Xᵢ for each participant asked for.
+        public let shares: [ParticipantID: Point]
+
+        /// Derives the public shares of `participants` from `commitment`.
+        public init(commitment: FeldmanCommitment, participants: some Sequence<ParticipantID>) {
+            publicKey = commitment.publicKey
+            shares = Dictionary(participants.map { ($0, commitment.publicShare(for: $0)) }, uniquingKeysWith: { first, _ in first })
+        }
     }
 
     /// The context every custodian's proof is bound to: the suite, the
@@ -80,6 +107,19 @@ extension ThresholdHPKE {
         return try verify(partials, enc: parsed.ephemeralKey, publicShares: publicShares, context: context)
     }
 
+    /// ``verifyPartials(ciphertext:partials:publicShares:context:)`` against a key version's
+    /// ``PublicShares``; the result remembers the key, for
+    /// ``combine(ciphertext:verified:threshold:info:)``.
+    public static func verifyPartials(
+        ciphertext: [UInt8], partials: [PartialDecryption], publicShares: PublicShares, context: [UInt8]
+    ) throws(ShardCryptoError) -> PartialVerification {
+        let parsed = try Ciphertext(ciphertext)
+        let verification = try verify(partials, enc: parsed.ephemeralKey, publicShares: publicShares.shares, context: context)
+        return PartialVerification(
+            valid: verification.valid, rejected: verification.rejected, enc: parsed.ephemeralKey,
+            publicKey: publicShares.publicKey)
+    }
+
     static func verify(
         _ partials: [PartialDecryption], enc: Point, publicShares: [ParticipantID: Point], context: [UInt8]
     ) throws(ShardCryptoError) -> PartialVerification {
@@ -90,23 +130,62 @@ extension ThresholdHPKE {
             throw ShardCryptoError(
                 .duplicateParticipant, "participant \(partial.id) sent more than one partial decryption")
         }
-        var valid: [PartialDecryption] = []
+        var known: [(partial: PartialDecryption, statement: DLEQProof.Statement)] = []
         var rejected: [RejectedPartial] = []
         for partial in partials.sorted(by: { $0.id < $1.id }) {
             guard let publicShare = publicShares[partial.id] else {
                 rejected.append(RejectedPartial(id: partial.id, reason: .unknownParticipant))
                 continue
             }
-            let verified = partial.proof.verify(
-                publicKey: publicShare, base: enc, partial: partial.value,
-                context: proofContext(id: partial.id, context: context))
-            if verified {
-                valid.append(partial)
-            } else {
-                rejected.append(RejectedPartial(id: partial.id, reason: .invalidProof))
-            }
+            known.append(
+                (partial, DLEQProof.Statement(
+                    publicKey: publicShare, partial: partial.value, proof: partial.proof,
+                    context: proofContext(id: partial.id, context: context))))
         }
-        return PartialVerification(valid: valid, rejected: rejected)
+        // All proofs at once (the common case: every custodian honest); only when the batch
+        // fails are they checked one by one, to name the culprits.
+        var valid: [PartialDecryption] = []
+        if DLEQProof.verifyBatch(base: enc, known.map(\.statement)) {
+            valid = known.map(\.partial)
+        } else {
+            for (partial, statement) in known {
+                if DLEQProof.verifyBatch(base: enc, [statement]) {
+                    valid.append(partial)
+                } else {
+                    rejected.append(RejectedPartial(id: partial.id, reason: .invalidProof))
+                }
+            }
+            rejected.sort { $0.id < $1.id }
+        }
+        return PartialVerification(valid: valid, rejected: rejected, enc: enc, publicKey: nil)
+    }
+
+    /// Coordinator side, after ``verifyPartials(ciphertext:partials:publicShares:context:)``
+    /// with ``PublicShares``: interpolates the first `threshold` valid partials and finishes
+    /// HPKE, without checking the proofs a second time.
+    /// - Throws: ``ShardCryptoError/Code/invalidParameters`` for a verification made without
+    ///   ``PublicShares``, for another ciphertext, or with fewer than `threshold` valid partials;
+    ///   ``ShardCryptoError/Code/decryptionFailed`` when the AEAD does not authenticate.
+    public static func combine(
+        ciphertext: [UInt8], verified verification: PartialVerification, threshold: Int, info: [UInt8]
+    ) throws(ShardCryptoError) -> SecretBytes {
+        let parsed = try Ciphertext(ciphertext)
+        guard let publicKey = verification.publicKey else {
+            throw ShardCryptoError(.invalidParameters, "this verification was not made against a key version's public shares")
+        }
+        guard verification.enc == parsed.ephemeralKey else {
+            throw ShardCryptoError(.invalidParameters, "these partial decryptions were verified for another ciphertext")
+        }
+        guard threshold >= 1, verification.valid.count >= threshold else {
+            throw ShardCryptoError(
+                .invalidParameters,
+                "decryption needs \(threshold) valid partial decryptions, got \(verification.valid.count)")
+        }
+        let chosen = Array(verification.valid.prefix(threshold))
+        let dh = try Shamir.interpolate(points: chosen.map { (id: $0.id, point: $0.value) })
+        let sharedSecret = try DHKEM.sharedSecret(dh: dh, enc: parsed.enc, recipient: publicKey)
+        var context = HPKEKeySchedule.base(sharedSecret: sharedSecret, info: info).context
+        return try context.open(parsed.sealed, aad: [])
     }
 
     /// Coordinator side, strict: every partial must verify. Interpolates the first

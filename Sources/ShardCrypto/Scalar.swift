@@ -118,6 +118,27 @@ public struct Scalar: Sendable, Equatable, CustomStringConvertible, CustomDebugS
         return try body(value)
     }
 
+    /// ``withBigNum(_:)`` for several scalars at once, in order (for multi-scalar multiplication).
+    static func withBigNums<R>(_ scalars: [Scalar], _ body: ([OpaquePointer]) -> R) -> R {
+        SecureHeap.ensureInitialized()
+        var bigNums: [OpaquePointer] = []
+        bigNums.reserveCapacity(scalars.count)
+        defer { for value in bigNums { BN_clear_free(value) } }
+        withUnsafeTemporaryAllocation(byteCount: Self.byteCount, alignment: 8) { buffer in
+            defer { OPENSSL_cleanse(buffer.baseAddress, Self.byteCount) }
+            for scalar in scalars {
+                guard let value = BN_secure_new() else { fatalError("BN_secure_new: out of memory") }
+                bigNums.append(value)
+                BN_set_flags(value, BN_FLG_CONSTTIME)
+                ScalarField.encode(scalar.element, into: buffer)
+                precondition(
+                    BN_bin2bn(buffer.baseAddress!.assumingMemoryBound(to: UInt8.self), Int32(Self.byteCount), value) != nil,
+                    "BN_bin2bn: out of memory")
+            }
+        }
+        return body(bigNums)
+    }
+
     /// Sum modulo n.
     public static func + (lhs: Scalar, rhs: Scalar) -> Scalar {
         Scalar(element: ScalarField.add(lhs.element, rhs.element))

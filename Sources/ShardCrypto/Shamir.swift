@@ -147,11 +147,10 @@ public enum Shamir {
     /// decryptions D_i = x_i·E.
     public static func interpolate(points: [(id: ParticipantID, point: Point)]) throws(ShardCryptoError) -> Point {
         let ids = points.map(\.id)
-        var sum = Point.identity
-        for entry in points {
-            sum = sum + (try lagrangeCoefficient(for: entry.id, in: ids)) * entry.point
+        let terms = try points.map { entry throws(ShardCryptoError) in
+            (scalar: try lagrangeCoefficient(for: entry.id, in: ids), point: entry.point)
         }
-        return sum
+        return Point.sumOfMultiples(terms)
     }
 }
 
@@ -184,12 +183,12 @@ public struct FeldmanCommitment: Sendable, Equatable, CustomStringConvertible {
     public func publicShare(for id: ParticipantID) -> Point {
         let x = id.scalar
         var power = Scalar.one
-        var sum = Point.identity
+        var terms: [(scalar: Scalar, point: Point)] = []
         for coefficient in coefficients {
-            sum = sum + power * coefficient
+            terms.append((power, coefficient))
             power = power * x
         }
-        return sum
+        return Point.sumOfMultiples(terms)
     }
 
     /// Whether share·G equals the committed public share of its holder.

@@ -1,4 +1,4 @@
-import AuditLog
+@testable import AuditLog
 import Foundation
 import TestSupport
 import Testing
@@ -75,6 +75,35 @@ struct AuditLogWriteTests {
             #expect(info.st_mode & 0o777 == 0o600)
             stat(dir + "/log", &info)
             #expect(info.st_mode & 0o777 == 0o700)
+        }
+    }
+
+    @Test("concurrent appends share syncs, each returns its own head, and the chain holds them all in order")
+    func groupCommit() async throws {
+        try await withTemporaryDirectory { dir in
+            let path = dir + "/audit.log"
+            let log = try AuditLog(path: path)
+            let count = 64
+            let heads = try await withThrowingTaskGroup(of: AuditHead.self) { group in
+                for index in 0..<count {
+                    group.addTask { try await log.append("api.call", ["n": .int(index)]) }
+                }
+                var heads: [AuditHead] = []
+                for try await head in group { heads.append(head) }
+                return heads
+            }
+            // Every append got a distinct record, and the file holds exactly those, chained.
+            #expect(Set(heads.map(\.seq)) == Set(1...count))
+            let last = try #require(heads.max { $0.seq < $1.seq })
+            #expect(await log.head == last)
+            let report = try AuditVerifier.verify(path: path, expectedHead: last)
+            #expect(report.problems == [] && report.lines == count)
+            // Appends that arrived while a sync ran were made durable by one later sync.
+            let syncs = await log.appendSyncs
+            #expect(syncs >= 1 && syncs < count, "\(syncs) syncs for \(count) concurrent appends")
+            // One append alone still waits for its own sync.
+            try await log.append("api.call")
+            #expect(await log.appendSyncs == syncs + 1)
         }
     }
 

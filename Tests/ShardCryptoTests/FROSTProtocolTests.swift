@@ -174,16 +174,32 @@ import Testing
         #expect(error.code == .invalidParameters)
     }
 
-    @Test func publicSharesOfAnotherKeyAreRefused() throws {
+    @Test func publicSharesOnlyNameCulpritsOfASignatureThatFails() throws {
+        // The signature is checked first: honest shares give a valid signature under the group
+        // key even when the public shares handed in are another key's (they are not consulted).
         let session = try Session(threshold: 2, participants: 3, signers: [1, 2])
-        let shares = try session.signAll(message: message)
+        var shares = try session.signAll(message: message)
         let other = try FROSTTestKey.deal(threshold: 2, participants: 3)
-        let error = try #require(throws: ShardCryptoError.self) {
+        let signature = try FROST.aggregate(
+            shares: shares, message: message, commitments: session.commitments,
+            groupPublicKey: session.key.groupPublicKey, publicShares: other.publicShares)
+        #expect(FROST.verify(signature: signature, message: message, publicKey: session.key.groupPublicKey))
+        // A forged share makes the signature fail, and then the shares are checked: against the
+        // right public shares only the forger is named; against another key's, every signer.
+        shares[1] = FROST.SignatureShare(id: shares[1].id, value: shares[1].value + .one)
+        let named = try #require(throws: ShardCryptoError.self) {
+            try FROST.aggregate(
+                shares: shares, message: message, commitments: session.commitments,
+                groupPublicKey: session.key.groupPublicKey, publicShares: session.key.publicShares)
+        }
+        #expect(named.code == .invalidSignatureShare)
+        #expect(named.reason.contains("participant(s) 2 do not verify"), "\(named.reason)")
+        let everyone = try #require(throws: ShardCryptoError.self) {
             try FROST.aggregate(
                 shares: shares, message: message, commitments: session.commitments,
                 groupPublicKey: session.key.groupPublicKey, publicShares: other.publicShares)
         }
-        #expect(error.code == .invalidSignatureShare)
+        #expect(everyone.reason.contains("participant(s) 1, 2 do not verify"), "\(everyone.reason)")
     }
 
     @Test func fewerSignersThanTheThresholdGiveNoSignature() throws {
