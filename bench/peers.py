@@ -41,7 +41,7 @@ rows.append({"name": "Python cryptography HPKE open (same suite, whole key, one 
 
 frost = frost_rs.utility_p256
 message = b"a 32-byte message to be signed.."
-for threshold, shares in [(2, 3), (3, 5)]:
+for threshold, shares in [(2, 3), (3, 5), (4, 7), (5, 9)]:
     ids = [frost.get_id() for _ in range(shares)]
     round1_secret, round1_public = {}, {}
     for i in ids:

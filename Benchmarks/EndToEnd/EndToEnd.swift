@@ -16,8 +16,16 @@ import ShardCrypto
 /// ECDSA P-256 sign. Latencies go into HdrHistogram (µs, 3 significant digits); the rows are
 /// printed and written to `bench/results.json` beside earlier runs' shape, never judged.
 ///
+/// Also, in the same run: the coordinator's compute alone (verify t DLEQ proofs in one batch,
+/// interpolate, finish HPKE; and FROST's t signers plus aggregation in one process, the shape of
+/// the ZF peer's rows) for 2-of-3 … 5-of-9; the end-to-end rows at 16 clients for 4-of-7 and 5-of-9
+/// (how they grow with t and n); and the resident memory of keyshardd holding 10 rings of 5
+/// custodians, and of one agent.
+///
 ///   EndToEnd BIN_DIR [RESULTS_JSON]     (BIN_DIR holds keyshardd and keyshard-agent)
 ///   BENCH_SECONDS (default 5): how long each row runs; BENCH_CLIENTS (default "1,16,64");
+///   BENCH_SCALING_CLIENTS (default 16): clients for the 4-of-7 and 5-of-9 rows;
+///   BENCH_MEMORY_RINGS (default 10, 0 to skip): rings of 5 for the memory rows;
 ///   BENCH_PEERS: the peers' rows from scripts/bench-peers (default: peers.json beside RESULTS_JSON).
 @main
 struct EndToEnd {
@@ -88,17 +96,41 @@ struct EndToEnd {
         print(String(format: "baseline  single-key HPKE open (keyshard's HPKE, one core): %.0f ops/s", hpkeOpen.perSecond))
         print(String(format: "baseline  OpenSSL ECDSA P-256 sign (one core): %.0f ops/s", ecdsaSign.perSecond))
 
+        var rows: [Row] = []
+        let sizes = [(2, 3), (3, 5), (4, 7), (5, 9)]
+        for (threshold, shares) in sizes {
+            let compute = try coordinatorCompute(threshold: threshold, shares: shares, seconds: seconds)
+            rows.append(
+                Row(
+                    name: "threshold decrypt, coordinator compute only, \(threshold)-of-\(shares)",
+                    value: compute.perSecond, unit: "ops/s", p50_ms: compute.p50, p99_ms: compute.p99,
+                    baseline_name: "single-key HPKE open, one process", baseline_value: hpkeOpen.perSecond,
+                    ratio: compute.perSecond / hpkeOpen.perSecond,
+                    goal: ">= 0.25x single-key open (verify t proofs in one batch, combine, finish HPKE)"))
+            print(rows.last!.line)
+        }
+        for (threshold, shares) in sizes {
+            let frost = try frostInOneProcess(threshold: threshold, shares: shares, seconds: seconds)
+            rows.append(
+                Row(
+                    name: "keyshard FROST sign and aggregate, \(threshold)-of-\(shares), one process", value: frost.perSecond,
+                    unit: "ops/s", p50_ms: frost.p50, p99_ms: frost.p99, baseline_name: "OpenSSL ECDSA P-256 sign, one process",
+                    baseline_value: ecdsaSign.perSecond, ratio: frost.perSecond / ecdsaSign.perSecond,
+                    goal: "faster than ZF frost-p256 (frost_rs) for the same t-of-n"))
+            print(rows.last!.line)
+        }
+
         let daemon = try Daemon(bin: bin)
         defer { daemon.stop() }
         let admin = KeyshardClient(socketPath: daemon.socket)
-        var rows: [Row] = []
-        for (threshold, shares) in [(2, 3), (3, 5)] {
+        let scalingClients = Int(environment["BENCH_SCALING_CLIENTS"] ?? "") ?? 16
+        for (threshold, shares) in sizes {
             let ring = "\(threshold)-of-\(shares)"
             _ = try await admin.createKey("bench-hpke-\(ring)", type: .hpkeP256, threshold: threshold, shares: shares)
             _ = try await admin.createKey("bench-frost-\(ring)", type: .frostP256, threshold: threshold, shares: shares)
             let ciphertext = try await admin.encrypt(
                 "bench-hpke-\(ring)", plaintext: SecretBytes(Array(repeating: 0x42, count: 32)))
-            for clients in clientCounts {
+            for clients in threshold <= 3 ? clientCounts : [scalingClients] {
                 let decrypt = try await measureThroughDaemon(socket: daemon.socket, clients: clients, seconds: seconds) {
                     client in _ = try await client.decrypt("bench-hpke-\(ring)", ciphertext: ciphertext)
                 }
@@ -121,6 +153,30 @@ struct EndToEnd {
                         goal: ">= 0.05x ECDSA throughput; p99 <= 10 ms"))
                 print(rows.last!.line)
             }
+        }
+        // Memory: keyshardd with BENCH_MEMORY_RINGS rings of 5 custodians (one key each), and one agent.
+        let memoryRings = Int(environment["BENCH_MEMORY_RINGS"] ?? "") ?? 10
+        if memoryRings > 0 {
+            for index in 0..<memoryRings {
+                _ = try await admin.createKey("bench-memory-\(index)", type: .hpkeP256, ring: "memory-\(index)", threshold: 3, shares: 5)
+            }
+            let custodians = try await admin.custodians().count
+            let daemonRSS = residentMiB(pid: daemon.pid)
+            let agents = childAgents(of: daemon.pid)
+            let agentRSS = agents.map { residentMiB(pid: $0) }
+            let meanAgent = agentRSS.isEmpty ? 0 : agentRSS.reduce(0, +) / Double(agentRSS.count)
+            rows.append(
+                Row(
+                    name: "keyshardd resident memory, \(memoryRings) rings x 5 custodians (+ \(custodians - 5 * memoryRings) bench custodians)",
+                    value: daemonRSS, unit: "MiB", p50_ms: nil, p99_ms: nil, baseline_name: "none", baseline_value: 0, ratio: 0,
+                    goal: "measured, not judged"))
+            print(rows.last!.line)
+            rows.append(
+                Row(
+                    name: "keyshard-agent resident memory, mean of \(agentRSS.count) (process backend)", value: meanAgent,
+                    unit: "MiB", p50_ms: nil, p99_ms: nil, baseline_name: "none", baseline_value: 0, ratio: 0,
+                    goal: "measured, not judged"))
+            print(rows.last!.line)
         }
         try await admin.shutdown()
 
@@ -152,6 +208,80 @@ struct EndToEnd {
         if !directory.isEmpty { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
         try encoder.encode(results).write(to: URL(fileURLWithPath: output))
         print("wrote \(output)")
+    }
+
+    /// What the coordinator computes for one decryption once t partials are in: one batch check
+    /// of their DLEQ proofs against the version's cached public shares, the interpolation and
+    /// HPKE's key schedule and AEAD; the custodians' partials are made beforehand.
+    static func coordinatorCompute(threshold: Int, shares count: Int, seconds: Double) throws -> Measurement {
+        let (shares, commitment) = try Shamir.split(secret: .random(), threshold: threshold, participants: count)
+        let publicShares = ThresholdHPKE.PublicShares(commitment: commitment, participants: shares.map(\.id))
+        let info = Array("bench".utf8)
+        let context = Array("bench request".utf8)
+        let ciphertext = try ThresholdHPKE.seal(plaintext: Array(repeating: 0x42, count: 32), to: commitment.publicKey, info: info)
+        let partials = try shares.prefix(threshold).map {
+            try ThresholdHPKE.partialDecrypt(ciphertext: ciphertext, share: $0, context: context)
+        }
+        return measureLocally(seconds: seconds) {
+            let verified = try ThresholdHPKE.verifyPartials(
+                ciphertext: ciphertext, partials: partials, publicShares: publicShares, context: context)
+            _ = try ThresholdHPKE.combine(ciphertext: ciphertext, verified: verified, threshold: threshold, info: info)
+        }
+    }
+
+    /// FROST with every signer in this process, as the ZF peer is timed: t commitments, t
+    /// signature shares, aggregation (which verifies the signature).
+    static func frostInOneProcess(threshold: Int, shares count: Int, seconds: Double) throws -> Measurement {
+        let (shares, commitment) = try Shamir.split(secret: .random(), threshold: threshold, participants: count)
+        let publicShares = ThresholdHPKE.PublicShares(commitment: commitment, participants: shares.map(\.id)).shares
+        let signers = Array(shares.prefix(threshold))
+        let message = Array("a 32-byte message to be signed..".utf8)
+        return measureLocally(seconds: seconds) {
+            let rounds = signers.map { FROST.commit(share: $0) }
+            let commitments = rounds.map(\.1)
+            let signatureShares = try zip(signers, rounds).map { share, round in
+                try FROST.sign(
+                    share: share, nonces: round.0, message: message, commitments: commitments,
+                    groupPublicKey: commitment.publicKey)
+            }
+            _ = try FROST.aggregate(
+                shares: signatureShares, message: message, commitments: commitments, groupPublicKey: commitment.publicKey,
+                publicShares: publicShares)
+        }
+    }
+
+    /// VmRSS of a process, MiB.
+    static func residentMiB(pid: Int32) -> Double {
+        let text = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+        guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+            let kib = Double(line.split(separator: " ").dropFirst().first ?? "")
+        else { return 0 }
+        return kib / 1024
+    }
+
+    /// The keyshard-agent processes among `pid`'s descendants.
+    static func childAgents(of pid: Int32) -> [Int32] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        var parents: [Int32: Int32] = [:]
+        var names: [Int32: String] = [:]
+        for entry in entries {
+            guard let child = Int32(entry), let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+                let open = stat.firstIndex(of: "("), let close = stat.lastIndex(of: ")")
+            else { continue }
+            names[child] = String(stat[stat.index(after: open)..<close])
+            let fields = stat[stat.index(close, offsetBy: 2)...].split(separator: " ")
+            if fields.count > 1, let parent = Int32(fields[1]) { parents[child] = parent }
+        }
+        func descends(_ process: Int32) -> Bool {
+            var current = process
+            for _ in 0..<16 {
+                guard let parent = parents[current] else { return false }
+                if parent == pid { return true }
+                current = parent
+            }
+            return false
+        }
+        return names.filter { $0.value.hasPrefix("keyshard-agent") && descends($0.key) }.map(\.key)
     }
 
     /// Runs `body` back to back on this task for `seconds`.
@@ -238,6 +368,7 @@ final class Daemon {
     let directory: String
     let socket: String
     private let process: Process
+    var pid: Int32 { process.processIdentifier }
 
     init(bin: String) throws {
         directory = "/tmp/ks-bench-\(UUID().uuidString.prefix(8))"
