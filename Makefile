@@ -3,8 +3,9 @@
 #   make test    install what is missing, build, run every test (what CI runs)
 #   make demo    the main job against keyshardd: a 3-of-5 key by DKG, decrypt, sign, a custodian killed and
 #                replaced, the ring rotated, the audit chain verified (five real VMs as root, else processes)
-#   make bench   threshold costs next to OpenSSL's single-key operations; decrypt and sign end to end through
-#                keyshardd next to single-key baselines and peers (bench/results.json); quotes verified per second
+#   make bench   threshold costs next to OpenSSL's single-key operations; quotes verified next to Keylime and
+#                tpm2_checkquote; custodian VM start against the boot floor and ring rotation (as root); decrypt
+#                and sign end to end through keyshardd next to single-key baselines and peers (bench/results.json)
 #   make fuzz    libFuzzer over the decoders of untrusted input (FUZZ_SECONDS each)
 #   make image   the custodian VM image (kernel, initramfs with keyshard-agent, predicted PCRs)
 #
@@ -67,12 +68,13 @@ bench: deps
 		| /usr/bin/python3 ../scripts/bench-summary
 	$(SWIFT) build -c release --product keyshardd $(SWIFT_FLAGS)
 	$(SWIFT) build -c release --product keyshard-agent $(SWIFT_FLAGS)
-	scripts/bench-peers bench/peers.json
-	cd Benchmarks && $(SWIFT) run -c release EndToEnd "$$(cd .. && $(SWIFT) build -c release --show-bin-path)" ../bench/results.json
-	$(SWIFT) run -c release $(PREFIX_MAP) attestation-benchmark
+	$(SWIFT) run -c release $(PREFIX_MAP) attestation-benchmark --json bench/attestation.json --export .build/bench-quote
+	scripts/bench-peers bench/peers.json "$${BENCH_SECONDS:-5}" .build/bench-quote
 	@if [ "$$(id -u)" = 0 ]; then scripts/start-libvirt && $(MAKE) --no-print-directory image \
-		&& $(SWIFT) run -c release $(PREFIX_MAP) custodian-benchmark vm-images/out $(VM_BENCH_RUNS); \
-	else echo "make bench: custodian start-up needs root (qemu:///system); skipped"; fi
+		&& $(SWIFT) run -c release $(PREFIX_MAP) custodian-benchmark vm-images/out $(VM_BENCH_RUNS) --json bench/custodians.json; \
+	else echo "make bench: custodian VMs need root (qemu:///system); their rows are skipped"; rm -f bench/custodians.json; fi
+	cd Benchmarks && BENCH_LIBVIRT_IMAGE="$$(if [ "$$(id -u)" = 0 ]; then echo "$(CURDIR)/vm-images/out"; fi)" \
+		$(SWIFT) run -c release EndToEnd "$$(cd .. && $(SWIFT) build -c release --show-bin-path)" ../bench/results.json
 
 # The custodian image: Debian cloud kernel + initramfs with keyshard-agent (static Swift
 # stdlib), and the PCR 4/9 values OVMF will measure (vm-images/out/measurements.json, policy.yaml).

@@ -26,10 +26,13 @@ import ShardCrypto
 ///   BENCH_SECONDS (default 5): how long each row runs; BENCH_CLIENTS (default "1,16,64");
 ///   BENCH_SCALING_CLIENTS (default 16): clients for the 4-of-7 and 5-of-9 rows;
 ///   BENCH_MEMORY_RINGS (default 10, 0 to skip): rings of 5 for the memory rows;
-///   BENCH_PEERS: the peers' rows from scripts/bench-peers (default: peers.json beside RESULTS_JSON).
+///   BENCH_PEERS: the peers' rows from scripts/bench-peers (default: peers.json beside RESULTS_JSON);
+///   BENCH_LIBVIRT_IMAGE: a custodian image directory; when set (make bench does, as root), a second
+///   keyshardd on the libvirt backend times key creation and ring rotation for 3 and 5 custodian VMs,
+///   and custodian-benchmark's rows (custodians.json beside RESULTS_JSON) are merged.
 @main
 struct EndToEnd {
-    struct Row: Encodable {
+    struct Row: Codable {
         let name: String
         let value: Double
         let unit: String
@@ -180,12 +183,77 @@ struct EndToEnd {
         }
         try await admin.shutdown()
 
+        // Custodian VMs: create-to-ready against the boot floor (custodian-benchmark, run just before),
+        // and through keyshardd on the libvirt backend, key creation and ring rotation.
+        if let image = environment["BENCH_LIBVIRT_IMAGE"], !image.isEmpty {
+            let custodiansPath = (output as NSString).deletingLastPathComponent + "/custodians.json"
+            if let data = FileManager.default.contents(atPath: custodiansPath),
+                let measured = try? JSONDecoder().decode([Row].self, from: data)
+            {
+                for row in measured {
+                    rows.append(row)
+                    print(row.line)
+                }
+            }
+            let vms = try Daemon(bin: bin, extraArguments: ["--backend", "libvirt", "--image-dir", image])
+            defer { vms.stop() }
+            let client = KeyshardClient(socketPath: vms.socket, requestTimeout: .seconds(900))
+            for (threshold, shares) in [(2, 3), (3, 5)] {
+                let ring = "vm-\(threshold)-of-\(shares)"
+                let clock = ContinuousClock()
+                let created = try await clock.measure {
+                    _ = try await client.createKey("bench-vm-\(ring)", ring: ring, threshold: threshold, shares: shares)
+                }
+                let rotated = try await clock.measure { _ = try await client.rotateRing(ring) }
+                for (what, duration) in [("key create on a new ring (boots, attestation, DKG)", created), ("ring rotation", rotated)] {
+                    rows.append(
+                        Row(
+                            name: "libvirt backend: \(what), \(shares) custodian VMs", value: duration / .seconds(1), unit: "s",
+                            p50_ms: nil, p99_ms: nil, baseline_name: "none", baseline_value: 0, ratio: 0,
+                            goal: "measured, not judged"))
+                    print(rows.last!.line)
+                }
+            }
+            try await client.shutdown()
+        }
+
+        // Quote verification (attestation-benchmark, run just before): keyshard's verifier against a
+        // bare ECDSA verify in the same run; the quote peers below are set against keyshard's verifier.
+        let benchDirectory = (output as NSString).deletingLastPathComponent
+        let attestationPath = environment["BENCH_ATTESTATION"] ?? (benchDirectory + "/attestation.json")
+        var quoteRate: Double?
+        if let data = FileManager.default.contents(atPath: attestationPath),
+            let measured = try? JSONDecoder().decode([Peer].self, from: data),
+            let bare = measured.first(where: { $0.name.contains("bare ECDSA") }),
+            let keyshard = measured.first(where: { $0.name.contains("keyshard quote") })
+        {
+            quoteRate = keyshard.value
+            rows.append(
+                Row(
+                    name: keyshard.name, value: keyshard.value, unit: keyshard.unit, p50_ms: nil, p99_ms: nil,
+                    baseline_name: bare.name, baseline_value: bare.value, ratio: keyshard.value / bare.value,
+                    goal: ">= 0.9x bare ECDSA verify"))
+            print(rows.last!.line)
+        } else {
+            print("no quote rows (\(attestationPath) missing: attestation-benchmark --json makes it)")
+        }
+
         // The peers' rows (scripts/bench-peers, run just before), on the same baselines.
-        let peersPath = environment["BENCH_PEERS"] ?? ((output as NSString).deletingLastPathComponent + "/peers.json")
+        let peersPath = environment["BENCH_PEERS"] ?? (benchDirectory + "/peers.json")
         if let data = FileManager.default.contents(atPath: peersPath),
             let peers = try? JSONDecoder().decode([Peer].self, from: data)
         {
             for peer in peers {
+                if peer.unit == "quotes/s" {
+                    guard let quoteRate else { continue }
+                    rows.append(
+                        Row(
+                            name: "peer: " + peer.name, value: peer.value, unit: peer.unit, p50_ms: nil, p99_ms: nil,
+                            baseline_name: "keyshard quote verification (full policy), one core", baseline_value: quoteRate,
+                            ratio: peer.value / quoteRate, goal: "keyshard >= 2.5x Keylime (ratio <= 0.4)"))
+                    print(rows.last!.line)
+                    continue
+                }
                 let hpke = peer.name.contains("HPKE")
                 let baseline = hpke ? hpkeOpen.perSecond : ecdsaSign.perSecond
                 rows.append(
@@ -370,13 +438,15 @@ final class Daemon {
     private let process: Process
     var pid: Int32 { process.processIdentifier }
 
-    init(bin: String) throws {
+    init(bin: String, extraArguments: [String] = []) throws {
         directory = "/tmp/ks-bench-\(UUID().uuidString.prefix(8))"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        // 0755: with VMs, QEMU (libvirt-qemu) must pass through to the staged image and sockets.
+        try FileManager.default.createDirectory(
+            atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
         socket = directory + "/keyshard.sock"
         process = Process()
         process.executableURL = URL(fileURLWithPath: bin + "/keyshardd")
-        process.arguments = ["--dev", "--state-dir", directory + "/state", "--socket", socket]
+        process.arguments = ["--dev", "--state-dir", directory + "/state", "--socket", socket] + extraArguments
         FileManager.default.createFile(atPath: directory + "/keyshardd.log", contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: directory + "/keyshardd.log"))
         process.standardOutput = log

@@ -33,6 +33,9 @@ extension Engine {
             return custodian
         } catch {
             EngineMetrics.launch("refused")
+            logger.warning(
+                "custodian refused at admission; destroying it",
+                metadata: ["custodian": "\(record.backendID)", "ring": "\(ring)", "slot": "\(slot)", "error": "\(error)"])
             try? await backend.destroy(record)
             _ = try? await store.deleteCustodian(record.backendID)
             await note("custodian.destroyed", ["custodian": record.backendID, "reason": "admission failed"])

@@ -5,7 +5,11 @@ import TPM2
 
 // Quotes verified per second on one core, next to raw ECDSA P-256 verifications per second in the
 // same run, so the verifier's overhead over the signature check is visible on any machine.
-// Run with: swift run -c release attestation-benchmark
+// Run with: swift run -c release attestation-benchmark [SECONDS] [--json FILE] [--export DIR]
+//   --json FILE   also write both rates as rows (name, value, unit) for Benchmarks/EndToEnd to merge
+//   --export DIR  write the quote as files for the peers (bench/quote_peers.py: Keylime's
+//                 checkquote and tpm2_checkquote check the very same quote): ak.tpm2b (TPM2B_PUBLIC),
+//                 quote.msg (TPMS_ATTEST), quote.sig (TPMT_SIGNATURE), nonce.hex, pcrs.json
 
 /// A quote captured from swtpm 0.7.1 with tpm2-tools 5.4 (ECC P-256 AK, ECDSA-SHA256, sha256:0,4,9,
 /// nonce 0011223344556677, PCR 9 extended once with 32 bytes of 0x11).
@@ -64,7 +68,30 @@ else { fatalError("the captured AK is ECC and the signature ECDSA") }
 let rawKey = try P256.Signing.PublicKey(rawRepresentation: key.x + key.y)
 let rawSignature = try P256.Signing.ECDSASignature(rawRepresentation: r + s)
 
-let seconds = Double(CommandLine.arguments.dropFirst().first ?? "") ?? 2
+/// The value after `--name`, and the arguments without both.
+func option(_ name: String, in arguments: [String]) -> (value: String?, rest: [String]) {
+    guard let index = arguments.firstIndex(of: name), index + 1 < arguments.count else { return (nil, arguments) }
+    var rest = arguments
+    rest.removeSubrange(index...(index + 1))
+    return (arguments[index + 1], rest)
+}
+let (jsonPath, afterJSON) = option("--json", in: Array(CommandLine.arguments.dropFirst()))
+let (exportDirectory, positional) = option("--export", in: afterJSON)
+let seconds = Double(positional.first ?? "") ?? 2
+
+if let exportDirectory {
+    try FileManager.default.createDirectory(atPath: exportDirectory, withIntermediateDirectories: true)
+    func write(_ name: String, _ bytes: [UInt8]) throws {
+        try Data(bytes).write(to: URL(fileURLWithPath: exportDirectory + "/" + name))
+    }
+    // A TPM2B_PUBLIC is the TPMT_PUBLIC with its 2-byte size in front.
+    try write("ak.tpm2b", [UInt8(Captured.akPublic.count >> 8), UInt8(Captured.akPublic.count & 0xff)] + Captured.akPublic)
+    try write("quote.msg", Captured.message)
+    try write("quote.sig", Captured.signature)
+    try write("nonce.hex", Array(Captured.nonce.map { String(format: "%02x", $0) }.joined().utf8))
+    let hex: ([UInt8]) -> String = { $0.map { String(format: "%02x", $0) }.joined() }
+    try write("pcrs.json", Array(#"{"sha256": {"0": "\#(hex(zero))", "4": "\#(hex(zero))", "9": "\#(hex(pcr9))"}}"#.utf8))
+}
 let ecdsaRate = rate(seconds: seconds) {
     rawKey.isValidSignature(rawSignature, for: SHA256.hash(data: Captured.message))
 }
@@ -72,3 +99,14 @@ let quoteRate = rate(seconds: seconds) { verifier.verify(evidence, nonce: Captur
 print(String(format: "raw ECDSA P-256 verifications: %8.0f /s (one core)", ecdsaRate))
 print(String(format: "quotes verified (full policy):  %8.0f /s (one core), %.0f%% of raw ECDSA",
              quoteRate, 100 * quoteRate / ecdsaRate))
+
+if let jsonPath {
+    let rows: [[String: String]] = [
+        ["name": "bare ECDSA P-256 verify (swift-crypto), one core", "value": "\(ecdsaRate)", "unit": "verifications/s"],
+        ["name": "keyshard quote verification (full policy), one core", "value": "\(quoteRate)", "unit": "quotes/s"],
+    ]
+    let json = "[" + rows.map { #"{"name": "\#($0["name"]!)", "value": \#($0["value"]!), "unit": "\#($0["unit"]!)"}"# }
+        .joined(separator: ", ") + "]\n"
+    try Data(json.utf8).write(to: URL(fileURLWithPath: jsonPath))
+    print("wrote \(jsonPath)")
+}

@@ -12,13 +12,19 @@ import Hypervisor
 //           virtio-serial connect, agent start, EK and AK creation in the vTPM, quote, policy
 //           check, MakeCredential/ActivateCredential)
 //
-// Run as root after `make image`: swift run -c release custodian-benchmark [IMAGE_DIR] [RUNS]
-// (`make bench` does). Under TCG (no KVM here) both numbers are dominated by emulation.
+// Run as root after `make image`: swift run -c release custodian-benchmark [IMAGE_DIR] [RUNS] [--json FILE]
+// (`make bench` does, and Benchmarks/EndToEnd merges FILE's rows into bench/results.json). Under
+// TCG (no KVM here) both numbers are dominated by emulation.
 
 @main
 enum CustodianBenchmark {
     static func main() async {
-        let arguments = CommandLine.arguments.dropFirst()
+        var arguments = Array(CommandLine.arguments.dropFirst())
+        var jsonPath: String?
+        if let index = arguments.firstIndex(of: "--json"), index + 1 < arguments.count {
+            jsonPath = arguments[index + 1]
+            arguments.removeSubrange(index...(index + 1))
+        }
         let imageDirectory = arguments.first ?? "vm-images/out"
         let runs = arguments.dropFirst().first.flatMap(Int.init) ?? 3
         guard getuid() == 0 else { fail("needs root (qemu:///system)") }
@@ -47,6 +53,14 @@ enum CustodianBenchmark {
             }
         }
         samples.report(memoryMiB: launcher.image.memoryMiB, runs: runs)
+        if let jsonPath {
+            do {
+                try samples.json(runs: runs).write(toFile: jsonPath, atomically: true, encoding: .utf8)
+                print("wrote \(jsonPath)")
+            } catch {
+                fail("cannot write \(jsonPath): \(error)")
+            }
+        }
     }
 
     static func fail(_ message: String) -> Never {
@@ -62,6 +76,26 @@ enum CustodianBenchmark {
         var readies: [Double] = []
 
         func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+
+        /// The medians as result rows (name, value, unit, baseline, goal) for bench/results.json.
+        func json(runs: Int) throws -> String {
+            let floor = median(floors)
+            let rows: [[String: Any]] = [
+                [
+                    "name": "libvirt custodian: create to attested, ready for its share (median of \(runs))",
+                    "value": median(readies), "unit": "s",
+                    "baseline_name": "bare virsh create of the same domain until /init starts the agent (boot floor)",
+                    "baseline_value": floor, "ratio": median(readies) / floor, "goal": "<= 1.3x the boot floor",
+                ],
+                [
+                    "name": "libvirt custodian: attestation ceremony (quote, policy, EK chain, credential activation)",
+                    "value": median(attests), "unit": "s", "baseline_name": "bare boot floor", "baseline_value": floor,
+                    "ratio": median(attests) / floor, "goal": "measured, not judged",
+                ],
+            ]
+            let data = try JSONSerialization.data(withJSONObject: rows, options: [.prettyPrinted, .sortedKeys])
+            return String(decoding: data, as: UTF8.self) + "\n"
+        }
 
         func report(memoryMiB: Int, runs: Int) {
             print("")

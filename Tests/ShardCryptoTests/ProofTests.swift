@@ -172,3 +172,14 @@ import Testing
         }
     }
 }
+
+extension MultiScalarMultiplicationTests {
+    @Test func identityPointsAmongTheTermsAddNothing() {
+        let p = Point.generatorMultiple(.random())
+        let k = Scalar.random()
+        #expect(Point.sumOfMultiples([(k, .identity), (k, p)]) == k * p)
+        #expect(Point.sumOfMultiples([(k, .identity)]).isIdentity)
+        #expect(Point.sumOfMultiples([(k, .identity)], generator: k) == .generatorMultiple(k))
+        #expect(Point.sumOfMultiples([(.zero, p)], generator: .zero).isIdentity)
+    }
+}
