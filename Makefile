@@ -64,7 +64,7 @@ demo-protocols: deps
 	"$$($(SWIFT) build -c $(CONFIG) --show-bin-path)/keyshard-demo" "$$($(SWIFT) build -c $(CONFIG) --show-bin-path)/keyshard"
 
 bench: deps
-	cd Benchmarks && set -o pipefail && $(SWIFT) package --disable-sandbox benchmark --format markdown --no-progress \
+	cd Benchmarks && set -o pipefail && $(SWIFT) package --disable-sandbox benchmark --target ThresholdCosts --format markdown --no-progress \
 		| /usr/bin/python3 ../scripts/bench-summary
 	$(SWIFT) build -c release --product keyshardd $(SWIFT_FLAGS)
 	$(SWIFT) build -c release --product keyshard-agent $(SWIFT_FLAGS)
