@@ -25,8 +25,9 @@ public actor AuditLog {
     /// The log's path.
     public nonisolated let path: String
     private var file: AuditFile
-    /// Appends written but not yet durable, waiting for a sync that covers their last byte.
-    private var waiting: [(end: Int, resume: CheckedContinuation<AuditError?, Never>)] = []
+    /// Appends written but not yet durable, waiting for a sync of their file that covers their
+    /// last byte (after a reopen, appends to the old file may still be waiting).
+    private var waiting: [Waiter] = []
     private var syncing = false
     private let syncQueue = DispatchQueue(label: "keyshard.audit-log.sync")
     /// Syncs completed by appends (not counting opening's), for the tests of group commit.
@@ -75,16 +76,16 @@ public actor AuditLog {
     private func waitUntilDurable(_ written: AuditFile, end: Int) async throws(AuditError) {
         guard written.durableSize < end else { return }
         let failure = await withCheckedContinuation { continuation in
-            waiting.append((end, continuation))
+            waiting.append(Waiter(file: written, end: end, resume: continuation))
             startSyncIfIdle()
         }
         if let failure { throw failure }
     }
 
     private func startSyncIfIdle() {
-        guard !syncing, !waiting.isEmpty else { return }
+        guard !syncing, let first = waiting.first else { return }
         syncing = true
-        let syncing = file
+        let syncing = first.file
         let covered = SyncPoint(size: syncing.size, head: syncing.head)
         syncQueue.async {
             let failure = syncing.sync()
@@ -98,19 +99,31 @@ public actor AuditLog {
             // Nothing written since the last good sync is known to be on disk: cut it all off
             // and fail every append still waiting (they were all written after that sync).
             let error = synced.rollBack(reason: failure)
-            let failed = waiting
-            waiting = []
+            let failed = waiting.filter { $0.file === synced }
+            waiting.removeAll { $0.file === synced }
             for waiter in failed { waiter.resume.resume(returning: error) }
+            startSyncIfIdle()
             return
         }
         appendSyncs += 1
         synced.markDurable(covered.size, head: covered.head)
-        var stillWaiting: [(end: Int, resume: CheckedContinuation<AuditError?, Never>)] = []
+        var stillWaiting: [Waiter] = []
         for waiter in waiting {
-            if waiter.end <= covered.size { waiter.resume.resume(returning: nil) } else { stillWaiting.append(waiter) }
+            if waiter.file === synced, waiter.end <= covered.size {
+                waiter.resume.resume(returning: nil)
+            } else {
+                stillWaiting.append(waiter)
+            }
         }
         waiting = stillWaiting
         startSyncIfIdle()
+    }
+
+    /// An append waiting for its record to be durable.
+    private struct Waiter {
+        let file: AuditFile
+        let end: Int
+        let resume: CheckedContinuation<AuditError?, Never>
     }
 
     /// What one sync covers: the bytes written and the head when it began.
@@ -125,8 +138,10 @@ public actor AuditLog {
     /// - Throws: ``AuditError`` `.corrupt` when the path now holds another chain, or the open and
     ///   write failures of ``init(path:continuing:)``. The old file stays in use then.
     public func reopen() async throws(AuditError) {
-        // Records still being synced belong to the old file: let them finish there first.
-        try await waitUntilDurable(file, end: file.size)
+        // Records still being synced belong to the old file: let them finish there first, until
+        // none is pending (appends may arrive while this waits), so that the new file continues
+        // from a head that is on disk. Nothing below suspends.
+        while file.durableSize < file.size { try await waitUntilDurable(file, end: file.size) }
         if try file.stillAtPath() { return }
         let replacement = try AuditFile.open(path: path, previous: file.head, expecting: file.head)
         file = replacement

@@ -43,6 +43,9 @@ extension Engine {
         }
     }
 
+    /// How many fresh connections admission tries after the agent's channel dropped the first.
+    static let admissionTransportRetries = 4
+
     /// Connects to a running custodian, runs the attestation ceremony against the current policy and
     /// opens the session (after a daemon restart too: the agent accepts a new session from its
     /// pinned coordinator). Refusals are audited with their reasons.
@@ -55,12 +58,28 @@ extension Engine {
         var client = try await AgentClient.connect(to: specification, options: options)
         var outcome: Result<AttestedCustodian, CoordinatorError>
         do { outcome = .success(try await attestor.attest(client)) } catch { outcome = .failure(error) }
-        if case .failure(let error) = outcome, error.reason.contains(AgentProtocolError.Code.connectionClosed.name) {
-            // A virtio-serial port the agent is just reopening (after an earlier client left) drops a
-            // connection before any answer; a fresh challenge on a new connection is as good.
+        // A virtio-serial port the agent is just reopening (after an earlier client left) drops a
+        // connection before any answer, and for a moment after that the channel's socket can refuse
+        // connections (seen in CI with five VMs finishing their boot at once). A fresh challenge on a
+        // new connection is as good as the first, so the transport gets a few more tries; a refusal
+        // by the attestation itself is final at once.
+        var retries = 0
+        while case .failure(let error) = outcome, error.reason.contains(AgentProtocolError.Code.connectionClosed.name),
+            retries < Self.admissionTransportRetries
+        {
+            retries += 1
             try? await client.close()
             try await Task.sleep(for: .seconds(1))
-            client = try await AgentClient.connect(to: specification, options: options)
+            do {
+                client = try await AgentClient.connect(to: specification, options: options)
+            } catch {
+                logger.info(
+                    "custodian channel not accepting yet; retrying",
+                    metadata: ["custodian": "\(record.backendID)", "attempt": "\(retries)", "error": "\(error)"])
+                outcome = .failure(
+                    CoordinatorError(.agentUnreachable, "\(AgentProtocolError.Code.connectionClosed.name): \(error)"))
+                continue
+            }
             do { outcome = .success(try await attestor.attest(client)) } catch { outcome = .failure(error) }
         }
         let attested: AttestedCustodian

@@ -364,6 +364,34 @@ struct AuditRecoveryTests {
         }
     }
 
+    @Test("appends racing a reopen after rotation all return, each durable in the file it was written to")
+    func rotationUnderConcurrentAppends() async throws {
+        try await withTemporaryDirectory { dir in
+            let path = dir + "/audit.log"
+            let log = try AuditLog(path: path)
+            try await log.append("daemon.start")
+            try FileManager.default.moveItem(atPath: path, toPath: path + ".1")
+            let count = 48
+            let heads = try await withThrowingTaskGroup(of: AuditHead.self) { group in
+                for index in 0..<count {
+                    group.addTask { try await log.append("api.call", ["n": .int(index)]) }
+                    if index == count / 2 { group.addTask { try await log.reopen(); return .genesis } }
+                }
+                var heads: [AuditHead] = []
+                for try await head in group where head != .genesis { heads.append(head) }
+                return heads
+            }
+            // Every append got its record; the two files together hold each exactly once, in one chain.
+            let old = try AuditVerifier.verify(path: path + ".1")
+            let new = try AuditVerifier.verify(path: path, expectedHead: await log.head)
+            #expect(old.problems == [] && new.problems == [], "\(old.problems) \(new.problems)")
+            #expect(new.continuesFrom == old.head?.hash)
+            let records = (try lines(of: path + ".1") + lines(of: path)).compactMap { AuditEntry(line: Array($0.utf8)) }
+            let calls = records.filter { $0.event == "api.call" }
+            #expect(calls.count == count && Set(calls.map(\.seq)) == Set(heads.map(\.seq)))
+        }
+    }
+
     @Test("logrotate's create mode: an empty file at the path is continued into")
     func rotationCreate() async throws {
         try await withTemporaryDirectory { dir in
