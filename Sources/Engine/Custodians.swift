@@ -63,10 +63,13 @@ extension Engine {
         // connections (seen in CI with five VMs finishing their boot at once). A fresh challenge on a
         // new connection is as good as the first, so the transport gets a few more tries; a refusal
         // by the attestation itself is final at once.
+        func droppedByTransport(_ outcome: Result<AttestedCustodian, CoordinatorError>) -> Bool {
+            if case .failure(let error) = outcome { return error.reason.contains(AgentProtocolError.Code.connectionClosed.name) }
+            return false
+        }
+        var transient = droppedByTransport(outcome)
         var retries = 0
-        while case .failure(let error) = outcome, error.reason.contains(AgentProtocolError.Code.connectionClosed.name),
-            retries < Self.admissionTransportRetries
-        {
+        while transient, retries < Self.admissionTransportRetries {
             retries += 1
             try? await client.close()
             try await Task.sleep(for: .seconds(1))
@@ -77,10 +80,11 @@ extension Engine {
                     "custodian channel not accepting yet; retrying",
                     metadata: ["custodian": "\(record.backendID)", "attempt": "\(retries)", "error": "\(error)"])
                 outcome = .failure(
-                    CoordinatorError(.agentUnreachable, "\(AgentProtocolError.Code.connectionClosed.name): \(error)"))
+                    CoordinatorError(.agentUnreachable, "the agent's channel refused \(retries) new connection(s): \(error)"))
                 continue
             }
             do { outcome = .success(try await attestor.attest(client)) } catch { outcome = .failure(error) }
+            transient = droppedByTransport(outcome)
         }
         let attested: AttestedCustodian
         switch outcome {

@@ -101,12 +101,11 @@ print(String(format: "quotes verified (full policy):  %8.0f /s (one core), %.0f%
              quoteRate, 100 * quoteRate / ecdsaRate))
 
 if let jsonPath {
-    let rows: [[String: String]] = [
-        ["name": "bare ECDSA P-256 verify (swift-crypto), one core", "value": "\(ecdsaRate)", "unit": "verifications/s"],
-        ["name": "keyshard quote verification (full policy), one core", "value": "\(quoteRate)", "unit": "quotes/s"],
+    let rows: [[String: Any]] = [
+        ["name": "bare ECDSA P-256 verify (swift-crypto), one core", "value": ecdsaRate, "unit": "verifications/s"],
+        ["name": "keyshard quote verification (full policy), one core", "value": quoteRate, "unit": "quotes/s"],
     ]
-    let json = "[" + rows.map { #"{"name": "\#($0["name"]!)", "value": \#($0["value"]!), "unit": "\#($0["unit"]!)"}"# }
-        .joined(separator: ", ") + "]\n"
-    try Data(json.utf8).write(to: URL(fileURLWithPath: jsonPath))
+    try JSONSerialization.data(withJSONObject: rows, options: [.prettyPrinted, .sortedKeys])
+        .write(to: URL(fileURLWithPath: jsonPath))
     print("wrote \(jsonPath)")
 }
