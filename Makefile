@@ -4,8 +4,11 @@
 #   make demo    the main job against keyshardd: a 3-of-5 key by DKG, decrypt, sign, a custodian killed and
 #                replaced, the ring rotated, the audit chain verified (five real VMs as root, else processes)
 #   make bench   threshold costs next to OpenSSL's single-key operations; quotes verified next to Keylime and
-#                tpm2_checkquote; custodian VM start against the boot floor and ring rotation (as root); decrypt
-#                and sign end to end through keyshardd next to single-key baselines and peers (bench/results.json)
+#                tpm2_checkquote; one engine heart-beating 1,000 software custodians; custodian VM start against
+#                the boot floor and ring rotation (as root); decrypt and sign end to end through keyshardd next
+#                to single-key baselines and peers (bench/results.json)
+#   make reliability  the reliability suite alone (faults, load, custody), then its summary table
+#   make soak    the same with the long load run (60 s of 64 clients)
 #   make fuzz    libFuzzer over the decoders of untrusted input (FUZZ_SECONDS each)
 #   make image   the custodian VM image (kernel, initramfs with keyshard-agent, predicted PCRs)
 #
@@ -17,12 +20,12 @@ SWIFT        ?= swift
 SWIFT_FLAGS  ?=
 CONFIG       ?= debug
 
-.PHONY: all deps build test demo demo-protocols bench fuzz image clean help
+.PHONY: all deps build test reliability soak demo demo-protocols bench fuzz image clean help
 
 all: build
 
 help:
-	@sed -n '2,10p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,13p' Makefile | sed 's/^# \{0,1\}//'
 
 deps:
 	@scripts/bootstrap
@@ -49,6 +52,20 @@ test: deps image
 	@scripts/start-libvirt
 	timeout --kill-after=30 $(TEST_TIMEOUT) stdbuf -oL -eL $(SWIFT) test --skip-build --no-parallel $(SWIFT_FLAGS) </dev/null
 
+# The reliability suite (also part of `make test`) with its summary: every test appends a line
+# to the report (Tests/DaemonTests/ReliabilityReport.swift) and scripts/reliability-summary prints
+# the table the README shows; it fails when any line did not hold.
+RELIABILITY_SUITES ?= FaultTests|CustodianFaultTests|LoadTests|CustodyInvariantTests|BadInputTests|AccessTests
+reliability: deps
+	$(SWIFT) build --build-tests $(SWIFT_FLAGS)
+	@rm -f .build/reliability.tsv
+	@status=0; KEYSHARD_RELIABILITY_REPORT=$(CURDIR)/.build/reliability.tsv timeout --kill-after=30 $(TEST_TIMEOUT) \
+		$(SWIFT) test --skip-build --no-parallel --filter '$(RELIABILITY_SUITES)' $(SWIFT_FLAGS) </dev/null || status=$$?; \
+		scripts/reliability-summary .build/reliability.tsv || status=1; exit $$status
+
+soak:
+	@KEYSHARD_LOAD_SECONDS=60 KEYSHARD_LOAD_CLIENTS=64 $(MAKE) --no-print-directory reliability
+
 # As root the demo's custodians are VMs (the image is built first); otherwise local processes.
 demo: deps
 	@if [ "$$(id -u)" = 0 ]; then $(MAKE) --no-print-directory image; fi
@@ -70,6 +87,8 @@ bench: deps
 	$(SWIFT) build -c release --product keyshard-agent $(SWIFT_FLAGS)
 	$(SWIFT) run -c release $(PREFIX_MAP) attestation-benchmark --json bench/attestation.json --export .build/bench-quote
 	scripts/bench-peers bench/peers.json "$${BENCH_SECONDS:-5}" .build/bench-quote
+	$(SWIFT) run -c release $(PREFIX_MAP) fleet-benchmark --custodians "$${FLEET_CUSTODIANS:-1000}" \
+		--seconds "$${FLEET_SECONDS:-60}" --json bench/fleet.json
 	@if [ "$$(id -u)" = 0 ]; then scripts/start-libvirt && $(MAKE) --no-print-directory image \
 		&& $(SWIFT) run -c release $(PREFIX_MAP) custodian-benchmark vm-images/out $(VM_BENCH_RUNS) --json bench/custodians.json; \
 	else echo "make bench: custodian VMs need root (qemu:///system); their rows are skipped"; rm -f bench/custodians.json; fi

@@ -308,6 +308,38 @@ let package = Package(
             dependencies: ["Coordinator", "AgentProtocol", "Attestation", "Hypervisor"]
         ),
 
+        // Software-TPM custodians for load benchmarks; keyshard-agent never links it.
+        .target(
+            name: "LoadAgent",
+            dependencies: [
+                "CustodianAgent",
+                "AgentProtocol",
+                "PeerAttestation",
+                "TPM2",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "fleet-benchmark",
+            dependencies: [
+                "LoadAgent",
+                "Engine",
+                "KeyStore",
+                "AuditLog",
+                "CustodianBackend",
+                "Coordinator",
+                "Attestation",
+                "AgentProtocol",
+                "CustodianAgent",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]
+        ),
+
         .executableTarget(
             name: "attestation-fuzz",
             dependencies: ["Attestation", "TPM2", "CFuzzerDriver"]
@@ -335,6 +367,20 @@ let package = Package(
                 "TPM2",
                 "ShardCrypto",
                 .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        .testTarget(
+            name: "LoadAgentTests",
+            dependencies: [
+                "LoadAgent",
+                "CustodianAgent",
+                "Coordinator",
+                "AgentProtocol",
+                "Attestation",
+                "PeerAttestation",
+                "TPM2",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // A real TPM (swtpm) for tests, shared by every test target that needs one.
@@ -440,7 +486,10 @@ let package = Package(
         // keyshardd and the keyshard CLI, started for real, driven over the socket.
         .testTarget(
             name: "DaemonTests",
-            dependencies: ["ShardCrypto", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: [
+                "ShardCrypto", "TestSupport", "KeyshardAPI", "KeyshardClient",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
         ),
         // Runs vm-images/test/ (image builder, PCR 4/9 prediction, a real OVMF boot).
         .testTarget(name: "VMImageTests", dependencies: ["TestSupport"]),

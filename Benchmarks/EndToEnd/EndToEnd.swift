@@ -29,7 +29,8 @@ import ShardCrypto
 ///   BENCH_PEERS: the peers' rows from scripts/bench-peers (default: peers.json beside RESULTS_JSON);
 ///   BENCH_LIBVIRT_IMAGE: a custodian image directory; when set (make bench does, as root), a second
 ///   keyshardd on the libvirt backend times key creation and ring rotation for 3 and 5 custodian VMs,
-///   and custodian-benchmark's rows (custodians.json beside RESULTS_JSON) are merged.
+///   and custodian-benchmark's rows (custodians.json beside RESULTS_JSON) are merged;
+///   fleet-benchmark's rows (fleet.json beside RESULTS_JSON, the attestation fleet) are merged when present.
 @main
 struct EndToEnd {
     struct Row: Codable {
@@ -215,6 +216,20 @@ struct EndToEnd {
                 }
             }
             try await client.shutdown()
+        }
+
+        // The attestation fleet (fleet-benchmark, run just before): one engine heart-beating a
+        // thousand software custodians.
+        let fleetPath = (output as NSString).deletingLastPathComponent + "/fleet.json"
+        if let data = FileManager.default.contents(atPath: fleetPath),
+            let measured = try? JSONDecoder().decode([Row].self, from: data)
+        {
+            for row in measured {
+                rows.append(row)
+                print(row.line)
+            }
+        } else {
+            print("no attestation fleet rows (\(fleetPath) missing: fleet-benchmark --json makes it)")
         }
 
         // Quote verification (attestation-benchmark, run just before): keyshard's verifier against a

@@ -31,7 +31,7 @@ public actor Custodian: AgentRequestHandler {
     /// DKG runs open at once (each holds a polynomial or a pending share); more are refused.
     static let maximumDKGRuns = 16
 
-    private let tpm: TPMDevice
+    private let tpm: any CustodianTPM
     private let identity: TPMAttestationIdentity
     private let endorsementCertificate: [UInt8]?
     /// The PCRs quoted: the agent's default until a challenge names the verifier's selection.
@@ -69,7 +69,7 @@ public actor Custodian: AgentRequestHandler {
     ///     (ECC P-256, then RSA 2048), or ECC P-256 when there is none.
     ///   - pins: the coordinator key, EK roots and minimum threshold this custodian trusts.
     public init(
-        tpm: TPMDevice, selection: TPMPCRSelection, eventLogPath: String, logger: Logger,
+        tpm: any CustodianTPM, selection: TPMPCRSelection, eventLogPath: String, logger: Logger,
         endorsementKey: TPMEndorsementKeyType? = nil, pins: AgentPins, onDestroy: @escaping @Sendable () -> Void
     ) throws {
         self.tpm = tpm
@@ -197,7 +197,12 @@ public actor Custodian: AgentRequestHandler {
             throw ErrorMessage(code: .tpmFailure, text: "ActivateCredential failed: \(error.code)")
         }
         activated = true
-        logger.info("credential activated; share operations enabled")
+        let memory = ProcessMemory.current()
+        logger.info(
+            "credential activated; share operations enabled",
+            metadata: [
+                "rssKiB": "\(memory?.residentKiB ?? 0)", "peakRssKiB": "\(memory?.peakResidentKiB ?? 0)",
+            ])
         return try CredentialActivated(
             proof: CredentialActivated.proof(of: SecretBytes(credential), transportKey: transportKey))
     }

@@ -7,6 +7,19 @@ enum EngineMetrics {
         Counter(label: "keyshard_heartbeats_total", dimensions: [("outcome", outcome)]).increment()
     }
 
+    /// An accepted heartbeat, timed from the start of its round: above the heartbeat interval, the
+    /// custodian went longer than the interval between two attestations.
+    static func heartbeatAccepted(after delay: Duration) {
+        Timer(label: "keyshard_heartbeat_delay_seconds").recordNanoseconds(delay.nanoseconds)
+    }
+
+    /// One heartbeat round: how long until every custodian's heartbeat was checked, and whether that
+    /// took longer than the interval (the next round then starts late).
+    static func heartbeatRound(_ duration: Duration, interval: Duration) {
+        Timer(label: "keyshard_heartbeat_round_seconds").recordNanoseconds(duration.nanoseconds)
+        if duration > interval { Counter(label: "keyshard_heartbeat_rounds_overrun_total").increment() }
+    }
+
     static func quarantine(misbehaved: Bool) {
         Counter(label: "keyshard_quarantines_total", dimensions: [("cause", misbehaved ? "misbehaved" : "stopped-or-missed")])
             .increment()
@@ -27,5 +40,14 @@ enum EngineMetrics {
 
     static func launchSeconds(_ seconds: Double) {
         Timer(label: "keyshard_custodian_launch_seconds").recordSeconds(seconds)
+    }
+}
+
+extension Duration {
+    /// The duration in whole nanoseconds (saturating).
+    var nanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        let (whole, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        return overflow ? .max : whole + attoseconds / 1_000_000_000
     }
 }

@@ -4,6 +4,7 @@ import Foundation
 import KeyStore
 import KeyshardAPI
 import ShardCrypto
+import Synchronization
 
 /// Epoch changes: every key version of a ring re-shared from t current holders to a new member
 /// set (a repair, a rotation of every custodian, a replacement of an old one), in two phases.
@@ -183,14 +184,30 @@ extension Engine {
 }
 
 /// Named points in multi-step changes where tests (and the reliability suite) can make the daemon
-/// die: `KEYSHARD_FAULT_KILL_AT=<step>` in the environment SIGKILLs keyshardd when it reaches that
-/// step. Unset, it does nothing.
+/// die: `KEYSHARD_FAULT_KILL_AT=<step>` in the environment SIGKILLs keyshardd the first time it
+/// reaches that step, `<step>#N` the N-th time. Unset, it does nothing; it can only end the process,
+/// which whoever sets the daemon's environment can do anyway.
+///
+/// Steps: `dkg.round1`, `dkg.round2`, `dkg.finished`, `dkg.confirmed` (a DKG's shares installed,
+/// nothing recorded), `import.dealt` (an import's shares delivered, nothing recorded),
+/// `key.recorded`, `version.recorded`, `epoch.begun`, `epoch.version-reshared`, `epoch.probed`,
+/// `epoch.committed`.
 enum FaultInjection {
-    static let step: String? = ProcessInfo.processInfo.environment["KEYSHARD_FAULT_KILL_AT"]
+    static let target: (step: String, count: Int)? = {
+        guard let text = ProcessInfo.processInfo.environment["KEYSHARD_FAULT_KILL_AT"], !text.isEmpty else { return nil }
+        let parts = text.split(separator: "#", maxSplits: 1).map(String.init)
+        return (parts[0], parts.count == 2 ? max(1, Int(parts[1]) ?? 1) : 1)
+    }()
+    private static let reachedCount = Mutex<Int>(0)
 
     static func reached(_ name: String) async throws {
-        guard let step, step == name else { return }
-        FileHandle.standardError.write(Data("keyshardd: fault injection: killed at \(name)\n".utf8))
+        guard let target, target.step == name else { return }
+        let count = reachedCount.withLock { count in
+            count += 1
+            return count
+        }
+        guard count == target.count else { return }
+        FileHandle.standardError.write(Data("keyshardd: fault injection: killed at \(name) (#\(count))\n".utf8))
         kill(getpid(), SIGKILL)
     }
 }

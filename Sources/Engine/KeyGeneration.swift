@@ -30,6 +30,7 @@ extension Engine {
                 else { throw KeyshardError(.custodianFailure, "custodian \(custodian.id) answered DKG round 1 wrongly") }
                 return answer.package
             }
+            try await FaultInjection.reached("dkg.round1")
             // Every participant is a recipient; each dealer checks the others' quotes itself.
             let binding = RecipientBinding.dkg(key: reference, parameters: parameters)
             let attestor = try attestor
@@ -50,6 +51,7 @@ extension Engine {
                 else { throw KeyshardError(.custodianFailure, "custodian \(custodian.id) answered DKG receive wrongly") }
                 return list.complaints
             }.flatMap { $0 }
+            try await FaultInjection.reached("dkg.round2")
             if !complaints.isEmpty {
                 throw KeyshardError(
                     .custodianFailure,
@@ -73,6 +75,7 @@ extension Engine {
             for done in finished where first.commitment.publicShare(for: done.participant) != done.publicShare {
                 throw KeyshardError(.custodianFailure, "participant \(done.participant)'s public share does not fit the DKG commitment")
             }
+            try await FaultInjection.reached("dkg.finished")
             // Confirmation: each custodian installs its share only after every confirmation verified;
             // under the gate, so a heartbeat sees the share and the ledger change together.
             let confirmations = finished.map(\.confirmation)
@@ -86,6 +89,7 @@ extension Engine {
                 }
                 return true
             }
+            try await FaultInjection.reached("dkg.confirmed")
             return first.commitment
         } catch {
             for custodian in ordered { await forget([reference], on: custodian) }
@@ -130,6 +134,7 @@ extension Engine {
                     return true
                 }
             }
+            try await FaultInjection.reached("import.dealt")
             return commitment
         } catch {
             for custodian in ordered { await forget([reference], on: custodian) }

@@ -64,6 +64,7 @@ extension Engine {
             throw error
         }
         ring.setCommitment(commitment, for: RingRuntime.VersionID(key: name, version: 1))
+        try? await FaultInjection.reached("key.recorded")
         await note(
             "key.created",
             ["key": name, "type": type.rawValue, "ring": ring.name, "origin": origin, "version": "1",
@@ -120,6 +121,7 @@ extension Engine {
                     throw error
                 }
                 runtime.setCommitment(commitment, for: RingRuntime.VersionID(key: name, version: version))
+                try? await FaultInjection.reached("version.recorded")
                 await note("key.rotated", ["key": name, "version": "\(version)"])
             }
             return try await keyInfo(name)

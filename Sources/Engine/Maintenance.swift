@@ -17,7 +17,12 @@ extension Engine {
             let round = ContinuousClock.now
             let custodians = custodiansBox.withLock { Array($0.values) }.filter { $0.status != .quarantined }
             await withDiscardingTaskGroup { group in
-                for custodian in custodians { group.addTask { await self.heartbeat(custodian) } }
+                for custodian in custodians { group.addTask { await self.heartbeat(custodian, round: round) } }
+            }
+            // A round longer than the interval delays every custodian's next heartbeat: the sign that
+            // this daemon heart-beats more custodians than its CPUs can check in time.
+            if !custodians.isEmpty {
+                EngineMetrics.heartbeatRound(ContinuousClock.now - round, interval: configuration.heartbeatInterval)
             }
             do { try await Task.sleep(until: round + configuration.heartbeatInterval) } catch { return }
         }
@@ -28,7 +33,10 @@ extension Engine {
     /// quarantines too unless that would leave the ring below threshold, in which case the
     /// custodian is kept as stale (taking part in nothing) and heart-beaten again, so a ring
     /// whose hosts stall for a while recovers instead of losing its key.
-    func heartbeat(_ custodian: LiveCustodian) async {
+    /// - Parameters:
+    ///   - custodian: the custodian.
+    ///   - round: when its heartbeat round began (an accepted heartbeat's delay is measured from it).
+    func heartbeat(_ custodian: LiveCustodian, round: ContinuousClock.Instant = .now) async {
         guard let attestor = try? attestor else { return }
         // A share change holds the gate; this custodian is beaten next round.
         let outcome = await custodian.gate.withLockIfAvailable { () -> CustodianHealth in
@@ -38,6 +46,7 @@ extension Engine {
         switch outcome {
         case .healthy:
             EngineMetrics.heartbeat("accepted")
+            EngineMetrics.heartbeatAccepted(after: ContinuousClock.now - round)
             let wasStale = custodian.status == .stale
             custodian.attestedNow()
             if wasStale {

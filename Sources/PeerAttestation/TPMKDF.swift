@@ -2,7 +2,7 @@ import Crypto
 import TPM2
 
 /// The TPM's key derivation functions (TPM 2.0 Part 1 §11.4.10).
-enum TPMKDF {
+package enum TPMKDF {
     /// KDFa: NIST SP 800-108 counter-mode KDF with HMAC, as the TPM uses it.
     ///
     /// Each block is `HMAC(key, i ‖ label ‖ 0x00 ‖ contextU ‖ contextV ‖ bits)` with 32-bit big-endian
@@ -14,7 +14,7 @@ enum TPMKDF {
     ///   - contextU: the first context value.
     ///   - contextV: the second context value.
     ///   - bits: the output length in bits (a multiple of 8).
-    static func kdfa(
+    package static func kdfa(
         hash: TPMAlgorithmID, key: [UInt8], label: String, contextU: [UInt8], contextV: [UInt8], bits: Int
     ) -> [UInt8]? {
         let byteCount = (bits + 7) / 8
@@ -32,7 +32,7 @@ enum TPMKDF {
     /// KDFe: NIST SP 800-56A concatenation KDF, as the TPM uses it for ECC-derived seeds.
     ///
     /// Each block is `H(i ‖ Z ‖ label ‖ 0x00 ‖ partyUInfo ‖ partyVInfo)` with 32-bit big-endian `i` from 1.
-    static func kdfe(
+    package static func kdfe(
         hash: TPMAlgorithmID, z: [UInt8], label: String, partyU: [UInt8], partyV: [UInt8], bits: Int
     ) -> [UInt8]? {
         let byteCount = (bits + 7) / 8
@@ -48,7 +48,7 @@ enum TPMKDF {
     }
 
     /// HMAC with a TPM hash algorithm, or `nil` for an unsupported one.
-    static func hmac(_ hash: TPMAlgorithmID, key: [UInt8], data: [UInt8]) -> [UInt8]? {
+    package static func hmac(_ hash: TPMAlgorithmID, key: [UInt8], data: [UInt8]) -> [UInt8]? {
         let symmetricKey = SymmetricKey(data: key)
         switch hash {
         case .sha256: return Array(HMAC<SHA256>.authenticationCode(for: data, using: symmetricKey))
@@ -58,12 +58,12 @@ enum TPMKDF {
         }
     }
 
-    static func bigEndian(_ value: UInt32) -> [UInt8] {
+    package static func bigEndian(_ value: UInt32) -> [UInt8] {
         [UInt8(value >> 24), UInt8(value >> 16 & 0xff), UInt8(value >> 8 & 0xff), UInt8(value & 0xff)]
     }
 
-    static func bigEndian(_ value: UInt16) -> [UInt8] { [UInt8(value >> 8), UInt8(value & 0xff)] }
+    package static func bigEndian(_ value: UInt16) -> [UInt8] { [UInt8(value >> 8), UInt8(value & 0xff)] }
 
     /// A `TPM2B`: two size bytes, then the bytes.
-    static func sized(_ bytes: [UInt8]) -> [UInt8] { bigEndian(UInt16(bytes.count)) + bytes }
+    package static func sized(_ bytes: [UInt8]) -> [UInt8] { bigEndian(UInt16(bytes.count)) + bytes }
 }

@@ -45,6 +45,13 @@ public struct TPMAttestationIdentity: Hashable, Sendable {
     public let attestationKeyPublic: [UInt8]
     /// The AK's TPM name (name algorithm ‖ digest of its public area).
     public let attestationKeyName: [UInt8]
+
+    /// Creates an identity from its public parts (a ``TPMDevice`` makes them; software TPMs too).
+    public init(endorsementKeyPublic: [UInt8], attestationKeyPublic: [UInt8], attestationKeyName: [UInt8]) {
+        self.endorsementKeyPublic = endorsementKeyPublic
+        self.attestationKeyPublic = attestationKeyPublic
+        self.attestationKeyName = attestationKeyName
+    }
 }
 
 /// A quote as the TPM returned it.
@@ -53,6 +60,12 @@ public struct TPMQuote: Hashable, Sendable {
     public let attestation: [UInt8]
     /// The `TPMT_SIGNATURE`, as `tpm2_quote -s` writes it.
     public let signature: [UInt8]
+
+    /// Creates a quote from its two encodings.
+    public init(attestation: [UInt8], signature: [UInt8]) {
+        self.attestation = attestation
+        self.signature = signature
+    }
 }
 
 /// One TPM reached through a TCTI, with ESAPI (tpm2-tss) on top.

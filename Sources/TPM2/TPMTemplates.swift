@@ -98,6 +98,30 @@ extension TPMPublic {
         return try publicArea(of: &template)
     }
 
+    /// The public area of an AK from the device's AK template (restricted ECDSA P-256/SHA-256
+    /// signing key, fixed to its TPM) with the given point, as `TPM2B_PUBLIC` bytes. A TPM makes
+    /// this itself; the fleet benchmark's software custodians present it for their software AKs.
+    /// - Parameters:
+    ///   - x: the point's 32-byte x coordinate.
+    ///   - y: the point's 32-byte y coordinate.
+    /// - Throws: ``TPMStructureError/Code/malformed`` unless both coordinates are 32 bytes.
+    public static func eccAttestationKey(x: [UInt8], y: [UInt8]) throws(TPMStructureError) -> TPMPublic {
+        guard x.count == 32, y.count == 32 else {
+            throw TPMStructureError(.malformed, "A P-256 AK coordinate is 32 bytes, not \(x.count) and \(y.count).")
+        }
+        var template = TPMTemplates.eccAttestationKey()
+        template.publicArea.unique.ecc.x.size = 32
+        template.publicArea.unique.ecc.y.size = 32
+        withUnsafeMutableBytes(of: &template.publicArea.unique.ecc.x.buffer) { $0.copyBytes(from: x) }
+        withUnsafeMutableBytes(of: &template.publicArea.unique.ecc.y.buffer) { $0.copyBytes(from: y) }
+        return try publicArea(of: &template)
+    }
+
+    /// The `TPM2B_PUBLIC` encoding of this public area (its size, then ``encodedPublicArea``).
+    public var encoded: [UInt8] {
+        [UInt8(encodedPublicArea.count >> 8), UInt8(encodedPublicArea.count & 0xff)] + encodedPublicArea
+    }
+
     private static func publicArea(of template: inout TPM2B_PUBLIC) throws(TPMStructureError) -> TPMPublic {
         var buffer = [UInt8](repeating: 0, count: MemoryLayout<TPM2B_PUBLIC>.size + 16)
         var written = 0

@@ -74,6 +74,8 @@ enum CustodianBenchmark {
         var boots: [Double] = []
         var attests: [Double] = []
         var readies: [Double] = []
+        /// The agent's peak RSS in the guest after admission (VmHWM, which it logs on the console), MiB.
+        var agentPeakMiB: [Double] = []
 
         func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
 
@@ -93,7 +95,14 @@ enum CustodianBenchmark {
                     "ratio": median(attests) / floor, "goal": "measured, not judged",
                 ],
             ]
-            let data = try JSONSerialization.data(withJSONObject: rows, options: [.prettyPrinted, .sortedKeys])
+            let memory: [[String: Any]] = agentPeakMiB.isEmpty ? [] : [
+                [
+                    "name": "memory: agent peak RSS inside the custodian VM after admission (median of \(agentPeakMiB.count))",
+                    "value": median(agentPeakMiB), "unit": "MiB", "baseline_name": "none", "baseline_value": 0,
+                    "ratio": 0, "goal": "measured, not judged",
+                ],
+            ]
+            let data = try JSONSerialization.data(withJSONObject: rows + memory, options: [.prettyPrinted, .sortedKeys])
             return String(decoding: data, as: UTF8.self) + "\n"
         }
 
@@ -109,6 +118,9 @@ enum CustodianBenchmark {
                          median(attests)))
             print(String(format: "| keyshard: create to agent ready, total | %.1f |", median(readies)))
             print(String(format: "| keyshard overhead over the floor | %.1f |", median(readies) - median(floors)))
+            if !agentPeakMiB.isEmpty {
+                print(String(format: "| agent peak RSS in the guest after admission (MiB) | %.1f |", median(agentPeakMiB)))
+            }
         }
     }
 
@@ -124,9 +136,28 @@ enum CustodianBenchmark {
         samples.boots.append(seconds(launched.timings.boot))
         samples.attests.append(seconds(launched.timings.attest))
         samples.readies.append(seconds(launched.timings.total))
+        // The agent logs its VmRSS/VmHWM when the credential activated (the end of its admission);
+        // the console file may lag the guest by a moment.
+        let deadline = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < deadline {
+            if let peak = agentPeakKiB(in: launched.consoleLog) {
+                samples.agentPeakMiB.append(Double(peak) / 1024)
+                break
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
         try await launched.retire()
         print(String(format: "run %d: floor %.1f s, keyshard create-to-agent-ready %.1f s",
                      run, samples.floors.last!, samples.readies.last!))
+    }
+
+    /// The `peakRssKiB=` of the agent's "credential activated" console line.
+    static func agentPeakKiB(in console: String) -> Int? {
+        for line in console.split(separator: "\n") where line.contains("credential activated") {
+            guard let range = line.range(of: "peakRssKiB=") else { continue }
+            return Int(line[range.upperBound...].prefix { $0.isNumber })
+        }
+        return nil
     }
 
     /// Seconds from `virsh create` until the console shows the agent being started.

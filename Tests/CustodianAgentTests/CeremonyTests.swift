@@ -32,6 +32,10 @@ struct CeremonyTests {
         let quote = try #require(try TPMAttestation(parsing: attested.evidence.quoteMessage).quote)
         #expect(quote.selections == [TPMPCRSelection(bank: .sha256, indexes: [9])])
         #expect(attested.attestationKeyName == (try TPMPublic(parsing: attested.attestationKeyPublic).name()))
+        // The agent logs its own memory when admitted (the only view of it from outside a VM).
+        let activation = agent.logText.split(separator: "\n").first { $0.contains("credential activated") }
+        let peak = activation?.split(separator: " ").first { $0.hasPrefix("peakRssKiB=") }?.dropFirst(11)
+        #expect(peak.flatMap { Int($0) }.map { $0 > 1024 } == true, "\(activation ?? "no activation line")")
         // Heartbeats keep the selection the accepted challenge asked for.
         let nonce = Nonce.random()
         guard case .heartbeat(let beat) = try await client.request(.heartbeatRequest(HeartbeatRequest(nonce: nonce)))
