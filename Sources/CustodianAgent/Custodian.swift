@@ -116,6 +116,17 @@ public actor Custodian: AgentRequestHandler {
         }
         // Called only after the opening's signature verified under the pinned coordinator key.
         sessionOpened = true
+        // A new session means the coordinator started over (a restart re-admits every custodian):
+        // DKG runs and FROST nonces of its earlier session can never be finished, and left here
+        // they would fill the limits below and refuse every later DKG or signature. Installed
+        // shares stay; the coordinator's reconciliation decides about those.
+        if !dkgRuns.isEmpty || !signingSessions.isEmpty {
+            logger.notice(
+                "a new coordinator session: abandoned the previous session's unfinished work",
+                metadata: ["dkgRuns": "\(dkgRuns.count)", "signingSessions": "\(signingSessions.count)"])
+            dkgRuns.removeAll()
+            signingSessions.removeAll()
+        }
         do { return try (transportPrivateKey * point).affineX() } catch {
             throw ErrorMessage(code: .badSession, text: "the session's ephemeral key is unusable")
         }

@@ -7,6 +7,7 @@ import Foundation
 import LoadAgent
 import Logging
 import PeerAttestation
+import ShardCrypto
 import TPM2
 import Testing
 
@@ -21,7 +22,7 @@ struct SoftwareCustodianTests {
 
     /// Runs `body` with one software custodian pinned to `identity` and its CA, on a socket in a scratch directory.
     static func withCustodian(
-        identity: CoordinatorIdentity, _ body: (AgentClient, SoftwareEndorsementCA) async throws -> Void
+        identity: CoordinatorIdentity, _ body: (AgentClient, SoftwareEndorsementCA, String) async throws -> Void
     ) async throws {
         let directory = "/tmp/ksload-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
@@ -35,7 +36,7 @@ struct SoftwareCustodianTests {
         let path = try await fleet.launch(id: "c1", pins: pins)
         let client = try await UnixSocketTransport(path: path).connect(options: AgentConnectionOptions())
         do {
-            try await body(client, authority)
+            try await body(client, authority, path)
         } catch {
             try? await client.close()
             await fleet.destroyAll()
@@ -49,7 +50,7 @@ struct SoftwareCustodianTests {
     @Test("a software custodian passes the real admission ceremony and heartbeats under its CA's root")
     func admittedUnderItsOwnRoot() async throws {
         let identity = CoordinatorIdentity()
-        try await Self.withCustodian(identity: identity) { client, authority in
+        try await Self.withCustodian(identity: identity) { client, authority, _ in
             let attestor = CustodianAttestor(policy: Self.policy, identity: identity, endorsementRootsPEM: [authority.rootPEM])
             let attested = try await attestor.attest(client)
             let state = CustodianState(attested)
@@ -63,7 +64,7 @@ struct SoftwareCustodianTests {
     @Test("a policy trusting another EK root refuses a software custodian at admission")
     func refusedUnderAnotherRoot() async throws {
         let identity = CoordinatorIdentity()
-        try await Self.withCustodian(identity: identity) { client, _ in
+        try await Self.withCustodian(identity: identity) { client, _, _ in
             let realDeploymentRoot = try SoftwareEndorsementCA()  // stands for a TPM vendor's or a host's swtpm CA
             let attestor = CustodianAttestor(
                 policy: Self.policy, identity: identity, endorsementRootsPEM: [realDeploymentRoot.rootPEM])
@@ -72,6 +73,35 @@ struct SoftwareCustodianTests {
                 Issue.record("a software custodian was admitted under a root that never certified it")
             } catch let error as CoordinatorError {
                 #expect(error.code == .endorsementRefused, "\(error)")
+            }
+        }
+    }
+
+    @Test("a new coordinator session abandons the previous session's unfinished DKG runs")
+    func newSessionAbandonsUnfinishedRuns() async throws {
+        let identity = CoordinatorIdentity()
+        try await Self.withCustodian(identity: identity) { client, authority, path in
+            let attestor = CustodianAttestor(policy: Self.policy, identity: identity, endorsementRootsPEM: [authority.rootPEM])
+            _ = try await attestor.attest(client)
+            let key = try KeyReference(keyID: "k", version: 1)
+            let parameters = try DKG.Parameters(
+                threshold: 2, participants: [try ParticipantID(1), try ParticipantID(2)], context: Array("run".utf8))
+            let round1 = AgentMessage.dkgRound1Request(
+                try DKGRound1Request(key: key, participant: try ParticipantID(1), parameters: parameters))
+            guard case .dkgRound1Package = try await client.request(round1) else {
+                Issue.record("no round-1 package")
+                return
+            }
+            // The same session cannot start the run twice (a relay replaying round 1 gets nothing new)…
+            await #expect(throws: (any Error).self) { _ = try await client.request(round1) }
+            // …but after a coordinator restart (a new attestation and session) the run starts over,
+            // instead of being refused forever because the crashed daemon never finished it.
+            let again = try await UnixSocketTransport(path: path).connect(options: AgentConnectionOptions())
+            defer { Task { try? await again.close() } }
+            _ = try await attestor.attest(again)
+            guard case .dkgRound1Package = try await again.request(round1) else {
+                Issue.record("the run was not started over in the new session")
+                return
             }
         }
     }
