@@ -125,7 +125,9 @@ final class DaemonHarness: @unchecked Sendable {
 
     var logText: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
 
-    var auditPath: String { stateDirectory + "/audit.log" }
+    /// Where a configuration put the audit log, when not in the state directory.
+    var auditPathOverride: String?
+    var auditPath: String { auditPathOverride ?? stateDirectory + "/audit.log" }
 
     /// Processes (agents, swtpms, daemons) whose command line mentions the scratch directory.
     var leftoverProcesses: [pid_t] {
