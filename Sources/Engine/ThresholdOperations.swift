@@ -74,8 +74,10 @@ extension Engine {
     /// Threshold HPKE decryption with the shares `context` names (the committed epoch's, or an
     /// epoch change's new ones for its probe).
     func thresholdDecrypt(_ context: VersionContext, ciphertext: [UInt8], info: [UInt8]) async throws -> SecretBytes {
-        let key = context.reference.keyID
-        let version = context.reference.version
+        // The share name is key/vN at an epoch; a refusal names the key and version the caller knows.
+        let named = ShareNames.parse(context.reference)
+        let key = named?.key ?? context.reference.keyID
+        let version = named?.version ?? 0
         guard ciphertext.count >= ThresholdHPKE.minimumCiphertextByteCount,
             (try? Point(sec1: ciphertext.prefix(ThresholdHPKE.encapsulatedKeyByteCount))) != nil
         else {

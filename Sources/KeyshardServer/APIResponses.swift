@@ -3,6 +3,7 @@ import Hummingbird
 import KeyshardAPI
 import Logging
 import NIOCore
+import NIOHTTP1
 
 /// A refusal at the HTTP level (unknown path, wrong method, oversized body) that has its own
 /// status, with the ``KeyshardError`` its body carries.
@@ -90,6 +91,14 @@ enum APIResponses {
             return (error.code.httpStatus, error, headers)
         case let refusal as HTTPRefusal:
             return (refusal.status, refusal.error, refusal.headers)
+        case let error as HTTPParserError:
+            // A body that breaks HTTP/1.1 (a bad chunk size, say) surfaces only when the handler
+            // reads it: the caller's fault, 400, and the parser's fixed sentence, never bytes of
+            // the request. The decoder stops after it, so the connection ends with this answer.
+            return (
+                .badRequest, KeyshardError(.badRequest, "the request is not valid HTTP/1.1: \(error)"),
+                [.connection: "close"]
+            )
         case is NIOTooManyBytesError:
             return (.contentTooLarge, KeyshardError(.badRequest, "the request body is too large"), [:])
         case let error as HTTPError where error.status == .notFound:

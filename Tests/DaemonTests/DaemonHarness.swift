@@ -90,6 +90,9 @@ final class DaemonHarness: @unchecked Sendable {
 
     var isRunning: Bool { process?.isRunning ?? false }
 
+    /// The running daemon's process id.
+    var pid: pid_t? { process?.processIdentifier }
+
     /// Runs the keyshard CLI against this daemon.
     func cli(_ arguments: [String], input: [UInt8] = [], environment extra: [String: String] = [:], timeout: Double = 300)
         throws -> ProcessResult
