@@ -105,23 +105,28 @@ extension Engine {
         guard scalar.count == 32 else {
             throw KeyshardError(.badRequest, "an imported key is a 32-byte P-256 scalar, got \(scalar.count) bytes")
         }
-        let secret: Scalar
-        do {
-            secret = try scalar.withUnsafeBytes { try Scalar(bigEndian: $0) }
-        } catch {
-            throw KeyshardError(.badRequest, "the imported key is not a valid P-256 scalar (zero or ≥ the group order)")
-        }
-        guard !secret.isZero else { throw KeyshardError(.badRequest, "the imported key is zero") }
         let reference = try ShareNames.reference(key: key, version: version, epoch: ring.epoch)
         let ordered = members.sorted { $0.key < $1.key }.map(\.value)
-        // Shares for slots 1…n: the split's participant ids are the slots.
-        let polynomial = try Polynomial.random(constant: secret, threshold: ring.threshold)
-        let commitment = polynomial.commitment
+        // Shares for slots 1…n: the split's participant ids are the slots. The split and the sealing
+        // are one synchronous call, so the scalar, the polynomial and the shares never sit in this
+        // async function's frame: that is heap memory freed unwiped, where the shares of an import
+        // were found in keyshardd's memory after it answered (CustodyInvariantTests).
+        let ids = try ordered.map { try ParticipantID($0.slot) }
+        let transportKeys = Dictionary(uniqueKeysWithValues: zip(ids, ordered.map(\.attested.transportKey)))
+        let commitment: FeldmanCommitment
+        let sealedShares: [[UInt8]]
         do {
-            _ = try await inParallel(ordered) { custodian in
-                let id = try ParticipantID(custodian.slot)
-                let share = polynomial.share(for: id)
-                let sealed = try ShareSealing.seal(share: share, to: custodian.attested.transportKey, key: reference)
+            (commitment, sealedShares) = try Shamir.deal(secret: scalar, threshold: ring.threshold, participants: ids) { share in
+                try ShareSealing.seal(share: share, to: transportKeys[share.id]!, key: reference)
+            }
+        } catch let error as ShardCryptoError where error.code == .zeroScalar {
+            throw KeyshardError(.badRequest, "the imported key is zero")
+        } catch let error as ShardCryptoError where error.code == .scalarOutOfRange {
+            throw KeyshardError(.badRequest, "the imported key is not a valid P-256 scalar (zero or ≥ the group order)")
+        }
+        let deliveries = zip(zip(ids, sealedShares), ordered).map { ($0.0, $0.1, $1) }
+        do {
+            _ = try await inParallel(deliveries) { id, sealed, custodian in
                 return try await custodian.gate.withLock {
                     guard case .shareAccepted(let accepted) = try await custodian.request(
                         .deliverShare(

@@ -29,8 +29,10 @@ struct KeyHandlers: Sendable {
 
     func importKey(_ request: Request, _ context: KeyshardRequestContext) async throws -> Response {
         let name = try Names.key(context)
-        let body = try await RequestBodies.decode(
+        // The body carries the key: read it into wiped storage, and wipe the decoded text.
+        var body = try await RequestBodies.decodeSecret(
             VaultWire.ImportKeyRequest.self, from: request, limit: limits.maximumBodySize)
+        defer { SecretText.wipe(&body.key) }
         let type = try Self.keyType(body.type)
         if let ring = body.ring { try Names.validate(ring, what: "ring") }
         let scalar = try Self.scalar(body.key)
@@ -95,22 +97,33 @@ struct KeyHandlers: Sendable {
         return type
     }
 
-    /// The imported scalar: 32 bytes as 64 hex digits or as base64. Scratch copies are wiped.
+    /// The imported scalar: 32 bytes as 64 hex digits or as base64. Scratch copies are wiped: the
+    /// text is trimmed without a copy, and base64 is decoded through `Data` values overwritten
+    /// before they are released (``VaultWire/decodeBase64(_:field:)`` would leave the decoded bytes
+    /// and a re-encoded string behind).
     static func scalar(_ text: String) throws(KeyshardError) -> SecretBytes {
-        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
-        var bytes: [UInt8]
-        if trimmed.utf8.count == 2 * Scalar.byteCount, let hex = [UInt8](hexString: trimmed) {
-            bytes = hex
-        } else if let decoded = try? VaultWire.decodeBase64(trimmed, field: "key") {
-            bytes = decoded
-        } else {
-            throw KeyshardError(.badRequest, "key must be the 32-byte scalar as 64 hex digits or as base64")
+        let invalid = KeyshardError(.badRequest, "key must be the 32-byte scalar as 64 hex digits or as base64")
+        let isSpace: (UInt8) -> Bool = { $0 == 0x20 || (0x09...0x0D).contains($0) }
+        guard let first = text.utf8.firstIndex(where: { !isSpace($0) }),
+            let last = text.utf8.lastIndex(where: { !isSpace($0) })
+        else { throw invalid }
+        let trimmed = text[first...last]
+        if trimmed.utf8.count == 2 * Scalar.byteCount, var hex = [UInt8](hexString: trimmed) {
+            defer { Base64Field.wipe(&hex) }
+            return SecretBytes(hex)
         }
-        defer { Base64Field.wipe(&bytes) }
-        guard bytes.count == Scalar.byteCount else {
-            throw KeyshardError(.badRequest, "key must be exactly 32 bytes, not \(bytes.count)")
+        var encoded = Data(trimmed.utf8)
+        defer { SecretText.wipe(&encoded) }
+        guard var decoded = Data(base64Encoded: encoded) else { throw invalid }
+        defer { SecretText.wipe(&decoded) }
+        // Strict, as every base64 field: only the canonical padded encoding is accepted.
+        var canonical = decoded.base64EncodedData()
+        defer { SecretText.wipe(&canonical) }
+        guard canonical == encoded else { throw invalid }
+        guard decoded.count == Scalar.byteCount else {
+            throw KeyshardError(.badRequest, "key must be exactly 32 bytes, not \(decoded.count)")
         }
-        return SecretBytes(bytes)
+        return SecretBytes(decoded)
     }
 }
 

@@ -19,13 +19,61 @@ enum RequestBodies {
         } catch is NIOTooManyBytesError {
             throw tooLarge(limit)
         }
-        var bytes = Data(buffer.readableBytesView)
-        if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) { bytes = Data("{}".utf8) }
+        return try decodeJSON(T.self, from: Data(buffer.readableBytesView))
+    }
+
+    /// ``decode(_:from:limit:)`` for a body that carries key material (`key import`), leaving no
+    /// unwiped copy of it behind: the received fragments (slices of the connection's read buffers)
+    /// are copied once into ``SecretBytes`` and overwritten where they are, and the JSON is decoded
+    /// from that wiped copy without another. Strings in the decoded value are the caller's to wipe
+    /// (``SecretText/wipe(_:)``). A body that is not valid JSON may leave copies that
+    /// JSONSerialization made while looking for the error's position.
+    static func decodeSecret<T: Decodable>(_ type: T.Type, from request: Request, limit: Int) async throws -> T {
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
+            throw tooLarge(limit)
+        }
+        var fragments: [ByteBuffer] = []
+        defer { for fragment in fragments { overwrite(fragment) } }
+        var total = 0
+        for try await fragment in request.body {
+            fragments.append(fragment)
+            total += fragment.readableBytes
+            guard total <= limit else { throw tooLarge(limit) }
+        }
+        let body = SecretBytes(count: total) { buffer in
+            var offset = 0
+            for fragment in fragments {
+                fragment.withUnsafeReadableBytes { bytes in
+                    UnsafeMutableRawBufferPointer(rebasing: buffer[offset..<(offset + bytes.count)]).copyMemory(from: bytes)
+                    offset += bytes.count
+                }
+            }
+        }
+        return try body.withUnsafeBytes { bytes in
+            guard let base = bytes.baseAddress, !bytes.isEmpty else { return try decodeJSON(T.self, from: Data()) }
+            return try decodeJSON(
+                T.self, from: Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: base), count: bytes.count, deallocator: .none))
+        }
+    }
+
+    /// Overwrites a received fragment where it is. It shares its storage with the connection's read
+    /// buffer, so it is written through that storage: a copy-on-write wipe would clean a copy and
+    /// leave the original.
+    private static func overwrite(_ fragment: ByteBuffer) {
+        fragment.withUnsafeReadableBytes { bytes in
+            guard let base = bytes.baseAddress else { return }
+            memset(UnsafeMutableRawPointer(mutating: base), 0, bytes.count)
+        }
+    }
+
+    /// JSON of `bytes` as `T`; white space only reads as `{}`.
+    private static func decodeJSON<T: Decodable>(_ type: T.Type, from bytes: Data) throws -> T {
+        let document = bytes.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) ? Data("{}".utf8) : bytes
         do {
-            return try JSONDecoder().decode(T.self, from: bytes)
+            return try JSONDecoder().decode(T.self, from: document)
         } catch let error as DecodingError {
             if case .dataCorrupted(let context) = error, context.codingPath.isEmpty {
-                throw KeyshardError(.badRequest, "the body is not valid JSON: " + syntaxError(in: bytes))
+                throw KeyshardError(.badRequest, "the body is not valid JSON: " + syntaxError(in: document))
             }
             throw KeyshardError(.badRequest, describe(error))
         }
@@ -116,6 +164,29 @@ enum Base64Field {
     /// Overwrites a scratch copy of secret bytes.
     static func wipe(_ bytes: inout [UInt8]) {
         bytes.withUnsafeMutableBytes { buffer in
+            guard let base = buffer.baseAddress else { return }
+            memset(base, 0, buffer.count)
+        }
+    }
+}
+
+/// Key material that arrived as text.
+enum SecretText {
+    /// Overwrites a decoded string's UTF-8 bytes with '0' where they are stored, so the freed
+    /// storage holds no key: Swift has no wiped string, and JSONDecoder can only produce `String`.
+    /// Every copy of the string shares that storage, so all of them read as zeros afterwards.
+    /// Only for strings decoded at run time (heap or inline storage), never for literals, whose
+    /// bytes are read-only.
+    static func wipe(_ text: inout String) {
+        text.withUTF8 { utf8 in
+            guard let base = utf8.baseAddress else { return }
+            memset(UnsafeMutableRawPointer(mutating: base), 0x30, utf8.count)
+        }
+    }
+
+    /// Overwrites a `Data` scratch copy in place.
+    static func wipe(_ data: inout Data) {
+        data.withUnsafeMutableBytes { buffer in
             guard let base = buffer.baseAddress else { return }
             memset(base, 0, buffer.count)
         }

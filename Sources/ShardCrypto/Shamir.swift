@@ -1,3 +1,5 @@
+internal import COpenSSL
+
 /// A participant's identifier: the x-coordinate of its share, never zero
 /// (RFC 9591 identifiers are non-zero scalars; keyshard uses 1…65535).
 public struct ParticipantID: Hashable, Comparable, Sendable, CustomStringConvertible, Codable {
@@ -104,6 +106,54 @@ public enum Shamir {
         let polynomial = try Polynomial.random(constant: secret, threshold: threshold)
         let shares = try (1...participants).map { index throws(ShardCryptoError) in try polynomial.share(for: ParticipantID(UInt16(index))) }
         return (shares, polynomial.commitment)
+    }
+
+    /// The dealer path for a secret that must not outlive the call (keyshardd's `key import`):
+    /// splits `secret` (32 bytes big-endian) for `participants` and hands each share to `seal`,
+    /// which must turn it into something that is no longer secret (a ciphertext).
+    ///
+    /// ``split(secret:threshold:participants:)`` returns shares and leaves its polynomial's
+    /// coefficients in freed heap memory; here the coefficients live in a buffer that is cleansed
+    /// before it is freed, each share is cleansed once `seal` returned, and the scalar is decoded
+    /// straight from `secret`'s wiped storage. The function is synchronous on purpose: called from
+    /// an async function it keeps every secret value on the thread's stack, out of the task's frame
+    /// (heap memory that is freed, not wiped, when the task ends). Copies Swift makes in registers
+    /// or on the stack while computing are not wiped (see ``Scalar``).
+    /// - Parameters:
+    ///   - secret: the scalar, 32 bytes big-endian.
+    ///   - threshold: t, the number of shares that recover it.
+    ///   - participants: the identifiers (the evaluation points), distinct.
+    ///   - seal: turns one share into its sealed form; must not keep the share.
+    /// - Returns: the Feldman commitment and the sealed shares, in the order of `participants`.
+    /// - Throws: ``ShardCryptoError/Code/invalidScalarEncoding``,
+    ///   ``ShardCryptoError/Code/scalarOutOfRange`` or ``ShardCryptoError/Code/zeroScalar`` for an
+    ///   unusable secret; ``ShardCryptoError/Code/invalidParameters`` or
+    ///   ``ShardCryptoError/Code/duplicateParticipant`` for a bad threshold or participant set;
+    ///   whatever `seal` throws.
+    public static func deal<Sealed>(
+        secret: SecretBytes, threshold: Int, participants: [ParticipantID], seal: (SecretShare) throws -> Sealed
+    ) throws -> (commitment: FeldmanCommitment, sealed: [Sealed]) {
+        try validate(threshold: threshold, participants: participants.count)
+        try checkDistinct(participants)
+        let coefficients = UnsafeMutableBufferPointer<Scalar>.allocate(capacity: threshold)
+        coefficients.initialize(repeating: .zero)
+        defer {
+            OPENSSL_cleanse(UnsafeMutableRawPointer(coefficients.baseAddress!), threshold * MemoryLayout<Scalar>.stride)
+            coefficients.deallocate()
+        }
+        coefficients[0] = try secret.withUnsafeBytes { bytes throws(ShardCryptoError) in try Scalar(bigEndian: bytes) }
+        guard !coefficients[0].isZero else { throw ShardCryptoError(.zeroScalar, "the secret to deal is zero") }
+        for index in 1..<threshold { coefficients[index] = .random() }
+        let commitment = FeldmanCommitment(unchecked: coefficients.map(Point.generatorMultiple))
+        var sealed: [Sealed] = []
+        sealed.reserveCapacity(participants.count)
+        for id in participants {
+            // f(id) by Horner's rule, straight from the wiped buffer.
+            var share = SecretShare(id: id, value: coefficients.reversed().reduce(Scalar.zero) { $0 * id.scalar + $1 })
+            defer { withUnsafeMutableBytes(of: &share) { OPENSSL_cleanse($0.baseAddress, $0.count) } }
+            sealed.append(try seal(share))
+        }
+        return (commitment, sealed)
     }
 
     /// Throws unless `ids` is non-empty and free of duplicates.

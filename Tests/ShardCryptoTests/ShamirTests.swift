@@ -49,6 +49,40 @@ import Testing
         #expect(throws: ShardCryptoError(.invalidParameters, "")) { try Shamir.split(secret: .one, threshold: 2, participants: 70_000) }
     }
 
+    /// `deal` (keyshardd's import): every share reaches `seal` once, in order, verifies against the
+    /// commitment, and any t of them recover the secret; unusable secrets and sets are refused.
+    @Test func dealSealsEveryShareOfTheSecret() throws {
+        let secret = Scalar.random()
+        let ids = try Self.ids([3, 1, 2])
+        var seen: [SecretShare] = []
+        let (commitment, sealed) = try Shamir.deal(secret: secret.secretBytes(), threshold: 2, participants: ids) { share in
+            seen.append(share)
+            return share.id.rawValue
+        }
+        #expect(sealed == [3, 1, 2] && seen.map(\.id) == ids)
+        #expect(commitment.threshold == 2 && commitment.publicKey == .generatorMultiple(secret))
+        #expect(seen.allSatisfy { commitment.verifies($0) })
+        #expect(try Shamir.interpolate(Array(seen.prefix(2))) == secret)
+
+        let seal: (SecretShare) -> Int = { _ in 0 }
+        #expect(throws: ShardCryptoError(.zeroScalar, "")) {
+            try Shamir.deal(secret: Scalar.zero.secretBytes(), threshold: 2, participants: ids, seal: seal)
+        }
+        let order = SecretBytes([UInt8](hexString: "ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551")!)
+        #expect(throws: ShardCryptoError(.scalarOutOfRange, "")) {
+            try Shamir.deal(secret: order, threshold: 2, participants: ids, seal: seal)
+        }
+        #expect(throws: ShardCryptoError(.invalidScalarEncoding, "")) {
+            try Shamir.deal(secret: SecretBytes([1, 2, 3]), threshold: 2, participants: ids, seal: seal)
+        }
+        #expect(throws: ShardCryptoError(.invalidParameters, "")) {
+            try Shamir.deal(secret: secret.secretBytes(), threshold: 4, participants: ids, seal: seal)
+        }
+        #expect(throws: ShardCryptoError(.duplicateParticipant, "")) {
+            try Shamir.deal(secret: secret.secretBytes(), threshold: 2, participants: try Self.ids([1, 2, 2]), seal: seal)
+        }
+    }
+
     @Test func feldmanCommitmentsVerifySharesAndGivePublicShares() throws {
         let (shares, commitment) = try Shamir.split(secret: .random(), threshold: 3, participants: 5)
         for share in shares {
