@@ -112,6 +112,7 @@ struct CustodyInvariantTests {
             ]
             // keyshardd: neither a scalar nor a share nor a₁, in any form, anywhere in its memory.
             let inDaemon = sightings(of: keyMaterial + shareForms, in: daemonMemory)
+            var sightingsOutside = inDaemon.count
             #expect(
                 inDaemon.isEmpty,
                 "keyshardd's memory:\n\(inDaemon.prefix(20).map(\.description).joined(separator: "\n"))"
@@ -124,11 +125,13 @@ struct CustodyInvariantTests {
                 #expect(!sightings(of: [own], in: memory).isEmpty, "the agent of slot \(custodian.slot) lost its share")
                 let others = keyMaterial + shareForms.filter { $0.label != own.label }
                 let found = sightings(of: others, in: memory)
+                sightingsOutside += found.count
                 #expect(
                     found.isEmpty,
                     "agent of slot \(custodian.slot):\n\(found.prefix(20).map(\.description).joined(separator: "\n"))"
                 )
                 let swtpm = sightings(of: keyMaterial + shareForms, in: try ProcessMemory.regions(of: custodian.swtpm))
+                sightingsOutside += swtpm.count
                 #expect(
                     swtpm.isEmpty,
                     "swtpm of slot \(custodian.slot):\n\(swtpm.prefix(20).map(\.description).joined(separator: "\n"))"
@@ -145,6 +148,7 @@ struct CustodyInvariantTests {
                     && files.contains { $0.origin.hasSuffix("/agent.log") }
             )
             let onDisk = sightings(of: keyMaterial + shareForms, in: files)
+            sightingsOutside += onDisk.count
             #expect(onDisk.isEmpty, "state files:\n\(onDisk.prefix(20).map(\.description).joined(separator: "\n"))")
 
             // And the key is real: what is sealed to x·G decrypts by threshold.
@@ -155,6 +159,10 @@ struct CustodyInvariantTests {
                 input: Array(("keyshard:v1:" + Data(sealed).base64EncodedString()).utf8)
             )
             #expect(Array(opened.utf8) == message)
+            ReliabilityReport.record(
+                .custody, "after key import: keyshardd's memory and state files, each swtpm, and each agent beyond its own share",
+                held: sightingsOutside == 0 && Array(opened.utf8) == message,
+                detail: "\(sightingsOutside) sightings of the scalar, a share or a₁ (raw, Montgomery, hex, base64) outside their custodian")
         }
     }
 
@@ -253,6 +261,9 @@ struct CustodyInvariantTests {
                 ]
             let found = sightings(of: secrets, in: sources)
             #expect(found.isEmpty, "\(found.prefix(20).map(\.description).joined(separator: "\n"))")
+            ReliabilityReport.record(
+                .access, "no key, data key or plaintext in logs, audit entries, SQLite rows, metrics or error messages",
+                held: found.isEmpty, detail: "\(sources.count) sources scanned, \(found.count) sightings")
 
             // The same scan does fail when the secret is there: the log with the data key appended.
             let planted = ScannedFile(
