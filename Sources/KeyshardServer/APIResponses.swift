@@ -100,7 +100,7 @@ enum APIResponses {
                 [.connection: "close"]
             )
         case is NIOTooManyBytesError:
-            return (.contentTooLarge, KeyshardError(.badRequest, "the request body is too large"), [:])
+            return (.contentTooLarge, KeyshardError(.badRequest, "the request body is too large"), [.connection: "close"])
         case let error as HTTPError where error.status == .notFound:
             return (.notFound, KeyshardError(.notFound, "no such path"), [:])
         case let error as any HTTPResponseError:

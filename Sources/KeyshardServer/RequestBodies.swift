@@ -99,9 +99,12 @@ enum RequestBodies {
     }
 
     private static func tooLarge(_ limit: Int) -> HTTPRefusal {
+        // The rest of the body is never read, so the connection cannot carry another request:
+        // close it with the answer instead of at the read deadline.
         HTTPRefusal(
             status: .contentTooLarge,
-            error: KeyshardError(.badRequest, "the request body is larger than \(limit) bytes"))
+            error: KeyshardError(.badRequest, "the request body is larger than \(limit) bytes"),
+            headers: [.connection: "close"])
     }
 
     /// A sentence for a decoding error: where in the document, and what was expected. Values are
