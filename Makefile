@@ -8,7 +8,7 @@
 #                the boot floor and ring rotation (as root); decrypt and sign end to end through keyshardd next
 #                to single-key baselines and peers (bench/results.json)
 #   make reliability  the reliability suite alone (faults, load, custody), then its summary table
-#   make soak    the same with the long load run (60 s of 64 clients)
+#   make soak    the same with the long load run (60 s of 64 clients) and the custodian-VM faults
 #   make fuzz    libFuzzer over the decoders of untrusted input (FUZZ_SECONDS each)
 #   make image   the custodian VM image (kernel, initramfs with keyshard-agent, predicted PCRs)
 #
@@ -64,7 +64,9 @@ reliability: deps
 		scripts/reliability-summary .build/reliability.tsv || status=1; exit $$status
 
 soak:
-	@KEYSHARD_LOAD_SECONDS=60 KEYSHARD_LOAD_CLIENTS=64 $(MAKE) --no-print-directory reliability
+	@KEYSHARD_LOAD_SECONDS=60 KEYSHARD_LOAD_CLIENTS=64 $(MAKE) --no-print-directory reliability \
+		RELIABILITY_SUITES='$(RELIABILITY_SUITES)|LibvirtDaemonTests'
+
 
 # As root the demo's custodians are VMs (the image is built first); otherwise local processes.
 demo: deps

@@ -126,6 +126,20 @@ final class DaemonHarness: @unchecked Sendable {
         return (status, String(text[..<split]))
     }
 
+    /// Polls `decrypt key` with `ciphertext` until it gives `plaintext`; the seconds from `since`
+    /// until it did, or nil when it never did within `limit`.
+    func secondsUntilDecrypts(
+        _ key: String, _ ciphertext: String, to plaintext: String, since: ContinuousClock.Instant,
+        limit: Duration = .seconds(120)
+    ) throws -> Double? {
+        while ContinuousClock.now - since < limit {
+            let attempt = try cli(["decrypt", key], input: Array(ciphertext.utf8), timeout: 60)
+            if attempt.status == 0, attempt.standardOutput == plaintext { return (ContinuousClock.now - since) / .seconds(1) }
+            usleep(250_000)
+        }
+        return nil
+    }
+
     var logText: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
 
     /// Where a configuration put the audit log, when not in the state directory.

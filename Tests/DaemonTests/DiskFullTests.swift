@@ -60,12 +60,7 @@ struct DiskFullTests {
 
         unlink(filler)
         let freed = ContinuousClock.now
-        var recovered: Double?
-        while recovered == nil, ContinuousClock.now - freed < .seconds(150) {
-            let attempt = try daemon.cli(["decrypt", "k"], input: Array(ciphertext.utf8), timeout: 60)
-            if attempt.status == 0, attempt.standardOutput == "old" { recovered = (ContinuousClock.now - freed) / .seconds(1) }
-            else { usleep(250_000) }
-        }
+        let recovered = try daemon.secondsUntilDecrypts("k", ciphertext, to: "old", since: freed, limit: .seconds(150))
         #expect(recovered != nil, "nothing decrypts after space came back")
         _ = try daemon.ok(["key", "create", "n"])
         let fresh = try daemon.ok(["encrypt", "--key", "n"], input: Array("new".utf8))
@@ -159,12 +154,7 @@ struct TornWriteTests {
 
         let restarted = ContinuousClock.now
         try daemon.start(arguments: ["--keep-custodians"])
-        var recovered: Double?
-        while recovered == nil, ContinuousClock.now - restarted < .seconds(120) {
-            let attempt = try daemon.cli(["decrypt", "k"], input: Array(ciphertext.utf8), timeout: 60)
-            if attempt.status == 0, attempt.standardOutput == "old" { recovered = (ContinuousClock.now - restarted) / .seconds(1) }
-            else { usleep(250_000) }
-        }
+        let recovered = try daemon.secondsUntilDecrypts("k", ciphertext, to: "old", since: restarted)
         #expect(recovered != nil, "old ciphertexts do not decrypt after the torn write")
         let survived = try daemon.cli(["key", "show", "n"]).status == 0
         if tear == .halfFrameAppended { #expect(survived, "a committed key was lost to an uncommitted torn frame") }

@@ -80,15 +80,7 @@ struct FaultTests {
 
         let restarted = ContinuousClock.now
         try daemon.start(arguments: ["--keep-custodians"])
-        var recovered: Double?
-        while recovered == nil, ContinuousClock.now - restarted < .seconds(120) {
-            let attempt = try daemon.cli(["decrypt", "k"], input: Array(ciphertext.utf8), timeout: 60)
-            if attempt.status == 0, attempt.standardOutput == "old" {
-                recovered = (ContinuousClock.now - restarted) / .seconds(1)
-            } else {
-                usleep(250_000)
-            }
-        }
+        let recovered = try daemon.secondsUntilDecrypts("k", ciphertext, to: "old", since: restarted)
         var held = recovered != nil
         #expect(recovered != nil, "old ciphertexts do not decrypt after the restart")
 

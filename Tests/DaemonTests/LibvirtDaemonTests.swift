@@ -242,6 +242,10 @@ struct LibvirtDaemonTests {
 
             // libvirtd restarted under the daemon: it reconnects and still hears lifecycle events.
             // The system daemon only (by its pid file): session daemons of other users are other hosts.
+            // Under load: a caller decrypts in a loop the whole time libvirtd is gone and back.
+            let load = DecryptLoad(daemon: daemon, key: "app", ciphertext: viaDaemon, plaintext: secret)
+            let loadStarted = ContinuousClock.now
+            load.start()
             let pidText = try String(contentsOfFile: "/run/libvirtd.pid", encoding: .utf8)
             let libvirtd = try #require(pid_t(pidText.filter(\.isNumber)))
             #expect(kill(libvirtd, SIGKILL) == 0)  // a crash; with clients attached it ignores SIGTERM for long
@@ -251,6 +255,14 @@ struct LibvirtDaemonTests {
             let restarted = try ProcessRunner.run(Self.root.appendingPathComponent("scripts/start-libvirt").path, timeout: 60)
             try #require(restarted.status == 0, "\(restarted.combinedOutput)")
             try Self.eventually(60, "the daemon reconnected to libvirtd") { daemon.logText.contains("generation=2") }
+            let counts = load.stop()
+            #expect(counts.wrong == 0 && counts.lost == 0 && counts.answered > 0, "\(counts)")
+            ReliabilityReport.record(
+                .fault, "libvirtd SIGKILLed and restarted under a running daemon while a caller decrypts (VMs)",
+                held: counts.wrong == 0 && counts.lost == 0 && counts.answered > 0,
+                recoverySeconds: (ContinuousClock.now - loadStarted) / .seconds(1),
+                detail: "\(counts.answered) decryptions answered, \(counts.refused) refused, \(counts.wrong) wrong, "
+                    + "\(counts.lost) lost; the daemon reconnected")
             #expect(Array(try daemon.ok(["decrypt", "app"], input: Array(viaDaemon.utf8)).utf8) == secret)
             let afterRestart = Self.audit(daemon).last?.seq ?? 0
             let third = rediscovered[0]
@@ -395,5 +407,57 @@ struct LibvirtDaemonTests {
             let listed = try ProcessRunner.run("/usr/bin/virsh", ["-q", "-c", uri, "list", "--name"], timeout: 60)
             #expect(listed.status != 0 || !listed.standardOutput.contains(id), "\(id) still runs on \(uri)")
         }
+    }
+}
+
+/// A caller decrypting in a loop on its own thread (the CLI blocks, and Swift's cooperative pool
+/// must stay free for the test), counting answers that are right, refusals that say why, wrong
+/// answers and calls that got nothing.
+final class DecryptLoad: @unchecked Sendable {
+    struct Counts: CustomStringConvertible {
+        var answered = 0, refused = 0, wrong = 0, lost = 0
+        var description: String { "answered \(answered), refused \(refused), wrong \(wrong), lost \(lost)" }
+    }
+
+    private let daemon: DaemonHarness
+    private let key: String
+    private let ciphertext: String
+    private let plaintext: [UInt8]
+    private let lock = NSLock()
+    private var counts = Counts()
+    private var running = true
+    private let done = DispatchSemaphore(value: 0)
+
+    init(daemon: DaemonHarness, key: String, ciphertext: String, plaintext: [UInt8]) {
+        self.daemon = daemon
+        self.key = key
+        self.ciphertext = ciphertext
+        self.plaintext = plaintext
+    }
+
+    func start() {
+        Thread.detachNewThread { [self] in
+            while lock.withLock({ running }) {
+                let result = try? daemon.cli(["decrypt", key], input: Array(ciphertext.utf8), timeout: 120)
+                lock.withLock {
+                    guard let result else { return counts.lost += 1 }
+                    if result.status == 0 {
+                        if Array(result.standardOutput.utf8) == plaintext { counts.answered += 1 } else { counts.wrong += 1 }
+                    } else if result.timedOut || result.standardError.isEmpty {
+                        counts.lost += 1
+                    } else {
+                        counts.refused += 1
+                    }
+                }
+            }
+            done.signal()
+        }
+    }
+
+    /// Ends the loop after its current call and returns the counts.
+    func stop() -> Counts {
+        lock.withLock { running = false }
+        done.wait()
+        return lock.withLock { counts }
     }
 }
