@@ -53,9 +53,9 @@ test: deps image
 	timeout --kill-after=30 $(TEST_TIMEOUT) stdbuf -oL -eL $(SWIFT) test --skip-build --no-parallel $(SWIFT_FLAGS) </dev/null
 
 # The reliability suite (also part of `make test`) with its summary: every test appends a line
-# to the report (Tests/DaemonTests/ReliabilityReport.swift) and scripts/reliability-summary prints
+# to the report (Tests/TestSupport/ReliabilityReport.swift) and scripts/reliability-summary prints
 # the table the README shows; it fails when any line did not hold.
-RELIABILITY_SUITES ?= FaultTests|CustodianFaultTests|DiskFullTests|TornWriteTests|LoadTests|CustodyInvariantTests|BadInputTests|AccessTests
+RELIABILITY_SUITES ?= FaultTests|CustodianFaultTests|DiskFullTests|TornWriteTests|LoadTests|CustodyInvariantTests|BadInputTests|AccessTests|misbehavingCustodian|replayAndDelay|checkConfig
 reliability: deps
 	$(SWIFT) build --build-tests $(SWIFT_FLAGS)
 	@rm -f .build/reliability.tsv

@@ -197,6 +197,11 @@ struct HeartbeatAttackTests {
                 return beat
             }
             #expect(delayed?.refusalCodes == [.heartbeatLate], "\(String(describing: delayed))")
+            ReliabilityReport.record(
+                .badInput, "replayed evidence: an earlier heartbeat replayed, a genuine one held back past the window",
+                held: codes.isSuperset(of: [.quoteNonce, .possessionInvalid, .freshnessClockBack])
+                    && delayed?.refusalCodes == [.heartbeatLate],
+                detail: "refused: \(codes.map { "\($0)" }.sorted().joined(separator: ", ")); heartbeat.late")
         }
     }
 

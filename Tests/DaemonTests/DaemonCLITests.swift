@@ -314,5 +314,10 @@ struct DaemonRefusalTests {
         let missing = try ProcessRunner.run(
             DaemonHarness.keyshardd, ["--check-config", "--config", directory.appendingPathComponent("none.yaml").path], timeout: 60)
         #expect(missing.status == 78 && missing.standardError.contains("none.yaml"))
+        ReliabilityReport.record(
+            .badInput, "a configuration with syntax and semantic errors (keyshardd --check-config)",
+            held: refused.status == 78 && refused.standardError.contains("bad.yaml:3:")
+                && refused.standardError.contains("bad.yaml:8:") && accepted.status == 0,
+            detail: "exit 78, every problem with its line; a valid file exits 0")
     }
 }

@@ -21,6 +21,7 @@ struct FaultTests {
         case rotateKey = "key rotate (new version by DKG)"
         case rotateRing = "ring rotation (every custodian replaced)"
         case repair = "repair (a killed custodian replaced)"
+        case replaceAged = "refresh (a custodian past its maximum age replaced)"
     }
 
     struct Case: Sendable, CustomTestStringConvertible {
@@ -42,6 +43,8 @@ struct FaultTests {
         Case(operation: .rotateRing, step: "epoch.committed"),
         Case(operation: .repair, step: "epoch.version-reshared"),
         Case(operation: .repair, step: "epoch.committed"),
+        Case(operation: .replaceAged, step: "epoch.version-reshared"),
+        Case(operation: .replaceAged, step: "epoch.probed"),
     ]
 
     @Test("the daemon dies at the step, restarts, and nothing is lost", arguments: cases)
@@ -56,8 +59,25 @@ struct FaultTests {
         let scalar = try Scalar(bigEndian: scalarBytes)
         daemon.stop(signal: SIGTERM)
 
-        try daemon.start(environment: ["KEYSHARD_FAULT_KILL_AT": fault.step], arguments: ["--keep-custodians"])
+        if fault.operation == .replaceAged {
+            // The same state under a configuration whose custodians age out at once: the engine
+            // replaces the oldest within a few heartbeats, and the hook kills it mid-change.
+            let configuration = daemon.directory.appendingPathComponent("aged.yaml").path
+            try Data("""
+                state_dir: \(daemon.stateDirectory)
+                socket: { path: \(daemon.socket), mode: "0600" }
+                backend: { kind: process }
+                heartbeat: { interval: 1s, freshness_window: 3s }
+                custodians: { max_age: 4s }
+                roles: [{ uid: \(getuid()), role: admin }]
+
+                """.utf8).write(to: URL(fileURLWithPath: configuration))
+            try daemon.start(environment: ["KEYSHARD_FAULT_KILL_AT": fault.step], configuration: configuration)
+        } else {
+            try daemon.start(environment: ["KEYSHARD_FAULT_KILL_AT": fault.step], arguments: ["--keep-custodians"])
+        }
         switch fault.operation {
+        case .replaceAged: break
         case .createKey: _ = try daemon.cli(["key", "create", "n"], timeout: 120)
         case .importKey:
             _ = try daemon.cli(
@@ -120,7 +140,7 @@ struct FaultTests {
             let fresh = try daemon.ok(["encrypt", "--key", "k"], input: Array("new".utf8))
             #expect(fresh.hasPrefix("keyshard:v2:"), "\(fresh)")
             #expect(try daemon.ok(["decrypt", "k"], input: Array(fresh.utf8)) == "new")
-        case .rotateRing, .repair:
+        case .rotateRing, .repair, .replaceAged:
             var whole = false
             for _ in 0..<300 where !whole {
                 whole = try DaemonCLITests.custodianIDs(daemon).count == 3

@@ -7,6 +7,7 @@ import Foundation
 import KeyshardAPI
 import ShardCrypto
 import Synchronization
+import TestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -221,7 +222,17 @@ struct EngineTests {
             signature: try FROST.Signature(serialized: signature.bytes), message: message,
             publicKey: try Point(sec1: signer.versions[0].publicKey)))
         let signingLiar = try #require(chosen.withLock { $0 })
-        #expect(harness.auditLines.contains { $0.contains("custodian.quarantined") && $0.contains(signingLiar) && $0.contains("FROST") })
+        let signingLiarQuarantined = harness.auditLines.contains {
+            $0.contains("custodian.quarantined") && $0.contains(signingLiar) && $0.contains("FROST")
+        }
+        #expect(signingLiarQuarantined)
+        let decryptionLiarQuarantined = harness.auditLines.contains {
+            $0.contains("custodian.quarantined") && $0.contains(liar) && $0.contains("DLEQ")
+        }
+        ReliabilityReport.record(
+            .badInput, "a custodian returning a wrong partial decryption, then one returning a wrong signature share",
+            held: Self.bytes(opened) == [4, 2] && decryptionLiarQuarantined && signingLiarQuarantined,
+            detail: "both caught by their proofs, quarantined and replaced; the operations succeeded with the others")
     }
 
     @Test("custodians older than the maximum age are replaced one at a time; the key keeps working")

@@ -3,11 +3,12 @@ import Foundation
 /// One line of the reliability suite's summary: what was tried, whether the promise held, and how
 /// long recovery took. Printed as the test runs, and appended to `$KEYSHARD_RELIABILITY_REPORT`
 /// when set (`make reliability` sets it and prints the table from it).
-enum ReliabilityReport {
+public enum ReliabilityReport {
     /// Which part of the suite.
-    enum Area: String { case fault, load, badInput = "bad input", access, custody }
+    public enum Area: String, Sendable { case fault, load, badInput = "bad input", access, custody }
 
-    static func record(_ area: Area, _ what: String, held: Bool, recoverySeconds: Double? = nil, detail: String = "") {
+    /// Prints one line and appends it to the report file, if any.
+    public static func record(_ area: Area, _ what: String, held: Bool, recoverySeconds: Double? = nil, detail: String = "") {
         let recovery = recoverySeconds.map { String(format: "%.1f", $0) } ?? "-"
         let line = [area.rawValue, what, held ? "held" : "FAILED", recovery, detail]
             .map { $0.replacingOccurrences(of: "\t", with: " ").replacingOccurrences(of: "\n", with: " ") }
