@@ -1,5 +1,6 @@
 import Attestation
 import Foundation
+import TestSupport
 import Testing
 import TPM2
 
@@ -74,6 +75,9 @@ import TPM2
         #expect(found.contains { $0.line == 5 && $0.message.contains("0 to 23") })
         #expect(found.contains { $0.line == 6 })
         #expect(found.contains { $0.message.contains("Missing \"name\"") })
+        ReliabilityReport.record(
+            .badInput, "an attestation policy with semantic errors (wrong version, kind, bank, PCR index, no name)",
+            held: lines == lines.sorted() && found.count >= 6, detail: "\(found.count) problems, each with its line")
     }
 
     @Test func duplicatePCRIndexIsAnError() {
@@ -91,6 +95,9 @@ import TPM2
         #expect(found.count == 1)
         #expect(found.first?.line != nil)
         #expect(found.first?.message.contains("YAML syntax") == true)
+        ReliabilityReport.record(
+            .badInput, "an attestation policy that is not valid YAML", held: found.count == 1 && found.first?.line != nil,
+            detail: "one problem, with its line")
     }
 
     @Test func nonMappingDocumentIsAnError() {
