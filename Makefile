@@ -55,7 +55,7 @@ test: deps image
 # The reliability suite (also part of `make test`) with its summary: every test appends a line
 # to the report (Tests/DaemonTests/ReliabilityReport.swift) and scripts/reliability-summary prints
 # the table the README shows; it fails when any line did not hold.
-RELIABILITY_SUITES ?= FaultTests|CustodianFaultTests|DiskFullTests|TornWriteTests|LoadTests|CustodyInvariantTests|BadInputTests|AccessTests
+RELIABILITY_SUITES ?= FaultTests|CustodianFaultTests|DiskFullTests|TornWriteTests|LoadTests|CustodyInvariantTests|BadInputTests|AccessTests|SchemaFuzzTests
 reliability: deps
 	$(SWIFT) build --build-tests $(SWIFT_FLAGS)
 	@rm -f .build/reliability.tsv
