@@ -55,7 +55,7 @@ test: deps image
 # The reliability suite (also part of `make test`) with its summary: every test appends a line
 # to the report (Tests/TestSupport/ReliabilityReport.swift) and scripts/reliability-summary prints
 # the table the README shows; it fails when any line did not hold.
-RELIABILITY_SUITES ?= FaultTests|CustodianFaultTests|DiskFullTests|TornWriteTests|LoadTests|CustodyInvariantTests|BadInputTests|AccessTests|misbehavingCustodian|replayAndDelay|checkConfig|everyProblemIsReportedInLineOrder|yamlSyntaxErrorsCarryTheirLine
+RELIABILITY_SUITES ?= FaultTests|CustodianFaultTests|DiskFullTests|TornWriteTests|LoadTests|CustodyInvariantTests|BadInputTests|AccessTests|SchemaFuzzTests|misbehavingCustodian|replayAndDelay|checkConfig|everyProblemIsReportedInLineOrder|yamlSyntaxErrorsCarryTheirLine
 reliability: deps
 	$(SWIFT) build --build-tests $(SWIFT_FLAGS)
 	@rm -f .build/reliability.tsv

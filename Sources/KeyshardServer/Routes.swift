@@ -13,9 +13,10 @@ struct Routes {
         let handler: Handler
     }
 
-    /// Methods answered 405 (with `Allow`) on a known path that does not take them. Vault's LIST
-    /// arrives as GET (see ``ListMethod``).
-    static let knownMethods: [HTTPRequest.Method] = [.get, .post, .put, .delete, .patch, .head]
+    /// Methods answered 405 (with `Allow`) on a known path that does not take them: every method of
+    /// RFC 9110 but CONNECT (whose request target is not a path), so a known resource never answers
+    /// 404 "no such path" for a method it lacks. Vault's LIST arrives as GET (see ``ListMethod``).
+    static let knownMethods: [HTTPRequest.Method] = [.get, .post, .put, .delete, .patch, .head, .options, .trace]
 
     let routes: [Route]
 

@@ -276,6 +276,24 @@ import Testing
         }
     }
 
+    /// schemathesis found TRACE (and OPTIONS) on known paths answered 404 "no such path": a
+    /// resource that exists answers 405 with its methods for any method it lacks (RFC 9110 15.5.6).
+    @Test func traceAndOptionsOnAKnownPathAre405WithAllow() async throws {
+        try await Self.withClient { server, _ in
+            let cases: [(String, String, String)] = [
+                ("TRACE", "/v1/sys/health", "GET"), ("OPTIONS", "/v1/sys/health", "GET"),
+                ("TRACE", "/v1/transit/encrypt/k", "POST, PUT"), ("OPTIONS", "/v1/transit/keys/k", "GET, DELETE, POST, PUT"),
+                ("TRACE", "/v1/transit/keys", "GET, LIST"),
+            ]
+            for (method, path, allow) in cases {
+                let answer = try await Curl.request(method, path, socket: server.socketPath)
+                #expect(answer.status == 405, "\(method) \(path): \(answer.status) \(answer.body)")
+                #expect(answer.headers["allow"] == allow, "\(method) \(path): \(answer.headers["allow"] ?? "no Allow")")
+                #expect(answer.json["code"] as? String == "bad-request", "\(method) \(path)")
+            }
+        }
+    }
+
     @Test func malformedJSONSaysWhere() async throws {
         try await TestServer.with { server in
             _ = try await Curl.request("POST", "/v1/transit/keys/k", socket: server.socketPath)
