@@ -115,7 +115,10 @@ image: deps
 		echo "make image: vm-images/out/policy.yaml differs from policies/custodian-image.yaml (the image changed):"; \
 		echo "            review with: diff policies/custodian-image.yaml vm-images/out/policy.yaml"; fi
 
-# libFuzzer with AddressSanitizer over the decoders that read untrusted bytes (scripts/fuzz).
+# libFuzzer with AddressSanitizer over the decoders that read untrusted bytes (scripts/fuzz):
+# AgentProtocolFuzz (agent frames and messages), attestation-fuzz (TPM structures, event log),
+# api-fuzz (ciphertexts, signatures, Vault-wire bodies, HPKE encapsulations, and keyshardd's
+# HTTP/1 request pipeline). Crashes land in .build-fuzz/crashes/.
 FUZZ_SECONDS ?= 60
 VM_BENCH_RUNS ?= 3
 fuzz: deps

@@ -511,6 +511,21 @@ let package = Package(
         // reaches libFuzzer's driver through a weak symbol so both builds link.
         .target(name: "CFuzzerDriver"),
         .executableTarget(name: "AgentProtocolFuzz", dependencies: ["AgentProtocol", "CFuzzerDriver"]),
+        // libFuzzer target over what keyshardd decodes from an API caller: ciphertext and
+        // signature armour, the Vault-wire request bodies, threshold decryption's parsing of a
+        // ciphertext, and connection bytes through keyshardd's HTTP/1 pipeline (scripts/fuzz).
+        .executableTarget(
+            name: "api-fuzz",
+            dependencies: [
+                "KeyshardServer", "KeyshardAPI", "ShardCrypto", "CFuzzerDriver",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+            ]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -330,7 +330,9 @@ public enum KeyshardArmor {
     /// - Throws: ``KeyshardError/Code/badRequest``.
     public static func parse(_ text: String, what: String) throws(KeyshardError) -> (Int, [UInt8]) {
         // Tolerates the newline a file or `echo` leaves; FoundationEssentials has no trimming API.
-        let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\n" || $0 == "\r" || $0 == "\t" }
+        // "\r\n" is one Character in Swift, equal to neither "\r" nor "\n": a Windows line ending
+        // would otherwise survive the trim (found by api-fuzz's harness).
+        let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\n" || $0 == "\r" || $0 == "\r\n" || $0 == "\t" }
         let trimmed = String(text.drop(while: isSpace).reversed().drop(while: isSpace).reversed())
         guard trimmed.utf8.count <= maximumLength else {
             throw KeyshardError(.badRequest, "the \(what) is longer than \(maximumLength) characters")

@@ -10,7 +10,9 @@ import ShardCrypto
 /// the status is 200 when every item succeeded, 400 when an item failed by the caller's fault,
 /// otherwise the first failure's status; `partial_failure_response_code` replaces it when some
 /// items succeeded.
-struct CryptoHandlers: Sendable {
+///
+/// `package` for api-fuzz, which runs the per-item checks below on fuzzed bodies.
+package struct CryptoHandlers: Sendable {
     let service: any KeyshardService
     let limits: ServerConfiguration
 
@@ -213,14 +215,16 @@ struct CryptoHandlers: Sendable {
     // MARK: shared checks
 
     /// `key_version`: absent or 0 means the latest.
-    static func version(_ value: Int?) throws(KeyshardError) -> Int? {
+    /// - Throws: ``KeyshardError/Code/badRequest`` for a negative version.
+    package static func version(_ value: Int?) throws(KeyshardError) -> Int? {
         guard let value, value != 0 else { return nil }
         guard value > 0 else { throw KeyshardError(.badRequest, "key_version must not be negative") }
         return value
     }
 
     /// Vault's AEAD associated data and convergent nonces have no HPKE counterpart here.
-    static func refuseVaultOnly(associatedData: String?, nonce: String?) throws(KeyshardError) {
+    /// - Throws: ``KeyshardError/Code/unsupported`` when either is not empty.
+    package static func refuseVaultOnly(associatedData: String?, nonce: String?) throws(KeyshardError) {
         if let associatedData, !associatedData.isEmpty {
             throw KeyshardError(
                 .unsupported, "associated_data is not supported: bind data with context (the HPKE info) instead")
@@ -230,7 +234,9 @@ struct CryptoHandlers: Sendable {
         }
     }
 
-    static func refuseDerivation(_ context: String?) throws(KeyshardError) {
+    /// Signing keys are not derived, so a signing `context` is refused.
+    /// - Throws: ``KeyshardError/Code/unsupported`` when `context` is not empty.
+    package static func refuseDerivation(_ context: String?) throws(KeyshardError) {
         if let context, !context.isEmpty {
             throw KeyshardError(.unsupported, "context is not supported for signing: keyshard keys are not derived")
         }
@@ -238,7 +244,13 @@ struct CryptoHandlers: Sendable {
 
     /// FROST(P-256, SHA-256) has exactly one way to sign: options other than Vault's defaults
     /// (or absent) would silently mean something else, so they are refused.
-    static func checkSigningOptions(_ options: VaultWire.SigningOptions, pathAlgorithm: String?) throws(KeyshardError) {
+    /// - Parameters:
+    ///   - options: the body's signing options.
+    ///   - pathAlgorithm: the `:hash_algorithm` path parameter, if any.
+    /// - Throws: ``KeyshardError/Code/unsupported`` naming the first option that is not Vault's default.
+    package static func checkSigningOptions(
+        _ options: VaultWire.SigningOptions, pathAlgorithm: String?
+    ) throws(KeyshardError) {
         let checks: [(String, String?, String)] = [
             ("hash_algorithm", pathAlgorithm, "sha2-256"),
             ("hash_algorithm", options.hashAlgorithm, "sha2-256"),

@@ -4,8 +4,8 @@ import KeyshardAPI
 import ShardCrypto
 
 /// `/v1/transit/keys…`: creating, importing, reading, listing, rotating, configuring, trimming
-/// and deleting keys.
-struct KeyHandlers: Sendable {
+/// and deleting keys. (`package` for api-fuzz, which runs the body checks below.)
+package struct KeyHandlers: Sendable {
     let service: any KeyshardService
     let limits: ServerConfiguration
 
@@ -88,7 +88,8 @@ struct KeyHandlers: Sendable {
     }
 
     /// `type`: absent means `hpke-p256`, as Vault's absent type means its default.
-    static func keyType(_ text: String?) throws(KeyshardError) -> KeyType {
+    /// - Throws: ``KeyshardError/Code/unsupported`` for a type keyshard does not have.
+    package static func keyType(_ text: String?) throws(KeyshardError) -> KeyType {
         guard let text, !text.isEmpty else { return .hpkeP256 }
         guard let type = KeyType(rawValue: text) else {
             let known = KeyType.allCases.map(\.rawValue).joined(separator: ", ")
@@ -101,7 +102,8 @@ struct KeyHandlers: Sendable {
     /// text is trimmed without a copy, and base64 is decoded through `Data` values overwritten
     /// before they are released (``VaultWire/decodeBase64(_:field:)`` would leave the decoded bytes
     /// and a re-encoded string behind).
-    static func scalar(_ text: String) throws(KeyshardError) -> SecretBytes {
+    /// - Throws: ``KeyshardError/Code/badRequest`` for another encoding or length.
+    package static func scalar(_ text: String) throws(KeyshardError) -> SecretBytes {
         let invalid = KeyshardError(.badRequest, "key must be the 32-byte scalar as 64 hex digits or as base64")
         let isSpace: (UInt8) -> Bool = { $0 == 0x20 || (0x09...0x0D).contains($0) }
         guard let first = text.utf8.firstIndex(where: { !isSpace($0) }),
@@ -127,8 +129,8 @@ struct KeyHandlers: Sendable {
     }
 }
 
-/// Checks for names in paths: keys and rings.
-enum Names {
+/// Checks for names in paths: keys and rings (`package` for api-fuzz).
+package enum Names {
     /// The longest key or ring name.
     static let maximumLength = 128
 
@@ -143,7 +145,8 @@ enum Names {
 
     /// Names are 1–128 of `A–Z a–z 0–9 . _ -`, not starting with `.` or `-`, so they are safe in
     /// paths, logs, audit records and file names.
-    static func validate(_ name: String, what: String) throws(KeyshardError) {
+    /// - Throws: ``KeyshardError/Code/badRequest`` for any other name.
+    package static func validate(_ name: String, what: String) throws(KeyshardError) {
         let allowed = name.utf8.allSatisfy { byte in
             (0x30...0x39).contains(byte) || (0x41...0x5A).contains(byte) || (0x61...0x7A).contains(byte)
                 || byte == 0x2E || byte == 0x5F || byte == 0x2D

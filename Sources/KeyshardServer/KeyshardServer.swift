@@ -65,19 +65,11 @@ public struct KeyshardServer: Service {
         let routes = Routes(service: service, configuration: configuration, registry: registry)
         let responder = routes.router(roles: roles, audit: audit, metrics: APIMetrics(registry: registry))
             .buildResponder()
-        let limits = configuration
-        let http1 = HTTP1Channel.Configuration(
-            additionalChannelHandlers: [ConnectionLimitsHandler(readTimeout: limits.requestReadTimeout)],
-            idleTimeout: nil,
-            httpDecoderConfiguration: .init(
-                maxHeaderFieldSize: limits.maximumHeaderSize, maxHeaderListSize: limits.maximumHeaderSize,
-                maxHeaderFieldCount: 100))
-
         let readiness = Readiness(listeners: tlsConfiguration == nil ? 1 : 2, onListening: onListening)
         let socket = SocketState()
         let path = configuration.socketPath
         let unixApplication = Application(
-            responder: responder, server: .vaultHTTP1(configuration: http1, maximumLine: limits.maximumHeaderSize),
+            responder: responder, server: .vaultHTTP1(configuration: configuration),
             configuration: ApplicationConfiguration(address: .unixDomainSocket(path: path)),
             onServerRunning: { [configuration, logger] channel in
                 socket.bound(UnixSocketFile.identity(path))
@@ -106,9 +98,7 @@ public struct KeyshardServer: Service {
             if let tlsConfiguration, let listener = configuration.tls {
                 let tlsApplication = Application(
                     responder: responder,
-                    server: try .tls(
-                        .vaultHTTP1(configuration: http1, maximumLine: limits.maximumHeaderSize),
-                        tlsConfiguration: tlsConfiguration),
+                    server: try .tls(.vaultHTTP1(configuration: configuration), tlsConfiguration: tlsConfiguration),
                     configuration: ApplicationConfiguration(address: .hostname(listener.host, port: listener.port)),
                     onServerRunning: { [logger] channel in
                         logger.info(

@@ -100,14 +100,31 @@ final class ListMethodRewriter: ChannelDuplexHandler, RemovableChannelHandler {
     }
 }
 
-/// Hummingbird's HTTP/1.1 child channel with ``ListMethodRewriter`` in front of it.
-struct VaultHTTP1Channel: ServerChildChannel {
-    typealias Value = HTTP1Channel.Value
+/// Hummingbird's HTTP/1.1 child channel with ``ListMethodRewriter`` in front of it: the pipeline
+/// of every keyshardd connection, Unix socket or TLS. `package` so that api-fuzz feeds bytes
+/// through exactly this pipeline.
+package struct VaultHTTP1Channel: ServerChildChannel {
+    /// The connection as Hummingbird's request loop reads and writes it.
+    package typealias Value = HTTP1Channel.Value
 
     let base: HTTP1Channel
     let maximumLine: Int
 
-    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+    /// The channel keyshardd serves with `configuration`'s limits.
+    /// - Parameters:
+    ///   - configuration: the head size limit and read deadline (see
+    ///     ``ServerConfiguration/http1Configuration``).
+    ///   - responder: answers each request (the router's responder in keyshardd).
+    package init(configuration: ServerConfiguration, responder: @escaping HTTPChannelHandler.Responder) {
+        base = HTTP1Channel(responder: responder, configuration: configuration.http1Configuration)
+        maximumLine = configuration.maximumHeaderSize
+    }
+
+    /// Adds ``ListMethodRewriter`` first, then Hummingbird's HTTP/1.1 handlers: NIO's encoder and
+    /// decoder (with the head limits), the HTTP types codec, ``ConnectionLimitsHandler``, the
+    /// connection state handler and the async channel.
+    /// - Returns: the async channel Hummingbird's request loop reads.
+    package func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         let maximumLine = maximumLine
         return channel.eventLoop.makeCompletedFuture {
             try channel.pipeline.syncOperations.addHandler(ListMethodRewriter(maximumLine: maximumLine))
@@ -116,17 +133,30 @@ struct VaultHTTP1Channel: ServerChildChannel {
         }
     }
 
-    func handle(value: Value, logger: Logger) async {
+    /// Runs Hummingbird's request loop on the connection.
+    package func handle(value: Value, logger: Logger) async {
         await base.handle(value: value, logger: logger)
     }
 }
 
+extension ServerConfiguration {
+    /// Hummingbird's HTTP/1.1 settings for these limits: NIO's decoder refuses a header field or
+    /// header list over `maximumHeaderSize` and more than 100 fields, and
+    /// ``ConnectionLimitsHandler`` (the read deadline, 431 for an oversized head) follows the
+    /// codec. No Hummingbird idle timeout: the read deadline covers idle connections.
+    var http1Configuration: HTTP1Channel.Configuration {
+        HTTP1Channel.Configuration(
+            additionalChannelHandlers: [ConnectionLimitsHandler(readTimeout: requestReadTimeout)],
+            idleTimeout: nil,
+            httpDecoderConfiguration: .init(
+                maxHeaderFieldSize: maximumHeaderSize, maxHeaderListSize: maximumHeaderSize,
+                maxHeaderFieldCount: 100))
+    }
+}
+
 extension HTTPServerBuilder {
-    /// HTTP/1.1 with Vault's LIST verb understood.
-    static func vaultHTTP1(configuration: HTTP1Channel.Configuration, maximumLine: Int) -> HTTPServerBuilder {
-        HTTPServerBuilder { responder in
-            VaultHTTP1Channel(
-                base: HTTP1Channel(responder: responder, configuration: configuration), maximumLine: maximumLine)
-        }
+    /// HTTP/1.1 with Vault's LIST verb understood, under `configuration`'s limits.
+    static func vaultHTTP1(configuration: ServerConfiguration) -> HTTPServerBuilder {
+        HTTPServerBuilder { responder in VaultHTTP1Channel(configuration: configuration, responder: responder) }
     }
 }

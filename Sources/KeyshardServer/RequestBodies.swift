@@ -5,7 +5,9 @@ import NIOCore
 import ShardCrypto
 
 /// Reading request bodies: size-limited, strict JSON with errors that say where, strict base64.
-enum RequestBodies {
+///
+/// `package` so that api-fuzz decodes bodies exactly as the handlers do.
+package enum RequestBodies {
     /// Decodes the JSON body as `T`; an empty body reads as `{}` (Vault's POSTs without a body).
     /// - Throws: ``HTTPRefusal`` 413 over `limit`; ``KeyshardError/Code/badRequest`` naming the
     ///   position of a syntax error or the field of a type error.
@@ -20,6 +22,17 @@ enum RequestBodies {
             throw tooLarge(limit)
         }
         return try decodeJSON(T.self, from: Data(buffer.readableBytesView))
+    }
+
+    /// Decodes a body already read (and within the size limit) as `T`, with the decoder settings
+    /// and error sentences of ``decode(_:from:limit:)`` (the fuzz target's way in).
+    /// - Parameters:
+    ///   - type: the body's type (one of ``VaultWire``'s requests).
+    ///   - body: the body's bytes; empty or white space reads as `{}`.
+    /// - Throws: ``KeyshardError/Code/badRequest`` naming the position of a syntax error or the
+    ///   field of a type error.
+    package static func decode<T: Decodable>(_ type: T.Type, fromBody body: Data) throws -> T {
+        try decodeJSON(T.self, from: body)
     }
 
     /// ``decode(_:from:limit:)`` for a body that carries key material (`key import`), leaving no
@@ -148,17 +161,19 @@ enum RequestBodies {
     }
 }
 
-/// Decoding the base64 fields of a request.
-enum Base64Field {
+/// Decoding the base64 fields of a request (`package` for api-fuzz).
+package enum Base64Field {
     /// Bytes of a base64 field; absent or empty reads as no bytes.
-    static func bytes(_ text: String?, field: String) throws(KeyshardError) -> [UInt8] {
+    /// - Throws: ``KeyshardError/Code/badRequest`` naming `field` when it is not strict base64.
+    package static func bytes(_ text: String?, field: String) throws(KeyshardError) -> [UInt8] {
         guard let text, !text.isEmpty else { return [] }
         return try VaultWire.decodeBase64(text, field: field)
     }
 
     /// A secret base64 field (a plaintext) straight into ``SecretBytes``; the decoded scratch
     /// copy is overwritten before it is released.
-    static func secret(_ text: String, field: String) throws(KeyshardError) -> SecretBytes {
+    /// - Throws: ``KeyshardError/Code/badRequest`` naming `field` when it is not strict base64.
+    package static func secret(_ text: String, field: String) throws(KeyshardError) -> SecretBytes {
         var bytes = try VaultWire.decodeBase64(text, field: field)
         defer { wipe(&bytes) }
         return SecretBytes(bytes)
