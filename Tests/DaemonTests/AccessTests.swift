@@ -43,9 +43,12 @@ struct AccessTests {
         #expect(stat(daemon.socket, &status) == 0)
         let modeRight = status.st_mode & 0o777 == 0o666
         let groupRight = getgrgid(status.st_gid).map { String(cString: $0.pointee.gr_name) } == "nogroup"
-        #expect(modeRight && groupRight, "mode \(String(status.st_mode & 0o777, radix: 8)), gid \(status.st_gid)")
-        ReliabilityReport.record(.access, "the API socket's mode and group are the configuration's", held: modeRight && groupRight,
-            detail: "mode \(String(status.st_mode & 0o777, radix: 8)), group nogroup")
+        // Owned by the daemon's user (the one that can replace or remove it), whoever connects.
+        let ownerRight = status.st_uid == getuid()
+        #expect(modeRight && groupRight && ownerRight,
+            "mode \(String(status.st_mode & 0o777, radix: 8)), uid \(status.st_uid), gid \(status.st_gid)")
+        ReliabilityReport.record(.access, "the API socket's owner, mode and group are the configuration's",
+            held: modeRight && groupRight && ownerRight, detail: "owner uid \(status.st_uid), mode \(String(status.st_mode & 0o777, radix: 8)), group nogroup")
 
         _ = try daemon.ok(["key", "create", "app-payments"])
         _ = try daemon.ok(["key", "create", "other"])
