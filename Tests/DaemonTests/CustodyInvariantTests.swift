@@ -166,6 +166,57 @@ struct CustodyInvariantTests {
         }
     }
 
+    /// The custody invariant for a key nobody ever knew: after `key create` (a DKG among the
+    /// agents), each agent's share is found in its memory by w·G = X_slot, two of them give the
+    /// key x by interpolation (checked against the stored public key), and then keyshardd's
+    /// memory and files hold neither x nor a share, and no agent holds x or another's share. The
+    /// dealers' polynomials and the sub-shares f_i(j) are not searched: nobody outside the dealer
+    /// can know them to search for.
+    @Test("after key create by DKG, keyshardd holds neither the key nor a share, and each agent only its own share")
+    func dkgLeavesKeyAndSharesOnlyWithTheirCustodians() async throws {
+        try await DaemonHarness.with { daemon in
+            _ = try daemon.ok(["key", "create", "made-by-dkg"])
+            let daemonPID = try #require(daemon.process?.processIdentifier)
+            let daemonMemory = try ProcessMemory.regions(of: daemonPID)
+            let commitment = try Self.commitment(of: "made-by-dkg", in: daemon)
+            let custodians = try Self.custodianProcesses(daemon)
+            #expect(custodians.map(\.slot) == [1, 2, 3], "\(custodians)")
+            var shares: [UInt16: Scalar] = [:]
+            for custodian in custodians {
+                let (found, multiplications) = ShareLocator.locate(
+                    [commitment.publicShare(for: try ParticipantID(custodian.slot))],
+                    in: try ProcessMemory.regions(of: custodian.agent))
+                shares[custodian.slot] = try #require(
+                    found, "agent of slot \(custodian.slot): no w with w·G = X_\(custodian.slot) in \(multiplications) tries"
+                ).scalar
+            }
+            let key = try Shamir.interpolate([
+                SecretShare(id: try ParticipantID(1), value: try #require(shares[1])),
+                SecretShare(id: try ParticipantID(2), value: try #require(shares[2])),
+            ])
+            #expect(commitment.publicKey == .generatorMultiple(key), "the found shares are not this key's")
+            let keyForms = [SecretForms("the DKG key x", scalar: key)]
+            let shareForms = shares.sorted { $0.key < $1.key }.map { SecretForms("share \($0.key)", scalar: $0.value) }
+
+            var outside = sightings(of: keyForms + shareForms, in: daemonMemory)
+            #expect(outside.isEmpty, "keyshardd's memory:\n\(outside.prefix(20).map(\.description).joined(separator: "\n"))")
+            for custodian in custodians {
+                let own = shareForms.first { $0.label == "share \(custodian.slot)" }!
+                let found = sightings(
+                    of: keyForms + shareForms.filter { $0.label != own.label }, in: try ProcessMemory.regions(of: custodian.agent))
+                #expect(found.isEmpty, "agent of slot \(custodian.slot):\n\(found.prefix(20).map(\.description).joined(separator: "\n"))")
+                outside += found
+            }
+            let onDisk = sightings(of: keyForms + shareForms, in: filesUnder(daemon.directory.path))
+            #expect(onDisk.isEmpty, "state files:\n\(onDisk.prefix(20).map(\.description).joined(separator: "\n"))")
+            outside += onDisk
+            ReliabilityReport.record(
+                .custody, "after key create by DKG: keyshardd's memory and files, and each agent beyond its own share",
+                held: outside.isEmpty && commitment.publicKey == .generatorMultiple(key),
+                detail: "\(outside.count) sightings of x or a share outside their custodian (x found by interpolating the agents' shares)")
+        }
+    }
+
     /// Claim 2: after imports, a decryption, a FROST signature and a data key, and after refused
     /// requests that carry the key, no log (keyshardd's, every agent's and swtpm's), audit entry,
     /// SQLite file or row, metric or error message holds either imported scalar, the data key or
