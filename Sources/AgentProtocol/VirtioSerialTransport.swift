@@ -43,16 +43,34 @@ public struct VirtioSerialTransport: AgentTransport {
             named: portName, sysfsDirectory: sysfsDirectory, deviceDirectory: deviceDirectory)
         var announced = false
         while !Task.isCancelled {
-            let descriptor = open(path, O_RDWR | O_NOCTTY | O_CLOEXEC)
-            guard descriptor >= 0 else {
-                throw AgentProtocolError(.transportUnavailable, "cannot open \(path) (errno \(errno))")
-            }
+            let descriptor = try await Self.openPort(path, reopening: announced)
             if !announced {
                 announced = true
                 onReady()
             }
             try await serveStream(descriptor: descriptor, options: options, handler: handler)
             try await Task.sleep(for: reopenDelay)
+        }
+    }
+
+    /// How long a reopen keeps trying before the agent gives up on its port.
+    static let reopenPatience: Duration = .seconds(10)
+
+    /// Opens the port. The first open fails at once (a missing or misnamed port is a configuration
+    /// error). A reopen, after the host side closed its connection, is retried for
+    /// ``reopenPatience``: the port may still be held by the stream that just ended, and an
+    /// agent that gave up here would exit and power its VM off, which the coordinator saw as a
+    /// channel that dropped its first connection and then refused every new one.
+    static func openPort(_ path: String, reopening: Bool) async throws -> CInt {
+        let deadline = ContinuousClock.now + reopenPatience
+        while true {
+            let descriptor = open(path, O_RDWR | O_NOCTTY | O_CLOEXEC)
+            if descriptor >= 0 { return descriptor }
+            let error = errno
+            guard reopening, ContinuousClock.now < deadline else {
+                throw AgentProtocolError(.transportUnavailable, "cannot open \(path) (errno \(error))")
+            }
+            try await Task.sleep(for: .milliseconds(50))
         }
     }
 

@@ -59,10 +59,11 @@ extension Engine {
         var outcome: Result<AttestedCustodian, CoordinatorError>
         do { outcome = .success(try await attestor.attest(client)) } catch { outcome = .failure(error) }
         // A virtio-serial port the agent is just reopening (after an earlier client left) drops a
-        // connection before any answer, and for a moment after that the channel's socket can refuse
-        // connections (seen in CI with five VMs finishing their boot at once). A fresh challenge on a
-        // new connection is as good as the first, so the transport gets a few more tries; a refusal
-        // by the attestation itself is final at once.
+        // connection before any answer. A fresh challenge on a new connection is as good as the
+        // first, so the transport gets a few more tries; a refusal by the attestation itself is
+        // final at once. (Channels that then refused every new connection, seen in CI, were VMs
+        // that had powered off: their agent gave up reopening its port and exited. The agent now
+        // retries the reopen; see VirtioSerialTransport.openPort.)
         func droppedByTransport(_ outcome: Result<AttestedCustodian, CoordinatorError>) -> Bool {
             if case .failure(let error) = outcome { return error.reason.contains(AgentProtocolError.Code.connectionClosed.name) }
             return false
