@@ -4,21 +4,26 @@
  * markers, so a test can compare them with measurements.json without the real agent. */
 #include <stdio.h>
 #include <string.h>
+#include <sys/klog.h>
 
+/* Each line is "EL <offset> <hex>", and the byte count follows the end marker, so a reader can
+ * tell a complete dump from one a kernel message broke into (the console is shared with printk). */
 static void dump_hex(const char *path, const char *begin, const char *end) {
     FILE *f = fopen(path, "rb");
-    int c, n = 0;
+    int c;
+    long n = 0;
     printf("%s\n", begin);
     if (f) {
         while ((c = fgetc(f)) != EOF) {
+            if (n % 64 == 0) printf("%sEL %06lx ", n ? "\n" : "", n);
             printf("%02x", c);
-            if (++n % 64 == 0) putchar('\n');
+            n++;
         }
         fclose(f);
     } else {
         printf("MISSING %s\n", path);
     }
-    printf("\n%s\n", end);
+    printf("\n%s %ld\n", end, n);
 }
 
 static void print_file(const char *label, const char *path) {
@@ -36,6 +41,9 @@ __attribute__((used, section(".swift_modhash"))) static const char modhash[] = M
 #endif
 
 int main(int argc, char **argv) {
+    /* Kernel messages (a module's late probe, "random: crng init done") share the serial console
+     * and can land inside the dump; only emergencies may print from here on. */
+    klogctl(8 /* SYSLOG_ACTION_CONSOLE_LEVEL */, NULL, 1);
     printf("FIXTURE-AGENT argv:");
     for (int i = 1; i < argc; i++) printf(" %s", argv[i]);
     printf("\n");
