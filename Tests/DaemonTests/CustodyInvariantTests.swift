@@ -217,6 +217,92 @@ struct CustodyInvariantTests {
         }
     }
 
+    /// The custody invariant across a ring rotation, where shares move: after `key import` of a
+    /// known scalar, `keyshard rotate` replaces every custodian, and the old holders re-share their
+    /// shares to the new ones through keyshardd (redistribution: each old holder deals sub-shares of
+    /// its share, sealed to one new holder each). Then the new shares are found in the new agents by
+    /// w·G = X'_slot (from the new epoch's commitment) and must interpolate to the same x; keyshardd's
+    /// memory and files hold neither x nor any old or new share; each new agent holds its own new
+    /// share and nothing else of the key; and the old agents are gone. The sub-shares themselves
+    /// are only ever known to their dealer and recipient, so they are not searched for.
+    @Test("after a rotation re-shares an imported key, keyshardd holds neither the key nor an old or a new share")
+    func rotationLeavesReSharedSharesOnlyWithTheirCustodians() async throws {
+        try await DaemonHarness.with { daemon in
+            let scalar = Scalar.random()
+            _ = try daemon.ok(
+                ["key", "import", "reshared", "--threshold", "2", "--shares", "3"],
+                input: Array(SecretForms.hex(scalar.serialized()).utf8))
+            let before = try Self.commitment(of: "reshared", in: daemon)
+            let oldCustodians = try Self.custodianProcesses(daemon)
+            var oldShares: [UInt16: Scalar] = [:]
+            for custodian in oldCustodians {
+                let (found, tries) = ShareLocator.locate(
+                    [before.publicShare(for: try ParticipantID(custodian.slot))],
+                    in: try ProcessMemory.regions(of: custodian.agent))
+                oldShares[custodian.slot] = try #require(
+                    found, "old agent of slot \(custodian.slot): no share in \(tries) tries").scalar
+            }
+
+            _ = try daemon.ok(["rotate"])
+            let daemonPID = try #require(daemon.process?.processIdentifier)
+            let daemonMemory = try ProcessMemory.regions(of: daemonPID)
+
+            let after = try Self.commitment(of: "reshared", in: daemon)
+            #expect(after.publicKey == .generatorMultiple(scalar), "the rotation changed the public key")
+            #expect(after != before, "the rotation did not re-share (the commitment is the old one)")
+            let newCustodians = try Self.custodianProcesses(daemon)
+            #expect(newCustodians.count == 3, "\(newCustodians)")
+            #expect(
+                Set(newCustodians.map(\.agent)).isDisjoint(with: oldCustodians.map(\.agent)),
+                "a custodian survived the rotation: old \(oldCustodians), new \(newCustodians)")
+            for old in oldCustodians {
+                #expect(kill(old.agent, 0) != 0, "the old agent \(old.agent) still runs after the rotation")
+            }
+            var newShares: [UInt16: Scalar] = [:]
+            for custodian in newCustodians {
+                let (found, tries) = ShareLocator.locate(
+                    [after.publicShare(for: try ParticipantID(custodian.slot))],
+                    in: try ProcessMemory.regions(of: custodian.agent))
+                newShares[custodian.slot] = try #require(
+                    found, "new agent of slot \(custodian.slot): no share in \(tries) tries").scalar
+            }
+            let reconstructed = try Shamir.interpolate([
+                SecretShare(id: try ParticipantID(1), value: try #require(newShares[1])),
+                SecretShare(id: try ParticipantID(3), value: try #require(newShares[3])),
+            ])
+            #expect(reconstructed == scalar, "the new shares do not interpolate to the imported scalar")
+            #expect(newShares[1] != oldShares[1], "slot 1's share is unchanged by the rotation")
+
+            let keyForms = [SecretForms("the imported scalar", scalar: scalar)]
+            let oldForms = oldShares.sorted { $0.key < $1.key }.map { SecretForms("old share \($0.key)", scalar: $0.value) }
+            let newForms = newShares.sorted { $0.key < $1.key }.map { SecretForms("new share \($0.key)", scalar: $0.value) }
+            var outside = sightings(of: keyForms + oldForms + newForms, in: daemonMemory)
+            #expect(outside.isEmpty, "keyshardd's memory:\n\(outside.prefix(20).map(\.description).joined(separator: "\n"))")
+            for custodian in newCustodians {
+                let own = newForms.first { $0.label == "new share \(custodian.slot)" }!
+                let memory = try ProcessMemory.regions(of: custodian.agent)
+                #expect(!sightings(of: [own], in: memory).isEmpty, "the new agent of slot \(custodian.slot) lost its share")
+                let found = sightings(of: keyForms + oldForms + newForms.filter { $0.label != own.label }, in: memory)
+                #expect(found.isEmpty, "new agent of slot \(custodian.slot):\n\(found.prefix(20).map(\.description).joined(separator: "\n"))")
+                outside += found
+            }
+            let onDisk = sightings(of: keyForms + oldForms + newForms, in: filesUnder(daemon.directory.path))
+            #expect(onDisk.isEmpty, "state files:\n\(onDisk.prefix(20).map(\.description).joined(separator: "\n"))")
+            outside += onDisk
+
+            // The re-shared key still decrypts what was sealed to it.
+            let message = Array("sealed before the rotation".utf8)
+            let sealed = try ThresholdHPKE.seal(plaintext: message, to: .generatorMultiple(scalar), info: [])
+            let opened = try daemon.ok(
+                ["decrypt", "reshared"], input: Array(("keyshard:v1:" + Data(sealed).base64EncodedString()).utf8))
+            #expect(Array(opened.utf8) == message)
+            ReliabilityReport.record(
+                .custody, "after a rotation re-shares an imported key: keyshardd's memory and files, each new agent beyond its own share",
+                held: outside.isEmpty && reconstructed == scalar && Array(opened.utf8) == message,
+                detail: "\(outside.count) sightings of x, an old share or a new share outside their custodian")
+        }
+    }
+
     /// Claim 2: after imports, a decryption, a FROST signature and a data key, and after refused
     /// requests that carry the key, no log (keyshardd's, every agent's and swtpm's), audit entry,
     /// SQLite file or row, metric or error message holds either imported scalar, the data key or
