@@ -1,4 +1,5 @@
 import Attestation
+import AgentProtocol
 
 /// Why the coordinator refused or could not complete a step with a custodian. The reason is a
 /// sentence an operator can act on; it never carries key material.
@@ -42,15 +43,23 @@ public struct CoordinatorError: Error, Hashable, Sendable, CustomStringConvertib
     /// The individual refusals behind a `.heartbeatRefused` (empty for other errors), for matching.
     public let refusals: [Refusal]
 
+    /// The agent channel's own error code when the exchange with the agent failed (a dropped
+    /// connection, a timeout, a bad frame), for callers that retry only transport failures.
+    public let transportFailure: AgentProtocolError.Code?
+
     /// Creates an error.
     /// - Parameters:
     ///   - code: what went wrong.
     ///   - reason: a sentence for people.
     ///   - refusals: the refusals behind it, if any.
-    public init(_ code: Code, _ reason: String, refusals: [Refusal] = []) {
+    ///   - transportFailure: the agent channel's error code, when that is the cause.
+    public init(
+        _ code: Code, _ reason: String, refusals: [Refusal] = [], transportFailure: AgentProtocolError.Code? = nil
+    ) {
         self.code = code
         self.reason = reason
         self.refusals = refusals
+        self.transportFailure = transportFailure
     }
 
     /// The codes of ``refusals``.

@@ -304,7 +304,7 @@ public struct CustodianAttestor: Sendable {
         } catch where error.code == .remoteError {
             throw CoordinatorError(refusal, "the agent refused the \(step): \(error)")
         } catch {
-            throw CoordinatorError(.agentFailed, "\(step): \(error)")
+            throw CoordinatorError(.agentFailed, "\(step): \(error)", transportFailure: error.code)
         }
     }
 

@@ -65,7 +65,7 @@ extension Engine {
         // that had powered off: their agent gave up reopening its port and exited. The agent now
         // retries the reopen; see VirtioSerialTransport.openPort.)
         func droppedByTransport(_ outcome: Result<AttestedCustodian, CoordinatorError>) -> Bool {
-            if case .failure(let error) = outcome { return error.reason.contains(AgentProtocolError.Code.connectionClosed.name) }
+            if case .failure(let error) = outcome { return error.transportFailure == .connectionClosed }
             return false
         }
         var transient = droppedByTransport(outcome)

@@ -7,6 +7,10 @@ import TestSupport
 import TPM2
 import Testing
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// The coordinator's attestation ceremony (``CustodianAttestor``) against a real agent process
 /// on its own swtpm: what it accepts, and each step's refusal.
 @Suite("Coordinator attestation ceremony", .serialized)
@@ -45,6 +49,58 @@ struct CeremonyTests {
         }
         #expect(try TPMAttestation(parsing: beat.quote).quote?.selections == quote.selections)
         try? await client.close()
+    }
+
+    /// keyshardd's admission retries a fresh connection only when the channel dropped the first
+    /// (a virtio-serial port being reopened), never after a refusal: the error says which it was
+    /// in a typed field, not in its text.
+    @Test("a channel that drops the connection is a transport failure; a refusal by the policy is not")
+    func droppedChannelIsATransportFailure() async throws {
+        let path = "/tmp/ks-drop-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).sock"
+        let listener = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        try #require(listener >= 0)
+        defer { close(listener); unlink(path) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
+            buffer.copyBytes(from: Array(path.utf8) + [0])
+        }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        try #require(bound == 0 && listen(listener, 4) == 0)
+        // Accept one connection and close it before answering anything, as a reopening port does.
+        let dropper = Thread {
+            let connection = accept(listener, nil, nil)
+            if connection >= 0 { close(connection) }
+        }
+        dropper.start()
+
+        let client = try await AgentClient.connect(to: .unix(path: path))
+        var dropped: CoordinatorError?
+        do {
+            _ = try await CustodianAttestor(policy: Coordinator.policy, identity: Coordinator.identity).attest(client)
+        } catch {
+            dropped = error
+        }
+        try? await client.close()
+        #expect(dropped?.code == .agentFailed, "\(String(describing: dropped))")
+        #expect(dropped?.transportFailure == .connectionClosed, "\(String(describing: dropped))")
+
+        let agent = try AgentProcess.start()
+        defer { agent.stop() }
+        let real = try await agent.connect()
+        let elsewhere = AttestationPolicy(
+            name: "other-boot", pcrBank: .sha256, allowedPCRValues: [9: [[UInt8](repeating: 0x5a, count: 32)]])
+        var refused: CoordinatorError?
+        do {
+            try await Coordinator.attest(real, agent: agent, policy: elsewhere)
+        } catch let error as CoordinatorError {
+            refused = error
+        }
+        try? await real.close()
+        #expect(refused?.code == .evidenceRefused)
+        #expect(refused?.transportFailure == nil, "\(String(describing: refused))")
     }
 
     @Test("refusals: PCRs outside the policy, an EK root from another CA, no EK roots at all")
