@@ -84,6 +84,7 @@ enum AKSignature {
 
     /// Big-endian integer left-padded to `size` bytes, or `nil` when it needs more.
     private static func leftPadded(_ bytes: [UInt8], to size: Int) -> [UInt8]? {
+        if bytes.count == size { return bytes }  // what a TPM sends for its own curve
         let significant = bytes.drop { $0 == 0 }
         guard significant.count <= size else { return nil }
         return [UInt8](repeating: 0, count: size - significant.count) + significant

@@ -19,6 +19,9 @@ public struct AttestationPolicy: Hashable, Sendable {
     public let eventRules: [EventRule]
     /// How fresh and continuous quotes must be (the YAML `freshness:` block); `nil` for no such rules.
     public let freshness: FreshnessRules?
+    /// The PCR selection a quote must report, exactly: the pinned indexes in ascending order.
+    /// Kept with the policy, which outlives the many quotes checked against it.
+    public let selection: TPMPCRSelection
 
     /// Creates a policy.
     /// - Parameters:
@@ -40,6 +43,7 @@ public struct AttestationPolicy: Hashable, Sendable {
         self.ekRoots = ekRoots
         self.eventRules = eventRules
         self.freshness = freshness
+        self.selection = TPMPCRSelection(bank: pcrBank, indexes: allowedPCRValues.keys)
     }
 
     /// This policy without its freshness rules: what a quote of a past boot (one to learn from, whose
@@ -47,10 +51,5 @@ public struct AttestationPolicy: Hashable, Sendable {
     public var withoutFreshness: AttestationPolicy {
         AttestationPolicy(name: name, summary: summary, pcrBank: pcrBank, allowedPCRValues: allowedPCRValues,
                           ekRoots: ekRoots, eventRules: eventRules)
-    }
-
-    /// The PCR selection a quote must report, exactly.
-    public var selection: TPMPCRSelection {
-        TPMPCRSelection(bank: pcrBank, indexes: allowedPCRValues.keys)
     }
 }

@@ -315,7 +315,8 @@ public struct QuoteVerifier: Sendable {
 
     private func checkValues(reported: [Int: [UInt8]]) -> [Refusal] {
         var refusals: [Refusal] = []
-        for (index, allowed) in policy.allowedPCRValues.sorted(by: { $0.key < $1.key }) {
+        for index in policy.selection.indexes {
+            let allowed = policy.allowedPCRValues[index] ?? []
             guard let value = reported[index] else {
                 refusals.append(Refusal(.pcrMissing,
                     "Policy \(policy.name) pins PCR \(index) in \(policy.pcrBank) "
