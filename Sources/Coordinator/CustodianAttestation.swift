@@ -41,7 +41,8 @@ public struct CustodianAttestor: Sendable {
     /// admission travels in.
     public let identity: CoordinatorIdentity
     /// How long a custodian may take to answer a heartbeat, from request to answer on the monotonic
-    /// clock; a later answer is refused (`heartbeat.late`) whatever the policy's `freshness.maxAge`.
+    /// clock; a later answer is refused (`heartbeat.late`) whatever the policy's `freshness.maxAge`,
+    /// and the heartbeat request is given up when the window passes without one (a miss).
     public var heartbeatWindow: Duration = .seconds(30)
 
     /// Creates an attestor.
@@ -180,7 +181,10 @@ public struct CustodianAttestor: Sendable {
         let issuedAt = Date()
         let monotonic = ContinuousClock()
         let sent = monotonic.now
-        let answer = try await exchange(client, .heartbeatRequest(HeartbeatRequest(nonce: nonce)), "heartbeat")
+        // An answer later than the window is refused anyway, so waiting longer for one only delays
+        // noticing a custodian that stopped (frozen, or its VM paused): the request gives up then.
+        let answer = try await exchange(
+            client, .heartbeatRequest(HeartbeatRequest(nonce: nonce)), "heartbeat", timeout: heartbeatWindow)
         guard case .heartbeat(let received) = answer else {
             throw CoordinatorError(.agentFailed, "the agent answered a heartbeat request with \(answer.type)")
         }
@@ -297,10 +301,10 @@ public struct CustodianAttestor: Sendable {
     /// Sends one request; a refusal from the agent becomes `refusal`, anything else `.agentFailed`.
     private func exchange(
         _ client: AgentClient, _ request: AgentMessage, _ step: String,
-        refusal: CoordinatorError.Code = .agentFailed
+        refusal: CoordinatorError.Code = .agentFailed, timeout: Duration? = nil
     ) async throws(CoordinatorError) -> AgentMessage {
         do {
-            return try await client.request(request)
+            return try await client.request(request, timeout: timeout)
         } catch where error.code == .remoteError {
             throw CoordinatorError(refusal, "the agent refused the \(step): \(error)")
         } catch {

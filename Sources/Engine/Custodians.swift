@@ -161,12 +161,17 @@ extension Engine {
         }
     }
 
+    /// How long the courtesy `destroy` request may take: the backend's destruction that follows is
+    /// what removes the custodian, and one that stopped answering (frozen, or paused) must not hold
+    /// up its replacement for a whole request timeout.
+    static let courtesyTimeout: Duration = .seconds(2)
+
     /// Asks the agent to zeroise (a courtesy), then destroys it through the backend and forgets it.
     func destroy(_ custodian: LiveCustodian, reason: String) async {
         // From now on its exit is expected: the backend's "stopped" event must not read as a loss.
         _ = custodian.quarantine()
         if let request = try? DestroyRequest(reason: String(reason.prefix(1000))) {
-            _ = try? await custodian.request(.destroy(request))
+            _ = try? await custodian.request(.destroy(request), timeout: Self.courtesyTimeout)
         }
         try? await custodian.client.close()
         do {

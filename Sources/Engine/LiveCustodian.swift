@@ -109,9 +109,9 @@ final class LiveCustodian: Sendable, CustomStringConvertible {
 
     /// Sends one request (the connection's request timeout bounds the wait), mapping every
     /// failure to an ``AgentFailure``.
-    func request(_ message: AgentMessage) async throws(AgentFailure) -> AgentMessage {
+    func request(_ message: AgentMessage, timeout: Duration? = nil) async throws(AgentFailure) -> AgentMessage {
         do {
-            let answer = try await client.request(message)
+            let answer = try await client.request(message, timeout: timeout)
             if let tamper = Self.tamperedAnswers { return try await tamper(record, answer) }
             return answer
         } catch let error as AgentProtocolError {

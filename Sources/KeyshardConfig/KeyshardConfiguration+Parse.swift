@@ -286,16 +286,13 @@ struct ConfigParser {
     }
 
     private func readHeartbeat(_ field: Field?, into heartbeat: inout KeyshardConfiguration.HeartbeatSettings) {
-        guard let fields = section(field, known: ["interval", "freshness_window", "missed_before_quarantine"]) else {
+        guard let fields = section(field, known: ["interval", "freshness_window"]) else {
             return
         }
         let interval = reader.duration(fields["interval"])
         let window = reader.duration(fields["freshness_window"])
         if let interval { heartbeat.interval = interval }
         if let window { heartbeat.freshnessWindow = window }
-        if let missed = reader.int(fields["missed_before_quarantine"], in: 1...100) {
-            heartbeat.missedBeforeQuarantine = missed
-        }
         if heartbeat.interval >= heartbeat.freshnessWindow, interval != nil || window != nil {
             let blamed = fields[interval != nil ? "interval" : "freshness_window"]!
             reader.problem(

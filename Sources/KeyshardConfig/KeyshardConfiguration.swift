@@ -81,8 +81,7 @@ public struct KeyshardConfiguration: Sendable, Hashable {
         configuration.stateDirectory = state
         configuration.socket = SocketSettings(path: absolute(socketPath), mode: 0o600, group: nil)
         configuration.backend.kind = backend
-        configuration.heartbeat = HeartbeatSettings(
-            interval: .seconds(2), freshnessWindow: .seconds(10), missedBeforeQuarantine: 1)
+        configuration.heartbeat = HeartbeatSettings(interval: .seconds(2), freshnessWindow: .seconds(10))
         configuration.auditPath = state + "/audit.log"
         configuration.logLevel = .info
         configuration.roles = RoleMap(entries: [RoleMap.Entry(identity: .uid(getuid()), role: .admin)])
@@ -289,16 +288,14 @@ extension KeyshardConfiguration {
         public var interval: Duration
         /// How old a custodian's last accepted heartbeat may be for it to take part in an operation.
         public var freshnessWindow: Duration
-        /// Consecutive missed heartbeats before quarantine.
-        public var missedBeforeQuarantine: Int
+        // No "missed heartbeats before quarantine" count: a miss while the ring has t other fresh
+        // members replaces the custodian, and one that would leave fewer keeps it as stale until it
+        // answers (docs/DAEMON.md), which is what a count would have traded against.
 
-        /// Creates settings; the defaults are 2 s, 10 s and 1.
-        public init(
-            interval: Duration = .seconds(2), freshnessWindow: Duration = .seconds(10), missedBeforeQuarantine: Int = 1
-        ) {
+        /// Creates settings; the defaults are 2 s and 10 s.
+        public init(interval: Duration = .seconds(2), freshnessWindow: Duration = .seconds(10)) {
             self.interval = interval
             self.freshnessWindow = freshnessWindow
-            self.missedBeforeQuarantine = missedBeforeQuarantine
         }
     }
 

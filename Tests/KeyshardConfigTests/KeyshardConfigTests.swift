@@ -59,7 +59,7 @@ struct ConfigParsingTests {
                 transport: virtio-serial
                 boot_timeout: 90s
               process: { agent: /usr/libexec/keyshard-agent, policy: /etc/ks/process-policy.yaml }
-            heartbeat: { interval: 500ms, freshness_window: 5s, missed_before_quarantine: 3 }
+            heartbeat: { interval: 500ms, freshness_window: 5s }
             custodians: { max_age: 30m }
             rings: { default: { name: main, threshold: 3, shares: 5 } }
             audit: { path: /srv/audit/audit.log }
@@ -98,7 +98,7 @@ struct ConfigParsingTests {
         #expect(
             config.heartbeat
                 == .init(
-                    interval: .milliseconds(500), freshnessWindow: .seconds(5), missedBeforeQuarantine: 3))
+                    interval: .milliseconds(500), freshnessWindow: .seconds(5)))
         #expect(config.custodianMaximumAge == .seconds(1800))
         #expect(config.defaultRing == .init(name: "main", threshold: 3, shares: 5))
         #expect(config.auditPath == "/srv/audit/audit.log")
@@ -130,7 +130,7 @@ struct ConfigParsingTests {
         #expect(config.backend.libvirt.virtualization == .auto && config.backend.libvirt.transport == .auto)
         #expect(config.backend.process == .init(agent: nil, policy: nil))
         #expect(
-            config.heartbeat == .init(interval: .seconds(2), freshnessWindow: .seconds(10), missedBeforeQuarantine: 1))
+            config.heartbeat == .init(interval: .seconds(2), freshnessWindow: .seconds(10)))
         #expect(config.custodianMaximumAge == .seconds(3600))
         #expect(config.defaultRing == .init(name: "default", threshold: 2, shares: 3))
         #expect(config.auditPath == "/var/log/keyshard/audit.log")
@@ -193,8 +193,13 @@ struct ConfigProblemTests {
             "heartbeat:\n  intervall: 2s\n", line: 2, column: 3, path: "heartbeat.intervall",
             containing: "did you mean \"interval\"?")
         #expect(
-            problem?.message.contains("heartbeat keys are interval, freshness_window, missed_before_quarantine") == true
+            problem?.message.contains("heartbeat keys are interval, freshness_window") == true
         )
+        // A count of misses before quarantine was read once and never used; a config that sets it is
+        // told so rather than believed.
+        expectProblem(
+            "heartbeat: { missed_before_quarantine: 3 }", line: 1, column: 14, path: "heartbeat.missed_before_quarantine",
+            containing: "heartbeat keys are interval, freshness_window")
         expectProblem("log_levl: info", line: 1, column: 1, path: "log_levl", containing: "did you mean \"log_level\"?")
         expectProblem(
             "heartbeat: { freshnessWindow: 5s }", line: 1, column: 14, path: "heartbeat.freshnessWindow",
