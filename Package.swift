@@ -342,7 +342,7 @@ let package = Package(
 
         .executableTarget(
             name: "attestation-fuzz",
-            dependencies: ["Attestation", "TPM2", "CFuzzerDriver"]
+            dependencies: ["Attestation", "TPM2", "FuzzDriver"]
         ),
 
         // Tests: one target per module.
@@ -510,14 +510,16 @@ let package = Package(
         // `-Xswiftc -sanitize=fuzzer,address`, replays files otherwise. CFuzzerDriver
         // reaches libFuzzer's driver through a weak symbol so both builds link.
         .target(name: "CFuzzerDriver"),
-        .executableTarget(name: "AgentProtocolFuzz", dependencies: ["AgentProtocol", "CFuzzerDriver"]),
+        // The main the three fuzz targets share: seeds, libFuzzer, or replay of files.
+        .target(name: "FuzzDriver", dependencies: ["CFuzzerDriver"]),
+        .executableTarget(name: "AgentProtocolFuzz", dependencies: ["AgentProtocol", "FuzzDriver"]),
         // libFuzzer target over what keyshardd decodes from an API caller: ciphertext and
         // signature armour, the Vault-wire request bodies, threshold decryption's parsing of a
         // ciphertext, and connection bytes through keyshardd's HTTP/1 pipeline (scripts/fuzz).
         .executableTarget(
             name: "api-fuzz",
             dependencies: [
-                "KeyshardServer", "KeyshardAPI", "ShardCrypto", "CFuzzerDriver",
+                "KeyshardServer", "KeyshardAPI", "ShardCrypto", "FuzzDriver",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

@@ -1,11 +1,5 @@
 import AgentProtocol
-import CFuzzerDriver
-
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Musl)
-    import Musl
-#endif
+import FuzzDriver
 
 /// libFuzzer's entry point.
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -14,51 +8,15 @@ public func agentProtocolFuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int
     return 0
 }
 
-/// `--write-seeds DIR` writes a small seed corpus of valid inputs, in either build.
-/// Built with `-sanitize=fuzzer`: otherwise hands control to libFuzzer (all its flags
-/// work). Built without: replays the files named on the command line through the same
-/// target (a crash reproducer or corpus check).
+/// See ``FuzzDriver``: seeds, libFuzzer, or a replay of the files named.
 @main
 struct AgentProtocolFuzz {
-    static func main() throws {
-        let arguments = Array(CommandLine.arguments.dropFirst())
-        // Before libFuzzer sees the arguments, so the fuzzing build can seed its own corpus.
-        if arguments.first == "--write-seeds", arguments.count == 2 {
-            try writeSeeds(to: arguments[1])
-            return
-        }
-        var argc = CommandLine.argc
-        var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = CommandLine.unsafeArgv
-        let status = cfuzzerdriver_run(&argc, &argv) { data, size in agentProtocolFuzzOneInput(data, size) }
-        if status >= 0 { exit(status) }
-
-        guard !arguments.isEmpty else {
-            print("usage: AgentProtocolFuzz FILE… | --write-seeds DIR  (build with -sanitize=fuzzer to fuzz)")
-            exit(2)
-        }
-        for path in arguments {
-            FuzzTarget.run(try readFile(path))
-        }
-        print("replayed \(arguments.count) inputs without a failure")
-    }
-
-    static func readFile(_ path: String) throws -> [UInt8] {
-        guard let file = fopen(path, "rb") else {
-            throw AgentProtocolError(.transportUnavailable, "cannot open \(path)")
-        }
-        defer { fclose(file) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let count = fread(&chunk, 1, chunk.count, file)
-            if count <= 0 { break }
-            bytes += chunk[0..<count]
-        }
-        return bytes
+    static func main() {
+        FuzzDriver.main(name: "AgentProtocolFuzz", entry: agentProtocolFuzzOneInput, seeds: seeds)
     }
 
     /// Valid inputs in both modes, so the fuzzer starts from real frames.
-    static func writeSeeds(to directory: String) throws {
+    static func seeds() throws -> [(String, [UInt8])] {
         let nonce = try Nonce([UInt8](repeating: 7, count: 32))
         let key = try KeyReference(keyID: "seed-key", version: 1)
         let messages: [AgentMessage] = [
@@ -69,19 +27,13 @@ struct AgentProtocolFuzz {
             .destroy(try DestroyRequest(reason: "seed")),
             .destroyed(Destroyed(zeroisedShares: 1)),
         ]
+        var seeds: [(String, [UInt8])] = []
         for (index, message) in messages.enumerated() {
             let payload = try message.encode()
             let type = message.type.rawValue
-            let direct: [UInt8] = [0, UInt8(type >> 8), UInt8(type & 0xFF)] + payload
-            let stream: [UInt8] = [7] + (try FrameCodec.encode(try message.frame(requestID: UInt64(index + 1))))
-            for (name, bytes) in [("message", direct), ("stream", stream)] {
-                let path = "\(directory)/seed-\(index)-\(name)"
-                guard let file = fopen(path, "wb") else {
-                    throw AgentProtocolError(.transportUnavailable, "cannot write \(path)")
-                }
-                _ = fwrite(bytes, 1, bytes.count, file)
-                fclose(file)
-            }
+            seeds.append(("\(index)-message", [0, UInt8(type >> 8), UInt8(type & 0xFF)] + payload))
+            seeds.append(("\(index)-stream", [7] + (try FrameCodec.encode(try message.frame(requestID: UInt64(index + 1))))))
         }
+        return seeds
     }
 }

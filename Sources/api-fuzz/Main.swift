@@ -1,5 +1,5 @@
-import CFuzzerDriver
 import Foundation
+import FuzzDriver
 import KeyshardAPI
 import ShardCrypto
 
@@ -10,50 +10,15 @@ public func apiFuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt 
     return 0
 }
 
-/// `--write-seeds DIR` writes a small seed corpus of valid inputs, in either build.
-/// Built with `-sanitize=fuzzer`: otherwise hands control to libFuzzer (all its flags work).
-/// Built without: replays the files named on the command line through the same target (a
-/// crash reproducer or corpus check). Built like AgentProtocolFuzz (see scripts/fuzz).
+/// See ``FuzzDriver``: seeds, libFuzzer, or a replay of the files named (scripts/fuzz).
 @main
 struct APIFuzz {
-    static func main() throws {
-        let arguments = Array(CommandLine.arguments.dropFirst())
-        // Before libFuzzer sees the arguments, so the fuzzing build can seed its own corpus.
-        if arguments.first == "--write-seeds", arguments.count == 2 {
-            try writeSeeds(to: arguments[1])
-            return
-        }
-        var argc = CommandLine.argc
-        var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = CommandLine.unsafeArgv
-        let status = cfuzzerdriver_run(&argc, &argv) { data, size in apiFuzzOneInput(data, size) }
-        if status >= 0 { exit(status) }
-
-        guard !arguments.isEmpty else {
-            print("usage: api-fuzz FILE… | --write-seeds DIR  (build with -sanitize=fuzzer to fuzz)")
-            exit(2)
-        }
-        for path in arguments {
-            guard let data = FileManager.default.contents(atPath: path) else {
-                FileHandle.standardError.write(Data("cannot read \(path)\n".utf8))
-                exit(2)
-            }
-            APIFuzzTarget.run([UInt8](data))
-        }
-        print("replayed \(arguments.count) inputs without a failure")
+    static func main() {
+        FuzzDriver.main(name: "api-fuzz", entry: apiFuzzOneInput, seeds: seeds)
     }
 
     /// Valid inputs for every selector, so the fuzzer starts from real ciphertexts, bodies and
     /// requests (a ciphertext sealed to the target's fixed key decrypts all the way through).
-    static func writeSeeds(to directory: String) throws {
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        for (name, bytes) in try seeds() {
-            let path = "\(directory)/seed-\(name)"
-            guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else {
-                throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
-            }
-        }
-    }
-
     static func seeds() throws -> [(String, [UInt8])] {
         // Empty info, as the target combines with: this one decrypts all the way.
         let sealed = try ThresholdHPKE.seal(

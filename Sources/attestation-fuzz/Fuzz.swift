@@ -1,12 +1,11 @@
 import Attestation
-import CFuzzerDriver
-import Foundation
+import FuzzDriver
 import TPM2
 
 // A libFuzzer target over the parsers that read attacker-controlled bytes: TPMS_ATTEST,
 // TPMT_SIGNATURE, TPM2B_PUBLIC, TPML_PCR_SELECTION and the TCG event log. The first input byte
-// picks the parser. Built like AgentProtocolFuzz (see scripts/fuzz): with -sanitize=fuzzer it
-// fuzzes; without, it replays the files named on the command line through the same code.
+// picks the parser. Run by FuzzDriver (see scripts/fuzz): with -sanitize=fuzzer it fuzzes;
+// without, it replays the files named on the command line through the same code.
 
 /// Parses one input; any outcome but a crash, hang or unbounded allocation is fine.
 func parseOne(_ input: [UInt8]) {
@@ -35,23 +34,6 @@ public func attestationFuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) 
 @main
 struct AttestationFuzz {
     static func main() {
-        var argc = CommandLine.argc
-        var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = CommandLine.unsafeArgv
-        let status = cfuzzerdriver_run(&argc, &argv) { data, size in attestationFuzzOneInput(data, size) }
-        if status >= 0 { exit(status) }
-
-        let paths = CommandLine.arguments.dropFirst()
-        guard !paths.isEmpty else {
-            print("usage: attestation-fuzz FILE…  (build with -sanitize=fuzzer to fuzz)")
-            exit(2)
-        }
-        for path in paths {
-            guard let data = FileManager.default.contents(atPath: path) else {
-                FileHandle.standardError.write(Data("cannot read \(path)\n".utf8))
-                exit(2)
-            }
-            parseOne([UInt8](data))
-            print("\(path): ok")
-        }
+        FuzzDriver.main(name: "attestation-fuzz", entry: attestationFuzzOneInput)
     }
 }
