@@ -452,7 +452,7 @@ let package = Package(
             name: "EngineTests",
             dependencies: [
                 "Engine", "ProcessBackend", "CustodianBackend", "KeyStore", "AuditLog", "KeyshardAPI",
-                "AgentProtocol", "Attestation", "ShardCrypto", "TestSupport",
+                "AgentProtocol", "Attestation", "Coordinator", "ShardCrypto", "TestSupport",
             ]
         ),
         // The HTTP layer on a real Unix socket, driven by KeyshardClient and curl.

@@ -5,6 +5,7 @@ import Foundation
 import KeyStore
 import KeyshardAPI
 import Logging
+import Synchronization
 
 /// Launching, admitting, quarantining and destroying custodians.
 extension Engine {
@@ -12,6 +13,34 @@ extension Engine {
     /// member of any epoch: the caller seats it or hands it shares.
     /// - Throws: the backend's or the attestation's refusal; nothing of the attempt is left.
     func launchCustodian(ring: String, slot: UInt16, host: String?) async throws -> LiveCustodian {
+        var attempt = 1
+        while true {
+            let loss = AgentLoss()
+            do {
+                return try await launchCustodianOnce(ring: ring, slot: slot, host: host, loss: loss)
+            } catch where loss.lost && attempt < Self.launchAttempts {
+                // The custodian's agent went away before the ceremony could finish (its VM stopped,
+                // its channel refused every reconnection): nothing was judged, so a fresh custodian
+                // gets the slot. A refusal by the policy or the identity checks is never retried.
+                attempt += 1
+                logger.warning(
+                    "custodian lost during admission; launching another for the slot",
+                    metadata: ["ring": "\(ring)", "slot": "\(slot)", "attempt": "\(attempt)", "error": "\(error)"])
+            }
+        }
+    }
+
+    /// Launches for one slot: one lost custodian is replaced once, a refused one never.
+    static let launchAttempts = 2
+
+    /// Set by ``admit(_:loss:)`` when the agent was lost rather than refused.
+    final class AgentLoss: Sendable {
+        private let flag = Mutex(false)
+        var lost: Bool { flag.withLock { $0 } }
+        func set() { flag.withLock { $0 = true } }
+    }
+
+    private func launchCustodianOnce(ring: String, slot: UInt16, host: String?, loss: AgentLoss) async throws -> LiveCustodian {
         let generation = try await store.nextGeneration()
         let request = LaunchRequest(ring: ring, slot: slot, generation: UInt64(generation), pins: try pins(), host: host)
         let started = ContinuousClock.now
@@ -23,7 +52,7 @@ extension Engine {
                 launchedAt: record.launchedAt, lastAttested: nil))
         await note("custodian.launched", ["custodian": record.backendID, "ring": ring, "slot": "\(slot)", "host": record.host])
         do {
-            let custodian = try await admit(record)
+            let custodian = try await admit(record, loss: loss)
             EngineMetrics.launch("admitted")
             EngineMetrics.launchSeconds((ContinuousClock.now - started).seconds)
             logger.info(
@@ -49,13 +78,21 @@ extension Engine {
     /// Connects to a running custodian, runs the attestation ceremony against the current policy and
     /// opens the session (after a daemon restart too: the agent accepts a new session from its
     /// pinned coordinator). Refusals are audited with their reasons.
-    func admit(_ record: CustodianRecord) async throws -> LiveCustodian {
+    /// - Parameter loss: told when the agent was lost (unreachable, or its channel dropped every
+    ///   connection) rather than refused by the attestation.
+    func admit(_ record: CustodianRecord, loss: AgentLoss? = nil) async throws -> LiveCustodian {
         let attestor = try attestor
         let specification = try TransportSpecification(parsing: record.transport)
         let options = AgentConnectionOptions(
             requestTimeout: .nanoseconds(Int64(configuration.requestTimeout.components.seconds) * 1_000_000_000),
             logger: logger)
-        var client = try await AgentClient.connect(to: specification, options: options)
+        var client: AgentClient
+        do {
+            client = try await AgentClient.connect(to: specification, options: options)
+        } catch {
+            loss?.set()
+            throw error
+        }
         var outcome: Result<AttestedCustodian, CoordinatorError>
         do { outcome = .success(try await attestor.attest(client)) } catch { outcome = .failure(error) }
         // A virtio-serial port the agent is just reopening (after an earlier client left) drops a
@@ -93,6 +130,7 @@ extension Engine {
             attested = value
         case .failure(let error):
             try? await client.close()
+            if error.code == .agentUnreachable || error.transportFailure != nil { loss?.set() }
             await note(
                 "attestation.refused",
                 ["custodian": record.backendID, "policy": attestor.policy.name, "reason": error.reason,

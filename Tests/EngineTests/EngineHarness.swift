@@ -57,7 +57,8 @@ final class EngineHarness: @unchecked Sendable {
     /// Opens the state (identity, store, audit log, backend) and runs the engine until ``stop()``.
     func start(
         policySource: @escaping @Sendable () throws -> AttestationPolicy? = { nil },
-        configure: (inout EngineConfiguration) -> Void = { _ in }
+        configure: (inout EngineConfiguration) -> Void = { _ in },
+        wrapBackend: (ProcessBackend) -> any CustodianBackend = { $0 }
     ) async throws {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let identity = try EngineIdentity.loadOrCreate(path: directory.appendingPathComponent("coordinator.key").path)
@@ -67,7 +68,7 @@ final class EngineHarness: @unchecked Sendable {
         var configuration = configuration
         configure(&configuration)
         engine = Engine(
-            configuration: configuration, store: store, audit: AuditLogRecorder(audit), backend: backend,
+            configuration: configuration, store: store, audit: AuditLogRecorder(audit), backend: wrapBackend(backend),
             identity: identity, policySource: policySource, logger: logger)
         let engine = engine!
         runner = Task { try await engine.run() }

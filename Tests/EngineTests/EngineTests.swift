@@ -1,10 +1,12 @@
 import AgentProtocol
 import Attestation
 import Crypto
+import Coordinator
 import CustodianBackend
 import Engine
 import Foundation
 import KeyshardAPI
+import ProcessBackend
 import ShardCrypto
 import Synchronization
 import TestSupport
@@ -122,6 +124,68 @@ struct EngineTests {
         let lines = harness.auditLines
         #expect(lines.contains { $0.contains("custodian.quarantined") && $0.contains(victim.backendID) })
         #expect(lines.contains { $0.contains("epoch.committed") && $0.contains("repair") })
+    }
+
+    /// The process backend, except that the agent of the first custodian it launches is SIGKILLed
+    /// as soon as the launch returns: a custodian VM that powered off before its ceremony.
+    final class LosingFirstLaunch: CustodianBackend, @unchecked Sendable {
+        let base: ProcessBackend
+        let directory: String
+        private let launches = Mutex(0)
+        let lost = Mutex<String?>(nil)
+        init(_ base: ProcessBackend, directory: String) {
+            self.base = base
+            self.directory = directory
+        }
+        var kind: String { base.kind }
+        func endorsementRootsPEM() throws(BackendError) -> [String] { try base.endorsementRootsPEM() }
+        func attestationPolicy(for pins: CustodianPins) throws(BackendError) -> AttestationPolicy {
+            try base.attestationPolicy(for: pins)
+        }
+        func place(_ request: PlacementRequest) async throws(BackendError) -> [UInt16: String] { try await base.place(request) }
+        func checkAdmission(_ record: CustodianRecord, attested: AttestedCustodian) async throws(BackendError) {
+            try await base.checkAdmission(record, attested: attested)
+        }
+        func launch(_ request: LaunchRequest) async throws(BackendError) -> CustodianRecord {
+            let record = try await base.launch(request)
+            if launches.withLock({ $0 += 1; return $0 }) == 1 {
+                let file = directory + "/process/custodians/\(record.backendID)/record.json"
+                if let data = FileManager.default.contents(atPath: file),
+                    let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+                    let pid = (json["agent"] as? [String: Any])?["pid"] as? Int
+                {
+                    kill(pid_t(pid), SIGKILL)
+                    lost.withLock { $0 = record.backendID }
+                }
+            }
+            return record
+        }
+        func discover() async throws(BackendError) -> [CustodianRecord] { try await base.discover() }
+        func destroy(_ record: CustodianRecord) async throws(BackendError) { try await base.destroy(record) }
+        var events: AsyncStream<BackendEvent> { base.events }
+        func monitor() async { await base.monitor() }
+    }
+
+    @Test("a custodian lost before its ceremony finished is replaced by a fresh launch; the key is made")
+    func custodianLostAtAdmission() async throws { try await EngineHarness.with(custodianLostAtAdmission) }
+
+    func custodianLostAtAdmission(_ harness: EngineHarness) async throws {
+        var losing: LosingFirstLaunch?
+        try await harness.start(wrapBackend: { base in
+            let backend = LosingFirstLaunch(base, directory: harness.directory.path)
+            losing = backend
+            return backend
+        })
+        let engine = harness.engine!
+        let key = try await engine.createKey("k", type: .hpkeP256, ring: nil, threshold: nil, shares: nil)
+        let lost = try #require(losing?.lost.withLock { $0 }, "no agent was killed")
+        let custodians = try await engine.custodians(ring: nil)
+        #expect(custodians.count == 3 && !custodians.contains { $0.backendID == lost }, "\(custodians)")
+        let lines = harness.auditLines
+        #expect(lines.contains { $0.contains("custodian.destroyed") && $0.contains(lost) && $0.contains("admission failed") })
+        let info = Array("i".utf8)
+        let ciphertext = try Self.sealWithSwiftCrypto([4, 5], to: key.versions[0].publicKey, info: info)
+        #expect(Self.bytes(try await engine.decrypt("k", ciphertext: ciphertext, context: info)) == [4, 5])
     }
 
     @Test("after a restart the engine rediscovers its custodians and serves the same key")
