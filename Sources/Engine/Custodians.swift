@@ -130,7 +130,9 @@ extension Engine {
             attested = value
         case .failure(let error):
             try? await client.close()
-            if error.code == .agentUnreachable || error.transportFailure != nil { loss?.set() }
+            // Lost, not judged: nothing reached it, or the channel closed (or the answer never
+            // came). An agent that answered wrongly (a bad frame or session) is refused, not lost.
+            if error.code == .agentUnreachable || error.transportFailure == .connectionClosed { loss?.set() }
             await note(
                 "attestation.refused",
                 ["custodian": record.backendID, "policy": attestor.policy.name, "reason": error.reason,

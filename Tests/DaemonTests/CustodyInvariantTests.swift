@@ -181,15 +181,7 @@ struct CustodyInvariantTests {
             let commitment = try Self.commitment(of: "made-by-dkg", in: daemon)
             let custodians = try Self.custodianProcesses(daemon)
             #expect(custodians.map(\.slot) == [1, 2, 3], "\(custodians)")
-            var shares: [UInt16: Scalar] = [:]
-            for custodian in custodians {
-                let (found, multiplications) = ShareLocator.locate(
-                    [commitment.publicShare(for: try ParticipantID(custodian.slot))],
-                    in: try ProcessMemory.regions(of: custodian.agent))
-                shares[custodian.slot] = try #require(
-                    found, "agent of slot \(custodian.slot): no w with w·G = X_\(custodian.slot) in \(multiplications) tries"
-                ).scalar
-            }
+            let shares = try Self.locateShares(of: commitment, in: custodians)
             let key = try Shamir.interpolate([
                 SecretShare(id: try ParticipantID(1), value: try #require(shares[1])),
                 SecretShare(id: try ParticipantID(2), value: try #require(shares[2])),
@@ -234,14 +226,7 @@ struct CustodyInvariantTests {
                 input: Array(SecretForms.hex(scalar.serialized()).utf8))
             let before = try Self.commitment(of: "reshared", in: daemon)
             let oldCustodians = try Self.custodianProcesses(daemon)
-            var oldShares: [UInt16: Scalar] = [:]
-            for custodian in oldCustodians {
-                let (found, tries) = ShareLocator.locate(
-                    [before.publicShare(for: try ParticipantID(custodian.slot))],
-                    in: try ProcessMemory.regions(of: custodian.agent))
-                oldShares[custodian.slot] = try #require(
-                    found, "old agent of slot \(custodian.slot): no share in \(tries) tries").scalar
-            }
+            let oldShares = try Self.locateShares(of: before, in: oldCustodians)
 
             _ = try daemon.ok(["rotate"])
             let daemonPID = try #require(daemon.process?.processIdentifier)
@@ -258,14 +243,7 @@ struct CustodyInvariantTests {
             for old in oldCustodians {
                 #expect(kill(old.agent, 0) != 0, "the old agent \(old.agent) still runs after the rotation")
             }
-            var newShares: [UInt16: Scalar] = [:]
-            for custodian in newCustodians {
-                let (found, tries) = ShareLocator.locate(
-                    [after.publicShare(for: try ParticipantID(custodian.slot))],
-                    in: try ProcessMemory.regions(of: custodian.agent))
-                newShares[custodian.slot] = try #require(
-                    found, "new agent of slot \(custodian.slot): no share in \(tries) tries").scalar
-            }
+            let newShares = try Self.locateShares(of: after, in: newCustodians)
             let reconstructed = try Shamir.interpolate([
                 SecretShare(id: try ParticipantID(1), value: try #require(newShares[1])),
                 SecretShare(id: try ParticipantID(3), value: try #require(newShares[3])),
@@ -519,6 +497,26 @@ struct CustodyInvariantTests {
         let agent: pid_t
         let swtpm: pid_t
         var description: String { "slot \(slot): agent \(agent), swtpm \(swtpm)" }
+    }
+
+    /// Each custodian's share, found in its agent's memory by w·G = X_slot (``ShareLocator``), by slot.
+    /// - Throws: naming the agent whose memory holds no such w.
+    static func locateShares(of commitment: FeldmanCommitment, in custodians: [CustodianProcesses]) throws
+        -> [UInt16: Scalar]
+    {
+        var shares: [UInt16: Scalar] = [:]
+        for custodian in custodians {
+            let (found, multiplications) = ShareLocator.locate(
+                [commitment.publicShare(for: try ParticipantID(custodian.slot))],
+                in: try ProcessMemory.regions(of: custodian.agent))
+            guard let found else {
+                throw DaemonHarness.Failure(
+                    description: "agent of slot \(custodian.slot) (pid \(custodian.agent)): no w with w·G = "
+                        + "X_\(custodian.slot) in \(multiplications) tries")
+            }
+            shares[custodian.slot] = found.scalar
+        }
+        return shares
     }
 
     static func databasePath(_ daemon: DaemonHarness) -> String { daemon.stateDirectory + "/keyshard.sqlite" }
