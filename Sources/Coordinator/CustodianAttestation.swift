@@ -148,7 +148,8 @@ public struct CustodianAttestor: Sendable {
     /// - It carries exactly one valid proof of possession per key version in `expected`, bound to the
     ///   nonce, the transport key and the key version (``PossessionCheck``).
     ///
-    /// Any failure, including an agent that does not answer, retires `state`: the result is
+    /// Any failure but the caller's own cancellation, including an agent that does not answer,
+    /// retires `state`: the result is
     /// `.refused` now and for every later call, and the caller must destroy the custodian
     /// (``LaunchedCustodian/heartbeat(expecting:)`` does).
     /// - Parameters:
@@ -167,6 +168,9 @@ public struct CustodianAttestor: Sendable {
         }
         do throws(CoordinatorError) {
             return .healthy(try await checkHeartbeat(client, state: state, expected: expected))
+        } catch where error.transportFailure == .cancelled {
+            // The caller gave up (its daemon is shutting down): nothing was judged, so nothing retires.
+            return .refused(error)
         } catch {
             await state.retire(error)
             return .refused(error)

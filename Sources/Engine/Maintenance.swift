@@ -53,6 +53,10 @@ extension Engine {
                 await note("custodian.recovered", ["custodian": custodian.id])
                 logger.notice("stale custodian attested again", metadata: ["custodian": "\(custodian.id)"])
             }
+        case .refused(let error) where error.transportFailure == .cancelled:
+            // Cancelled by the engine's own shutdown: the custodian did nothing wrong, and one kept
+            // for the next daemon (--keep-custodians) must not be destroyed on the way out.
+            logger.debug("heartbeat cancelled", metadata: ["custodian": "\(custodian.id)"])
         case .refused(let error):
             let miss = error.code == .agentFailed || (!error.refusals.isEmpty && error.refusalCodes == [.heartbeatLate])
             let ring = ringsBox.withLock { $0[custodian.record.ring] }

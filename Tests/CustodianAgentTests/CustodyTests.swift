@@ -216,6 +216,25 @@ struct CustodyTests {
         #expect(health.isHealthy, "\(String(describing: health.refusal))")
     }
 
+    /// A heartbeat the coordinator itself cancels (its daemon shutting down) judges nothing: the
+    /// custodian is not retired, and the next heartbeat is accepted. Without this a graceful stop
+    /// quarantined (and destroyed) custodians kept for the next daemon.
+    @Test("a heartbeat cancelled by the coordinator does not retire the custodian")
+    func cancelledHeartbeatRetiresNothing() async throws {
+        let ring = try await Ring.start(1)
+        defer { ring.stop() }
+        let state = CustodianState(ring.custodians[0])
+        let attestor = ring.attestor
+        let client = ring.clients[0]
+        let cancelled = await Task {
+            withUnsafeCurrentTask { $0?.cancel() }
+            return await attestor.reattest(client, state: state, expecting: [:])
+        }.value
+        #expect(cancelled.refusal?.transportFailure == .cancelled, "\(String(describing: cancelled.refusal))")
+        let next = await attestor.reattest(client, state: state, expecting: [:])
+        #expect(next.isHealthy, "\(String(describing: next.refusal))")
+    }
+
     /// Imports a known 2-of-3 key into the ring: the test knows every old share.
     static func importKey(_ ring: Ring, key: KeyReference) async throws -> (shares: [SecretShare], FeldmanCommitment) {
         let (shares, commitment) = try Shamir.split(secret: .random(), threshold: 2, participants: 3)
